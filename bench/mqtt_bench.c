@@ -1,0 +1,185 @@
+/*
+ * MQTT speed figures of libaiot against the local platform's mosquitto (loopback):
+ * TCP and TLS connect time, QoS0 and QoS1 publish rates (QoS1: every PUBACK awaited).
+ * Run through `aiot-platform exec`, which provides the AIOT_* environment. Prints figures only;
+ * nothing here is a pass/fail test.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "aiot_mqtt_api.h"
+#include "aiot_state_api.h"
+#include "aiot_sysdep_api.h"
+
+extern aiot_sysdep_portfile_t g_aiot_sysdep_portfile;
+
+static const char *env(const char *name)
+{
+    const char *v = getenv(name);
+    if (v == NULL) {
+        fprintf(stderr, "missing env %s (run under aiot-platform exec)\n", name);
+        exit(2);
+    }
+    return v;
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        perror(path);
+        exit(2);
+    }
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = calloc(1, (size_t)n + 1);
+    if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        exit(2);
+    }
+    fclose(f);
+    return buf;
+}
+
+static atomic_int g_acked;
+
+static void on_recv(void *handle, const aiot_mqtt_recv_t *packet, void *userdata)
+{
+    (void)handle;
+    (void)userdata;
+    if (packet->type == AIOT_MQTTRECV_PUB_ACK) {
+        atomic_fetch_add(&g_acked, 1);
+    }
+}
+
+static void *new_handle(int tls, aiot_sysdep_network_cred_t *cred)
+{
+    void *h = aiot_mqtt_init();
+    uint16_t port = (uint16_t)atoi(env(tls ? "AIOT_TLS_PORT" : "AIOT_PORT"));
+    uint16_t repub = 65535;
+    uint32_t recv_timeout = 200;
+    aiot_mqtt_setopt(h, AIOT_MQTTOPT_HOST, (void *)env(tls ? "AIOT_TLS_HOST" : "AIOT_HOST"));
+    aiot_mqtt_setopt(h, AIOT_MQTTOPT_PORT, &port);
+    aiot_mqtt_setopt(h, AIOT_MQTTOPT_PRODUCT_KEY, (void *)env("AIOT_PRODUCT_KEY"));
+    aiot_mqtt_setopt(h, AIOT_MQTTOPT_DEVICE_NAME, (void *)env("AIOT_DEVICE_NAME"));
+    aiot_mqtt_setopt(h, AIOT_MQTTOPT_DEVICE_SECRET, (void *)env("AIOT_DEVICE_SECRET"));
+    aiot_mqtt_setopt(h, AIOT_MQTTOPT_MAX_REPUB_NUM, &repub);
+    aiot_mqtt_setopt(h, AIOT_MQTTOPT_RECV_TIMEOUT_MS, &recv_timeout);
+    aiot_mqtt_setopt(h, AIOT_MQTTOPT_RECV_HANDLER, (void *)on_recv);
+    if (tls) {
+        aiot_mqtt_setopt(h, AIOT_MQTTOPT_NETWORK_CRED, cred);
+    }
+    return h;
+}
+
+static double connect_ms(int tls, aiot_sysdep_network_cred_t *cred, int rounds)
+{
+    double total = 0;
+    for (int i = 0; i < rounds; i++) {
+        void *h = new_handle(tls, cred);
+        double t0 = now_ms();
+        int32_t res = aiot_mqtt_connect(h);
+        total += now_ms() - t0;
+        if (res < 0) {
+            fprintf(stderr, "connect failed: -0x%04X\n", (unsigned)-res);
+            exit(1);
+        }
+        aiot_mqtt_disconnect(h);
+        aiot_mqtt_deinit(&h);
+    }
+    return total / rounds;
+}
+
+static volatile int g_stop;
+
+static void *recv_loop(void *h)
+{
+    while (!g_stop) {
+        aiot_mqtt_recv(h);
+    }
+    return NULL;
+}
+
+static double publish_rate(int tls, aiot_sysdep_network_cred_t *cred, uint8_t qos, int count)
+{
+    void *h = new_handle(tls, cred);
+    if (aiot_mqtt_connect(h) < 0) {
+        exit(1);
+    }
+    char topic[128];
+    snprintf(topic, sizeof(topic), "/%s/%s/user/bench", env("AIOT_PRODUCT_KEY"), env("AIOT_DEVICE_NAME"));
+    uint8_t payload[256];
+    memset(payload, 'x', sizeof(payload));
+    pthread_t reader;
+    g_stop = 0;
+    atomic_store(&g_acked, 0);
+    pthread_create(&reader, NULL, recv_loop, h);
+    double t0 = now_ms();
+    for (int i = 0; i < count; i++) {
+        int32_t res = aiot_mqtt_pub(h, topic, payload, sizeof(payload), qos);
+        if (res < 0) {
+            fprintf(stderr, "pub failed: -0x%04X\n", (unsigned)-res);
+            exit(1);
+        }
+    }
+    if (qos == 1) {
+        double limit = now_ms() + 30000;
+        while (atomic_load(&g_acked) < count && now_ms() < limit) {
+            struct timespec ts = {0, 50000};
+            nanosleep(&ts, NULL);
+        }
+        if (atomic_load(&g_acked) < count) {
+            fprintf(stderr, "only %d of %d PUBACKs\n", atomic_load(&g_acked), count);
+            exit(1);
+        }
+    }
+    double elapsed = now_ms() - t0;
+    g_stop = 1;
+    pthread_join(reader, NULL);
+    aiot_mqtt_disconnect(h);
+    aiot_mqtt_deinit(&h);
+    return count / (elapsed / 1000.0);
+}
+
+int main(void)
+{
+    aiot_sysdep_set_portfile(&g_aiot_sysdep_portfile);
+    char *ca = read_file(env("AIOT_CA_FILE"));
+    aiot_sysdep_network_cred_t cred;
+    memset(&cred, 0, sizeof(cred));
+    cred.option = AIOT_SYSDEP_NETWORK_CRED_SVRCERT_CA;
+    cred.max_tls_fragment = 16384;
+    cred.x509_server_cert = ca;
+    cred.x509_server_cert_len = (uint32_t)strlen(ca);
+
+    int count = getenv("AIOT_BENCH_COUNT") ? atoi(getenv("AIOT_BENCH_COUNT")) : 10000;
+    connect_ms(0, &cred, 3); /* warm up */
+    printf("tcp_connect_ms %.3f\n", connect_ms(0, &cred, 50));
+    printf("tls_connect_ms %.3f\n", connect_ms(1, &cred, 50));
+    double q0 = 0, q1 = 0, q0t = 0, q1t = 0;
+    for (int r = 0; r < 3; r++) { /* best of three */
+        double v;
+        if ((v = publish_rate(0, &cred, 0, count)) > q0) q0 = v;
+        if ((v = publish_rate(0, &cred, 1, count)) > q1) q1 = v;
+        if ((v = publish_rate(1, &cred, 0, count)) > q0t) q0t = v;
+        if ((v = publish_rate(1, &cred, 1, count)) > q1t) q1t = v;
+    }
+    printf("qos0_tcp_msg_per_s %.0f\n", q0);
+    printf("qos1_tcp_msg_per_s %.0f\n", q1);
+    printf("qos0_tls_msg_per_s %.0f\n", q0t);
+    printf("qos1_tls_msg_per_s %.0f\n", q1t);
+    free(ca);
+    return 0;
+}

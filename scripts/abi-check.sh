@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Checks include/ against upstream 4.2's ABI facts for every header we generate
+# (../shared/abi/abi-check), skipping the facts of headers we do not ship yet.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+shared=../shared/abi
+table=$(mktemp --suffix=.json)
+trap 'rm -f "$table"' EXIT
+python3 - "$shared/linksdk-abi.json" "$table" include <<'PY'
+import json, os, sys
+src, dst, inc = sys.argv[1:4]
+d = json.load(open(src))
+have_all = [h for h in d['headers'] if h in set(os.listdir(inc))]
+d['headers'] = have_all
+have = {h for h in os.listdir(inc) if h.endswith('.h')}
+for v in d['versions'].values():
+    for key in ('macros', 'enums', 'structs', 'typedefs', 'functions'):
+        v[key] = {k: x for k, x in v[key].items() if x.get('header') in have}
+    v['headers'] = {k: x for k, x in v['headers'].items() if k in have or x.get('helper')}
+json.dump(d, open(dst, 'w'))
+PY
+echo "headers checked: $(ls include)"
+"$shared/abi-check" --table "$table" include "$@"

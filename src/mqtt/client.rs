@@ -1,0 +1,1083 @@
+//! The session state machine behind one MQTT handle.
+//!
+//! Locks (never held while a user callback runs), always taken in this order:
+//! `connecting` -> `cfg` -> `state` -> `slot`; `reader` is taken alone by `recv`.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::{Bytes, BytesMut};
+
+use super::{
+    auth, packet, topic, DisconnectCause, Event, EventHandler, MqttOption, Recv, RecvHandler, Userdata,
+};
+use crate::error::{Error, Result};
+use crate::log;
+use crate::state::*;
+use crate::sysdep::{self, Credential, Port};
+use crate::transport::{Connection, Endpoint};
+
+const MAX_TOPIC_LEN: usize = 128;
+const MAX_PAYLOAD_LEN: usize = 1024 * 1024;
+const DEINIT_POLL_MS: u64 = 100;
+const MAX_BACKOFF_STEPS: u32 = 60;
+
+/// The last failed connect code, reported once in the next client id (`_conn=..._-<code>`).
+/// Process-global, as upstream keeps it.
+static LAST_CONNECT_ERROR: Mutex<Option<i32>> = Mutex::new(None);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Options (upstream defaults from `aiot_mqtt_init`).
+struct Config {
+    host: Option<String>,
+    port: u16,
+    product_key: Option<String>,
+    device_name: Option<String>,
+    device_secret: Option<String>,
+    extend_clientid: Option<String>,
+    security_mode: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    clientid: Option<String>,
+    keepalive_sec: u16,
+    clean_session: u8,
+    cred: Option<Credential>,
+    connect_timeout_ms: u32,
+    heartbeat_interval_ms: u32,
+    heartbeat_max_lost: u8,
+    reconn_enabled: u8,
+    reconn_interval_ms: u32,
+    reconn_backoff: bool,
+    send_timeout_ms: u32,
+    recv_timeout_ms: u32,
+    repub_timeout_ms: u32,
+    deinit_timeout_ms: u32,
+    recv_handler: Option<RecvHandler>,
+    event_handler: Option<EventHandler>,
+    append_requestid: u8,
+    userdata: Userdata,
+    max_repub_num: u16,
+    topic_header_check: u8,
+    /// Drawn once from the port at init, in [-500, 499] ms.
+    reconn_jitter_ms: i64,
+}
+
+impl Config {
+    fn new(jitter: i64) -> Config {
+        Config {
+            host: None,
+            port: 0,
+            product_key: None,
+            device_name: None,
+            device_secret: None,
+            extend_clientid: None,
+            security_mode: None,
+            username: None,
+            password: None,
+            clientid: None,
+            keepalive_sec: 1200,
+            clean_session: 1,
+            cred: None,
+            connect_timeout_ms: 10_000,
+            heartbeat_interval_ms: 25_000,
+            heartbeat_max_lost: 2,
+            reconn_enabled: 1,
+            reconn_interval_ms: 2_000,
+            reconn_backoff: true,
+            send_timeout_ms: 5_000,
+            recv_timeout_ms: 5_000,
+            repub_timeout_ms: 3_000,
+            deinit_timeout_ms: 2_000,
+            recv_handler: None,
+            event_handler: None,
+            append_requestid: 0,
+            userdata: 0,
+            max_repub_num: 50,
+            topic_header_check: 1,
+            reconn_jitter_ms: jitter,
+        }
+    }
+
+    fn wipe_credentials(&mut self) {
+        self.username = None;
+        self.password = None;
+        self.clientid = None;
+    }
+
+    fn tls(&self) -> bool {
+        self.cred.as_ref().map(|c| c.wants_tls()).unwrap_or(false)
+    }
+}
+
+/// A handler attached to a topic filter, with its own userdata (0 = use the handle's).
+#[derive(Clone)]
+struct Attached {
+    handler: RecvHandler,
+    userdata: Userdata,
+}
+
+/// One topic filter of the shared sub / topic-map list.
+struct TopicEntry {
+    filter: String,
+    handlers: Vec<Attached>,
+    /// Subscribed with `aiot_mqtt_sub` (so re-subscribed after a reconnect).
+    subscribed: Option<u8>,
+}
+
+/// A QoS1 PUBLISH waiting for its PUBACK.
+struct Pending {
+    packet_id: u16,
+    bytes: Bytes,
+    last_sent: u64,
+}
+
+/// Mutable session state.
+struct State {
+    last_packet_id: u16,
+    pending: Vec<Pending>,
+    topics: Vec<TopicEntry>,
+    ever_connected: bool,
+    /// In a connected period: a DISCONNECT event is still due when it ends.
+    connected: bool,
+    user_disconnected: bool,
+    last_ping: u64,
+    lost: u32,
+    last_reconnect_attempt: Option<u64>,
+    reconnect_failures: u32,
+}
+
+impl State {
+    fn next_packet_id(&mut self) -> u16 {
+        self.last_packet_id = if self.last_packet_id == u16::MAX {
+            1
+        } else {
+            self.last_packet_id + 1
+        };
+        self.last_packet_id
+    }
+}
+
+/// Keeps a call counted as in progress, so deinit waits for it.
+pub struct InFlight<'a>(&'a AtomicU32);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// One MQTT session (the object behind an `aiot_mqtt_init` handle).
+pub struct Client {
+    port: Arc<dyn Port>,
+    cfg: Mutex<Config>,
+    state: Mutex<State>,
+    slot: Mutex<Option<Arc<Connection>>>,
+    connecting: Mutex<()>,
+    reader: Mutex<Vec<u8>>,
+    exec_enabled: AtomicBool,
+    in_flight: AtomicU32,
+}
+
+enum Dispatch {
+    Handlers(Vec<Attached>),
+    Default,
+}
+
+impl Client {
+    /// `aiot_mqtt_init`: a session with upstream defaults, using `port` for everything.
+    pub fn new(port: Arc<dyn Port>) -> Client {
+        let jitter = (sysdep::rand_u32(port.as_ref()) % 1000) as i64 - 500;
+        Client {
+            port,
+            cfg: Mutex::new(Config::new(jitter)),
+            state: Mutex::new(State {
+                last_packet_id: 0,
+                pending: Vec::new(),
+                topics: Vec::new(),
+                ever_connected: false,
+                connected: false,
+                user_disconnected: false,
+                last_ping: 0,
+                lost: 0,
+                last_reconnect_attempt: None,
+                reconnect_failures: 0,
+            }),
+            slot: Mutex::new(None),
+            connecting: Mutex::new(()),
+            reader: Mutex::new(Vec::new()),
+            exec_enabled: AtomicBool::new(true),
+            in_flight: AtomicU32::new(0),
+        }
+    }
+
+    /// Counts a call in progress; fails once deinit has started.
+    pub fn enter(&self) -> Result<InFlight<'_>> {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let guard = InFlight(&self.in_flight);
+        if self.exec_enabled.load(Ordering::SeqCst) {
+            Ok(guard)
+        } else {
+            Err(Error::ExecDisabled)
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.port.time_ms()
+    }
+
+    fn connection(&self) -> Option<Arc<Connection>> {
+        lock(&self.slot).clone()
+    }
+
+    /// Closes `conn` if it is still the current connection.
+    fn close_if(&self, conn: &Arc<Connection>) {
+        let mut slot = lock(&self.slot);
+        if slot.as_ref().map(|c| Arc::ptr_eq(c, conn)).unwrap_or(false) {
+            *slot = None;
+        }
+    }
+
+    fn fire(&self, event: Event) {
+        let (handler, userdata) = {
+            let cfg = lock(&self.cfg);
+            (cfg.event_handler.clone(), cfg.userdata)
+        };
+        if let Some(h) = handler {
+            (h.call)(&event, userdata);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Options
+
+    /// `aiot_mqtt_setopt`.
+    pub fn setopt(&self, option: MqttOption) -> Result<()> {
+        let _g = self.enter()?;
+        let mut cfg = lock(&self.cfg);
+        match option {
+            MqttOption::Host(v) => cfg.host = Some(v),
+            MqttOption::Port(v) => cfg.port = v,
+            MqttOption::ProductKey(v) => cfg.product_key = Some(v),
+            MqttOption::DeviceName(v) => cfg.device_name = Some(v),
+            MqttOption::DeviceSecret(v) => {
+                cfg.device_secret = Some(v);
+                cfg.wipe_credentials();
+            }
+            MqttOption::ExtendClientId(v) => {
+                cfg.extend_clientid = Some(v);
+                cfg.wipe_credentials();
+            }
+            MqttOption::SecurityMode(v) => {
+                cfg.security_mode = Some(v);
+                cfg.wipe_credentials();
+            }
+            MqttOption::Username(v) => cfg.username = Some(v),
+            MqttOption::Password(v) => cfg.password = Some(v),
+            MqttOption::ClientId(v) => cfg.clientid = Some(v),
+            MqttOption::KeepaliveSec(v) => cfg.keepalive_sec = v,
+            MqttOption::CleanSession(v) => {
+                if v > 1 {
+                    return Err(Error::OutOfRange);
+                }
+                cfg.clean_session = v;
+            }
+            MqttOption::NetworkCred(c) => cfg.cred = Some(c),
+            MqttOption::ConnectTimeoutMs(v) => cfg.connect_timeout_ms = v,
+            MqttOption::HeartbeatIntervalMs(v) => cfg.heartbeat_interval_ms = v,
+            MqttOption::HeartbeatMaxLost(v) => cfg.heartbeat_max_lost = v,
+            MqttOption::ReconnEnabled(v) => {
+                if v > 1 {
+                    return Err(Error::OutOfRange);
+                }
+                cfg.reconn_enabled = v;
+            }
+            MqttOption::ReconnIntervalMs(v) => {
+                // As upstream: an explicit interval turns the backoff off.
+                cfg.reconn_interval_ms = v;
+                cfg.reconn_backoff = false;
+            }
+            MqttOption::SendTimeoutMs(v) => cfg.send_timeout_ms = v,
+            MqttOption::RecvTimeoutMs(v) => cfg.recv_timeout_ms = v,
+            MqttOption::RepubTimeoutMs(v) => cfg.repub_timeout_ms = v,
+            MqttOption::DeinitTimeoutMs(v) => cfg.deinit_timeout_ms = v,
+            MqttOption::RecvHandler(h) => cfg.recv_handler = Some(h),
+            MqttOption::EventHandler(h) => cfg.event_handler = Some(h),
+            MqttOption::AppendTopicMap {
+                topic,
+                handler,
+                userdata,
+            } => {
+                let check = cfg.topic_header_check == 1;
+                drop(cfg);
+                check_filter(&topic, check)?;
+                self.attach(&topic, handler, userdata, None);
+            }
+            MqttOption::RemoveTopicMap { topic, handler_key } => {
+                let check = cfg.topic_header_check == 1;
+                drop(cfg);
+                check_filter(&topic, check)?;
+                let mut st = lock(&self.state);
+                if let Some(e) = st.topics.iter_mut().find(|e| e.filter == topic) {
+                    e.handlers.retain(|a| a.handler.key != handler_key);
+                }
+            }
+            MqttOption::AppendRequestId(v) => cfg.append_requestid = v,
+            MqttOption::Userdata(v) => cfg.userdata = v,
+            MqttOption::MaxRepubNum(v) => cfg.max_repub_num = v,
+            MqttOption::TopicHeaderCheck(v) => {
+                if v > 1 {
+                    return Err(Error::OutOfRange);
+                }
+                cfg.topic_header_check = v;
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds `handler` to the entry of `filter` (created in insertion order). The same
+    /// handler is kept once; adding it again replaces its userdata.
+    fn attach(&self, filter: &str, handler: Option<RecvHandler>, userdata: Userdata, sub_qos: Option<u8>) {
+        let mut st = lock(&self.state);
+        let idx = match st.topics.iter().position(|e| e.filter == filter) {
+            Some(i) => i,
+            None => {
+                st.topics.push(TopicEntry {
+                    filter: filter.to_owned(),
+                    handlers: Vec::new(),
+                    subscribed: None,
+                });
+                st.topics.len() - 1
+            }
+        };
+        let entry = &mut st.topics[idx];
+        if sub_qos.is_some() {
+            entry.subscribed = sub_qos;
+        }
+        if let Some(handler) = handler {
+            match entry.handlers.iter_mut().find(|a| a.handler.key == handler.key) {
+                Some(a) => a.userdata = userdata,
+                None => entry.handlers.push(Attached { handler, userdata }),
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Connect / disconnect
+
+    /// `aiot_mqtt_connect`.
+    pub fn connect(&self) -> Result<()> {
+        let _g = self.enter()?;
+        log::line(
+            STATE_MQTT_LOG_CONNECT,
+            "MQTT user calls aiot_mqtt_connect api, connect\r\n",
+        );
+        lock(&self.state).user_disconnected = false;
+        let _c = lock(&self.connecting);
+        self.establish_session()
+    }
+
+    /// Builds credentials when needed, opens the network, sends CONNECT and reads CONNACK;
+    /// fires CONNECT or RECONNECT on success.
+    fn establish_session(&self) -> Result<()> {
+        let started = self.now();
+        let result = self.open_session(started);
+        match result {
+            Ok(conn) => {
+                *lock(&self.slot) = Some(conn);
+                let first = {
+                    let mut st = lock(&self.state);
+                    let first = !st.ever_connected;
+                    st.ever_connected = true;
+                    st.connected = true;
+                    st.lost = 0;
+                    st.reconnect_failures = 0;
+                    first
+                };
+                if log::enabled() {
+                    let ms = self.now().saturating_sub(started);
+                    log::line(
+                        STATE_MQTT_LOG_CONNECT,
+                        &format!("MQTT connect success in {ms} ms\r\n"),
+                    );
+                }
+                self.fire(if first { Event::Connect } else { Event::Reconnect });
+                if !first {
+                    self.resubscribe();
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.report_lost_connection();
+                Err(e)
+            }
+        }
+    }
+
+    fn open_session(&self, started: u64) -> Result<Arc<Connection>> {
+        let mut cfg = lock(&self.cfg);
+        let host = cfg.host.clone().ok_or(Error::MissingHost)?;
+        let user_supplied = cfg.username.is_some() && cfg.password.is_some() && cfg.clientid.is_some();
+        if !user_supplied {
+            let pk = cfg.product_key.clone().ok_or(Error::MissingProductKey)?;
+            let dn = cfg.device_name.clone().ok_or(Error::MissingDeviceName)?;
+            let ds = cfg.device_secret.clone().ok_or(Error::MissingDeviceSecret)?;
+            cfg.wipe_credentials();
+            let username = auth::username(&pk, &dn);
+            let password = auth::password(&pk, &dn, &ds);
+            log::line(STATE_MQTT_LOG_HOST, &format!("mqtt host: {host}\r\n"));
+            log::line(STATE_MQTT_LOG_USERNAME, &format!("user name: {username}\r\n"));
+            // Upstream 4.1 logged the password in clear; with the fixed timestamp it is a
+            // replayable credential, so only its head is shown.
+            log::line(
+                STATE_MQTT_LOG_PASSWORD,
+                &format!("{}\r\n", auth::masked(&password)),
+            );
+            cfg.username = Some(username);
+            cfg.password = Some(password);
+        }
+        // Close any connection still open before making a new one.
+        lock(&self.slot).take();
+        let endpoint_cred = cfg.cred.clone();
+        let endpoint = Endpoint {
+            host: &host,
+            port: cfg.port,
+            connect_timeout_ms: cfg.connect_timeout_ms,
+            cred: endpoint_cred.as_ref(),
+        };
+        let conn = match Connection::open(self.port.as_ref(), &endpoint) {
+            Ok(c) => Arc::new(c),
+            Err(e) => {
+                *lock(&LAST_CONNECT_ERROR) = Some(e.code());
+                return Err(e);
+            }
+        };
+        if cfg.clientid.is_none() {
+            let pk = cfg.product_key.clone().unwrap_or_default();
+            let dn = cfg.device_name.clone().unwrap_or_default();
+            let params = auth::ClientIdParams {
+                tls: cfg.tls(),
+                security_mode: cfg.security_mode.as_deref(),
+                extend: cfg.extend_clientid.as_deref(),
+                connect_ms: self.now().saturating_sub(started),
+                last_error: lock(&LAST_CONNECT_ERROR).take(),
+            };
+            let id = auth::client_id(&pk, &dn, &params);
+            log::line(STATE_MQTT_LOG_CLIENTID, &format!("生成的Client ID: {id}\r\n"));
+            cfg.clientid = Some(id);
+        }
+        let connect = packet::connect(
+            cfg.clientid.as_deref().unwrap_or_default(),
+            cfg.username.as_deref().unwrap_or_default(),
+            cfg.password.as_deref().unwrap_or_default(),
+            cfg.keepalive_sec,
+            cfg.clean_session == 1,
+        );
+        let (send_timeout, recv_timeout) = (cfg.send_timeout_ms, cfg.recv_timeout_ms);
+        drop(cfg);
+
+        match conn.send(&connect, send_timeout)? {
+            n if n == connect.len() => {}
+            _ => {
+                log::line(
+                    STATE_MQTT_LOG_CONNECT_TIMEOUT,
+                    &format!("MQTT connect packet send timeout: {send_timeout}\r\n"),
+                );
+                return Err(Error::WriteLessData);
+            }
+        }
+        let mut connack = [0u8; 4];
+        match conn.recv(&mut connack[..2], recv_timeout)? {
+            2 => {}
+            _ => {
+                log::line(
+                    STATE_MQTT_LOG_CONNECT_TIMEOUT,
+                    &format!("MQTT connack packet recv fixed header timeout: {recv_timeout}\r\n"),
+                );
+                return Err(Error::ReadLessData);
+            }
+        }
+        if connack[0] != packet::CONNACK || connack[1] != 2 {
+            return Err(Error::ConnackFormat);
+        }
+        match conn.recv(&mut connack[2..], recv_timeout)? {
+            2 => {}
+            _ => {
+                log::line(
+                    STATE_MQTT_LOG_CONNECT_TIMEOUT,
+                    &format!("MQTT connack packet variable header recv timeout: {recv_timeout}\r\n"),
+                );
+                return Err(Error::ReadLessData);
+            }
+        }
+        match connack[3] {
+            0 => Ok(conn),
+            rc => {
+                let text = match rc {
+                    1 => Some("MQTT invalid protocol version, disconnect\r\n"),
+                    3 => Some("MQTT server unavailable, disconnect\r\n"),
+                    4 => Some("MQTT bad username or password, disconnect\r\n"),
+                    5 => Some("MQTT authorize fail, disconnect\r\n"),
+                    _ => None,
+                };
+                if let Some(text) = text {
+                    log::line(STATE_MQTT_LOG_DISCONNECT, text);
+                }
+                Err(Error::ConnackRefused(rc))
+            }
+        }
+    }
+
+    /// Re-subscribes every topic subscribed with `aiot_mqtt_sub`. Upstream never does this and
+    /// relies on the Aliyun platform; a plain broker with clean sessions forgets them.
+    fn resubscribe(&self) {
+        let topics: Vec<(String, u8)> = lock(&self.state)
+            .topics
+            .iter()
+            .filter_map(|e| e.subscribed.map(|q| (e.filter.clone(), q)))
+            .collect();
+        for (filter, qos) in topics {
+            let _ = self.send_subscribe(&filter, qos);
+        }
+    }
+
+    /// Fires DISCONNECT(NETWORK) once if a connected period just ended.
+    fn report_lost_connection(&self) {
+        if self.connection().is_some() {
+            return;
+        }
+        let due = {
+            let mut st = lock(&self.state);
+            std::mem::replace(&mut st.connected, false)
+        };
+        if due {
+            self.fire(Event::Disconnect(DisconnectCause::Network));
+        }
+    }
+
+    /// `aiot_mqtt_disconnect`: sends DISCONNECT, closes, stops automatic reconnects.
+    pub fn disconnect(&self) -> Result<()> {
+        let _g = self.enter()?;
+        lock(&self.state).user_disconnected = true;
+        if let Some(conn) = lock(&self.slot).take() {
+            let timeout = lock(&self.cfg).send_timeout_ms;
+            let _ = conn.send(&packet::disconnect(), timeout);
+        }
+        self.report_lost_connection();
+        log::line(
+            STATE_MQTT_LOG_DISCONNECT,
+            "MQTT user calls aiot_mqtt_disconnect api, disconnect\r\n",
+        );
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Sending
+
+    fn send_bytes(&self, conn: &Arc<Connection>, bytes: &[u8], timeout: u32) -> Result<()> {
+        match conn.send(bytes, timeout) {
+            Ok(n) if n == bytes.len() => Ok(()),
+            Ok(_) => Err(Error::WriteLessData),
+            Err(e) => {
+                self.close_if(conn);
+                Err(e)
+            }
+        }
+    }
+
+    /// `aiot_mqtt_pub`: returns the packet id for QoS1, 0 for QoS0.
+    pub fn publish(&self, topic: &str, payload: &[u8], qos: u8) -> Result<u16> {
+        let _g = self.enter()?;
+        if topic.len() >= MAX_TOPIC_LEN {
+            return Err(Error::TopicTooLong);
+        }
+        if topic.is_empty() || qos > 1 {
+            return Err(Error::OutOfRange);
+        }
+        if payload.len() > MAX_PAYLOAD_LEN {
+            return Err(Error::PayloadTooLong);
+        }
+        let conn = self.connection().ok_or(Error::NetworkClosed)?;
+        let (append_rid, send_timeout, max_repub) = {
+            let cfg = lock(&self.cfg);
+            (
+                cfg.append_requestid == 1,
+                cfg.send_timeout_ms,
+                cfg.max_repub_num as usize,
+            )
+        };
+        let wire_topic;
+        let topic_on_wire = if append_rid {
+            wire_topic = format!(
+                "{topic}?_rid={}{}",
+                self.now(),
+                sysdep::rand_u32(self.port.as_ref())
+            );
+            wire_topic.as_str()
+        } else {
+            topic
+        };
+        if log::enabled() {
+            log::line(STATE_MQTT_LOG_TOPIC, &format!("pub: {topic}\r\n"));
+            log::hexdump(STATE_MQTT_LOG_HEXDUMP, '>', payload);
+        }
+        if qos == 0 {
+            let bytes = packet::publish(topic_on_wire, payload, 0, 0);
+            self.send_bytes(&conn, &bytes, send_timeout)?;
+            return Ok(0);
+        }
+        let (id, bytes) = {
+            let mut st = lock(&self.state);
+            let id = st.next_packet_id();
+            if st.pending.iter().any(|p| p.packet_id == id) {
+                return Err(Error::PacketIdInUse);
+            }
+            // Upstream lets the cache reach MAX_REPUB_NUM + 2 entries; we hold it to the
+            // configured number.
+            if st.pending.len() >= max_repub.max(1) {
+                return Err(Error::QosCacheFull);
+            }
+            let bytes = packet::publish(topic_on_wire, payload, 1, id);
+            let now = self.now();
+            st.pending.push(Pending {
+                packet_id: id,
+                bytes: bytes.clone(),
+                last_sent: now,
+            });
+            (id, bytes)
+        };
+        self.send_bytes(&conn, &bytes, send_timeout)?;
+        Ok(id)
+    }
+
+    fn send_subscribe(&self, filter: &str, qos: u8) -> Result<u16> {
+        let conn = self.connection().ok_or(Error::NetworkClosed)?;
+        let id = lock(&self.state).next_packet_id();
+        let timeout = lock(&self.cfg).send_timeout_ms;
+        self.send_bytes(&conn, &packet::subscribe(filter, qos, id), timeout)?;
+        Ok(id)
+    }
+
+    /// `aiot_mqtt_sub`: records the handler, sends SUBSCRIBE, returns its packet id.
+    pub fn subscribe(
+        &self,
+        filter: &str,
+        handler: Option<RecvHandler>,
+        qos: u8,
+        userdata: Userdata,
+    ) -> Result<u16> {
+        let _g = self.enter()?;
+        let check = lock(&self.cfg).topic_header_check == 1;
+        if filter.len() >= MAX_TOPIC_LEN {
+            return Err(Error::TopicTooLong);
+        }
+        if filter.is_empty() || qos > 1 {
+            return Err(Error::OutOfRange);
+        }
+        check_filter(filter, check)?;
+        log::line(STATE_MQTT_LOG_TOPIC, &format!("sub: {filter}\r\n"));
+        self.attach(filter, handler, userdata, Some(qos));
+        self.send_subscribe(filter, qos)
+    }
+
+    /// `aiot_mqtt_unsub`: forgets every handler of the filter, sends UNSUBSCRIBE.
+    pub fn unsubscribe(&self, filter: &str) -> Result<u16> {
+        let _g = self.enter()?;
+        let check = lock(&self.cfg).topic_header_check == 1;
+        if filter.len() >= MAX_TOPIC_LEN {
+            return Err(Error::TopicTooLong);
+        }
+        if filter.is_empty() {
+            return Err(Error::OutOfRange);
+        }
+        check_filter(filter, check)?;
+        log::line(STATE_MQTT_LOG_TOPIC, &format!("unsub: {filter}\r\n"));
+        lock(&self.state).topics.retain(|e| e.filter != filter);
+        let conn = self.connection().ok_or(Error::NetworkClosed)?;
+        let id = lock(&self.state).next_packet_id();
+        let timeout = lock(&self.cfg).send_timeout_ms;
+        self.send_bytes(&conn, &packet::unsubscribe(filter, id), timeout)?;
+        Ok(id)
+    }
+
+    /// `aiot_mqtt_heartbeat`: sends one PINGREQ now.
+    pub fn heartbeat(&self) -> Result<()> {
+        let conn = self.connection().ok_or(Error::NetworkClosed)?;
+        let timeout = lock(&self.cfg).send_timeout_ms;
+        self.send_bytes(&conn, &packet::pingreq(), timeout)
+    }
+
+    /// `aiot_mqtt_process`: heartbeat on its interval, QoS1 resend on its timeout.
+    pub fn process(&self) -> Result<()> {
+        let _g = self.enter()?;
+        let now = self.now();
+        let (interval, repub_timeout, send_timeout) = {
+            let cfg = lock(&self.cfg);
+            (
+                cfg.heartbeat_interval_ms as u64,
+                cfg.repub_timeout_ms as u64,
+                cfg.send_timeout_ms,
+            )
+        };
+        let mut result = Ok(());
+        let ping_due = {
+            let mut st = lock(&self.state);
+            if now.saturating_sub(st.last_ping) >= interval || st.last_ping == 0 {
+                // As upstream 4.2: the ping counts as sent (and lost until a packet
+                // arrives) even when the write fails.
+                st.last_ping = now;
+                st.lost += 1;
+                true
+            } else {
+                false
+            }
+        };
+        if ping_due {
+            result = self.heartbeat();
+        }
+        if let Some(conn) = self.connection() {
+            let due: Vec<Bytes> = {
+                let mut st = lock(&self.state);
+                st.pending
+                    .iter_mut()
+                    .filter(|p| now.saturating_sub(p.last_sent) >= repub_timeout)
+                    .map(|p| {
+                        p.last_sent = now;
+                        p.bytes.clone()
+                    })
+                    .collect()
+            };
+            for bytes in due {
+                if self.send_bytes(&conn, &bytes, send_timeout).is_err() {
+                    break;
+                }
+            }
+        }
+        result
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Receiving
+
+    /// `aiot_mqtt_recv`: reconnects when needed, then reads and dispatches at most one packet.
+    pub fn recv(&self) -> Result<()> {
+        let _g = self.enter()?;
+        let conn = match self.connection() {
+            Some(c) => c,
+            None => {
+                self.report_lost_connection();
+                self.try_reconnect(false)?;
+                self.connection().ok_or(Error::NetworkClosed)?
+            }
+        };
+        let (max_lost, reconn) = {
+            let cfg = lock(&self.cfg);
+            (cfg.heartbeat_max_lost as u32, cfg.reconn_enabled == 1)
+        };
+        let lost = lock(&self.state).lost;
+        if lost > max_lost {
+            let due = std::mem::replace(&mut lock(&self.state).connected, false);
+            if due {
+                self.fire(Event::Disconnect(DisconnectCause::Heartbeat));
+            }
+            if reconn && !lock(&self.state).user_disconnected {
+                self.close_if(&conn);
+                self.try_reconnect(true)?;
+                let conn = self.connection().ok_or(Error::NetworkClosed)?;
+                return self.read_one(&conn);
+            }
+        }
+        self.read_one(&conn)
+    }
+
+    /// Automatic reconnect (inside `recv`): waits out the reconnect interval unless `now`.
+    fn try_reconnect(&self, heartbeat: bool) -> Result<()> {
+        let (enabled, interval, backoff, jitter) = {
+            let cfg = lock(&self.cfg);
+            (
+                cfg.reconn_enabled == 1,
+                cfg.reconn_interval_ms as i64,
+                cfg.reconn_backoff,
+                cfg.reconn_jitter_ms,
+            )
+        };
+        let _c = lock(&self.connecting);
+        if self.connection().is_some() {
+            // Another thread reconnected meanwhile.
+            return Ok(());
+        }
+        let now = self.now();
+        {
+            let mut st = lock(&self.state);
+            if !enabled || st.user_disconnected {
+                return Err(Error::NetworkClosed);
+            }
+            if !heartbeat {
+                if let Some(last) = st.last_reconnect_attempt {
+                    let wait = if backoff {
+                        (interval * (st.reconnect_failures.min(MAX_BACKOFF_STEPS) as i64 + 1) + jitter).max(0)
+                    } else {
+                        interval
+                    };
+                    if (now.saturating_sub(last) as i64) < wait {
+                        return Err(Error::NetworkClosed);
+                    }
+                }
+            }
+            st.last_reconnect_attempt = Some(now);
+        }
+        if heartbeat {
+            let lost = lock(&self.state).lost;
+            log::line(
+                STATE_MQTT_LOG_RECONNECTING,
+                &format!("MQTT heartbeat lost {lost} times, try to reconnecting...\r\n"),
+            );
+        } else {
+            log::line(
+                STATE_MQTT_LOG_RECONNECTING,
+                "MQTT network disconnect, try to reconnecting...\r\n",
+            );
+        }
+        match self.establish_session() {
+            Ok(()) => {
+                log::line(STATE_MQTT_LOG_CONNECT, "MQTT network reconnect success\r\n");
+                Ok(())
+            }
+            Err(e) => {
+                let mut st = lock(&self.state);
+                st.reconnect_failures = st.reconnect_failures.saturating_add(1);
+                Err(e)
+            }
+        }
+    }
+
+    /// Reads one packet (or times out with `Ok`) and dispatches it.
+    fn read_one(&self, conn: &Arc<Connection>) -> Result<()> {
+        let timeout = lock(&self.cfg).recv_timeout_ms;
+        let mut body = lock(&self.reader);
+        let mut first = [0u8; 1];
+        match conn.recv(&mut first, timeout) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            Err(e) => {
+                self.close_if(conn);
+                return Err(e);
+            }
+        }
+        let mut remaining: usize = 0;
+        let mut multiplier: usize = 1;
+        let mut header_len = 1;
+        loop {
+            let mut b = [0u8; 1];
+            match conn.recv(&mut b, timeout) {
+                Ok(1) => {}
+                Ok(_) => {
+                    self.close_if(conn);
+                    return Err(Error::ReadLessData);
+                }
+                Err(e) => {
+                    self.close_if(conn);
+                    return Err(e);
+                }
+            }
+            header_len += 1;
+            remaining += (b[0] & 0x7F) as usize * multiplier;
+            if b[0] & 0x80 == 0 {
+                break;
+            }
+            multiplier *= 128;
+            if header_len > 4 {
+                self.close_if(conn);
+                return Err(Error::MalformedRemainingLength);
+            }
+        }
+        if remaining > packet::MAX_INCOMING {
+            log::line(
+                STATE_MQTT_MALFORMED_REMAINING_LEN,
+                &format!("MQTT incoming packet too large: {remaining} bytes, disconnect\r\n"),
+            );
+            self.close_if(conn);
+            return Err(Error::MalformedRemainingLength);
+        }
+        body.clear();
+        body.resize(remaining, 0);
+        if remaining > 0 {
+            match conn.recv(&mut body[..], timeout) {
+                Ok(n) if n == remaining => {}
+                Ok(_) => {
+                    self.close_if(conn);
+                    return Err(Error::MalformedRemainingBytes);
+                }
+                Err(e) => {
+                    self.close_if(conn);
+                    return Err(e);
+                }
+            }
+        }
+        lock(&self.state).lost = 0;
+        let result = self.handle_packet(conn, first[0], &body);
+        drop(body);
+        if result.is_err() {
+            self.close_if(conn);
+        }
+        result
+    }
+
+    fn handle_packet(&self, conn: &Arc<Connection>, first: u8, body: &[u8]) -> Result<()> {
+        match first & 0xF0 {
+            packet::PINGRESP => {
+                if !body.is_empty() {
+                    return Err(Error::InvalidPingResp);
+                }
+                self.deliver_default(&Recv::HeartbeatResponse);
+                Ok(())
+            }
+            packet::PUBLISH => self.handle_publish(conn, first, body),
+            packet::PUBACK => {
+                if body.len() != 2 {
+                    return Err(Error::InvalidPubAck);
+                }
+                let id = u16::from_be_bytes([body[0], body[1]]);
+                lock(&self.state).pending.retain(|p| p.packet_id != id);
+                self.deliver_default(&Recv::PubAck { packet_id: id });
+                Ok(())
+            }
+            packet::SUBACK => {
+                if body.len() >= 3 {
+                    let id = u16::from_be_bytes([body[0], body[1]]);
+                    for &code in &body[2..] {
+                        let (res, max_qos) = match code {
+                            0..=2 => (STATE_SUCCESS, code),
+                            0x80 => (STATE_MQTT_SUBACK_RCODE_FAILURE, 0),
+                            _ => (STATE_MQTT_SUBACK_RCODE_UNKNOWN, 0),
+                        };
+                        self.deliver_default(&Recv::SubAck {
+                            res,
+                            max_qos,
+                            packet_id: id,
+                        });
+                    }
+                }
+                Ok(())
+            }
+            packet::UNSUBACK => {
+                if body.len() == 2 {
+                    let id = u16::from_be_bytes([body[0], body[1]]);
+                    self.deliver_default(&Recv::UnsubAck { packet_id: id });
+                }
+                Ok(())
+            }
+            packet::PUBREC | packet::PUBREL | packet::PUBCOMP => Ok(()),
+            _ => Err(Error::UnexpectedPacket),
+        }
+    }
+
+    fn handle_publish(&self, conn: &Arc<Connection>, first: u8, body: &[u8]) -> Result<()> {
+        let mut frame = BytesMut::with_capacity(body.len() + 5);
+        frame.extend_from_slice(&[first]);
+        let mut len = Vec::with_capacity(4);
+        packet::remaining_length(body.len(), &mut len);
+        frame.extend_from_slice(&len);
+        frame.extend_from_slice(body);
+        let publish = packet::decode_publish(frame)?;
+        if publish.qos == 1 {
+            let timeout = lock(&self.cfg).send_timeout_ms;
+            self.send_bytes(conn, &packet::puback(publish.packet_id), timeout)?;
+        }
+        if log::enabled() {
+            log::line(STATE_MQTT_LOG_TOPIC, &format!("pub: {}\r\n", publish.topic));
+            log::hexdump(STATE_MQTT_LOG_HEXDUMP, '<', &publish.payload);
+        }
+        let recv = Recv::Pub {
+            qos: publish.qos,
+            topic: publish.topic.as_bytes(),
+            payload: &publish.payload,
+        };
+        match self.dispatch_for(publish.topic.as_bytes()) {
+            Dispatch::Handlers(list) => {
+                let handle_userdata = lock(&self.cfg).userdata;
+                for a in list {
+                    let ud = if a.userdata != 0 {
+                        a.userdata
+                    } else {
+                        handle_userdata
+                    };
+                    (a.handler.call)(&recv, ud);
+                }
+            }
+            Dispatch::Default => self.deliver_default(&recv),
+        }
+        Ok(())
+    }
+
+    fn dispatch_for(&self, topic: &[u8]) -> Dispatch {
+        let st = lock(&self.state);
+        let list: Vec<Attached> = st
+            .topics
+            .iter()
+            .filter(|e| topic::matches(&e.filter, topic))
+            .flat_map(|e| e.handlers.iter().cloned())
+            .collect();
+        if list.is_empty() {
+            Dispatch::Default
+        } else {
+            Dispatch::Handlers(list)
+        }
+    }
+
+    fn deliver_default(&self, recv: &Recv<'_>) {
+        let (handler, userdata) = {
+            let cfg = lock(&self.cfg);
+            (cfg.recv_handler.clone(), cfg.userdata)
+        };
+        if let Some(h) = handler {
+            (h.call)(recv, userdata);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Teardown
+
+    /// `aiot_mqtt_deinit` (first half): stops new calls and waits for those in progress
+    /// (`own` counts the caller's own guard, if any). On success the caller drops the client,
+    /// which closes the connection without DISCONNECT.
+    pub fn shutdown(&self) -> Result<()> {
+        self.exec_enabled.store(false, Ordering::SeqCst);
+        let timeout = lock(&self.cfg).deinit_timeout_ms as u64;
+        let start = self.now();
+        loop {
+            if self.in_flight.load(Ordering::SeqCst) == 0 {
+                lock(&self.slot).take();
+                return Ok(());
+            }
+            if self.now().saturating_sub(start) >= timeout {
+                return Err(Error::DeinitTimeout);
+            }
+            self.port.sleep_ms(DEINIT_POLL_MS);
+        }
+    }
+
+    /// Number of QoS1 messages waiting for their PUBACK.
+    pub fn pending_count(&self) -> usize {
+        lock(&self.state).pending.len()
+    }
+
+    /// The product key and device name set on this handle (used by OTA).
+    pub fn device(&self) -> (Option<String>, Option<String>) {
+        let cfg = lock(&self.cfg);
+        (cfg.product_key.clone(), cfg.device_name.clone())
+    }
+}
+
+fn check_filter(filter: &str, header_check: bool) -> Result<()> {
+    if filter.len() >= MAX_TOPIC_LEN {
+        return Err(Error::TopicTooLong);
+    }
+    if topic::filter_is_valid(filter, header_check) {
+        Ok(())
+    } else {
+        Err(Error::TopicInvalid)
+    }
+}

@@ -1,0 +1,116 @@
+//! The MQTT session (`aiot_mqtt_api.h`): Aliyun-signed connect, publish and subscribe,
+//! heartbeats, QoS1 resend and automatic reconnect, all driven by the caller's threads.
+
+pub mod auth;
+mod client;
+mod packet;
+pub mod topic;
+
+pub use client::Client;
+
+use std::sync::Arc;
+
+use crate::sysdep::Credential;
+
+/// An opaque user pointer, stored and handed back, never dereferenced.
+pub type Userdata = usize;
+
+/// A packet delivered to a receive handler (`aiot_mqtt_recv_t`).
+#[derive(Debug)]
+pub enum Recv<'a> {
+    Pub {
+        qos: u8,
+        topic: &'a [u8],
+        payload: &'a [u8],
+    },
+    HeartbeatResponse,
+    SubAck {
+        res: i32,
+        max_qos: u8,
+        packet_id: u16,
+    },
+    UnsubAck {
+        packet_id: u16,
+    },
+    PubAck {
+        packet_id: u16,
+    },
+}
+
+/// Why the connection was lost (`aiot_mqtt_disconnect_event_type_t`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DisconnectCause {
+    Network,
+    Heartbeat,
+}
+
+/// A session event (`aiot_mqtt_event_t`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    Connect,
+    Reconnect,
+    Disconnect(DisconnectCause),
+}
+
+/// The callable part of a receive handler.
+pub type RecvFn = dyn Fn(&Recv<'_>, Userdata) + Send + Sync;
+/// The callable part of an event handler.
+pub type EventFn = dyn Fn(&Event, Userdata) + Send + Sync;
+
+/// A receive handler: `key` identifies it (the C function address) for de-duplication
+/// and removal.
+#[derive(Clone)]
+pub struct RecvHandler {
+    pub key: usize,
+    pub call: Arc<RecvFn>,
+}
+
+/// An event handler.
+#[derive(Clone)]
+pub struct EventHandler {
+    pub call: Arc<EventFn>,
+}
+
+/// One `aiot_mqtt_setopt` option with its converted value.
+pub enum MqttOption {
+    Host(String),
+    Port(u16),
+    ProductKey(String),
+    DeviceName(String),
+    DeviceSecret(String),
+    ExtendClientId(String),
+    SecurityMode(String),
+    Username(String),
+    Password(String),
+    ClientId(String),
+    KeepaliveSec(u16),
+    CleanSession(u8),
+    NetworkCred(Credential),
+    ConnectTimeoutMs(u32),
+    HeartbeatIntervalMs(u32),
+    HeartbeatMaxLost(u8),
+    ReconnEnabled(u8),
+    ReconnIntervalMs(u32),
+    SendTimeoutMs(u32),
+    RecvTimeoutMs(u32),
+    RepubTimeoutMs(u32),
+    DeinitTimeoutMs(u32),
+    RecvHandler(RecvHandler),
+    EventHandler(EventHandler),
+    AppendTopicMap {
+        topic: String,
+        handler: Option<RecvHandler>,
+        userdata: Userdata,
+    },
+    RemoveTopicMap {
+        topic: String,
+        handler_key: usize,
+    },
+    AppendRequestId(u8),
+    Userdata(Userdata),
+    MaxRepubNum(u16),
+    TopicHeaderCheck(u8),
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,192 @@
+//! One established connection over the active port: plain TCP, or TLS (rustls) on top of the
+//! port's byte stream. This is upstream's "adapter" layer (`core_adapter.c`).
+//!
+//! The MQTT session and the HTTP download use [`Connection`] only; they never see whether the
+//! bytes are encrypted, except through [`Connection::is_tls`].
+
+mod tls;
+
+use crate::error::Error;
+use crate::log;
+use crate::state::*;
+use crate::sysdep::{Credential, NetOption, Port, PortNetwork, SocketType};
+
+/// Where to connect and how.
+#[derive(Clone, Copy, Debug)]
+pub struct Endpoint<'a> {
+    pub host: &'a str,
+    pub port: u16,
+    pub connect_timeout_ms: u32,
+    /// TLS is used iff this is set and [`Credential::wants_tls`].
+    pub cred: Option<&'a Credential>,
+}
+
+/// One connection: the port's network handle plus, for TLS, the session on top of it.
+///
+/// `recv` and `send` take `&self`: one thread may receive while others send.
+pub struct Connection {
+    // Field order matters for Drop: the TLS session goes before the network handle.
+    tls: Option<tls::TlsSession>,
+    net: Box<dyn PortNetwork>,
+}
+
+impl Connection {
+    /// network_init, setopt in upstream order (SocketType TcpClient, Host, BackupIp "", Port,
+    /// ConnectTimeoutMs, then Cred if set), establish, then the TLS handshake when
+    /// `cred.wants_tls()`.
+    ///
+    /// Once the port has given a handle, every failure closes it again through `Drop`, which
+    /// logs `adapter_network_deinit` as upstream's core does when it deinits a failed handle.
+    pub fn open(port: &dyn Port, ep: &Endpoint) -> Result<Connection, Error> {
+        let net = port.network().ok_or(Error::ResourceFailed)?;
+        let mut conn = Connection { tls: None, net };
+        let mut setopt = |opt: NetOption<'_>| -> Result<(), Error> {
+            let r = conn.net.setopt(opt);
+            if r < 0 {
+                Err(Error::from_port(r, Error::NetworkSetopt))
+            } else {
+                Ok(())
+            }
+        };
+        setopt(NetOption::SocketType(SocketType::TcpClient))?;
+        setopt(NetOption::Host(ep.host))?;
+        setopt(NetOption::BackupIp(""))?;
+        setopt(NetOption::Port(ep.port))?;
+        setopt(NetOption::ConnectTimeoutMs(ep.connect_timeout_ms))?;
+        if let Some(cred) = ep.cred {
+            setopt(NetOption::Cred(cred))?;
+        }
+        let r = conn.net.establish();
+        if r < 0 {
+            return Err(Error::from_port(r, Error::NetworkEstablish));
+        }
+        if let Some(cred) = ep.cred.filter(|c| c.wants_tls()) {
+            let session = tls::TlsSession::handshake(conn.net.as_ref(), ep, cred)?;
+            conn.tls = Some(session);
+        }
+        Ok(conn)
+    }
+
+    /// Whether the bytes are encrypted.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Same contract as `PortNetwork::recv`: block until `buf` is full or the timeout; `Ok(n)`
+    /// with `n < len` only on timeout, `Ok(0)` on a timeout with nothing; `Err` on error/close.
+    pub fn recv(&self, buf: &mut [u8], timeout_ms: u32) -> Result<usize, Error> {
+        match &self.tls {
+            Some(t) => t.recv(self.net.as_ref(), buf, timeout_ms),
+            None => {
+                let r = self.net.recv(buf, timeout_ms);
+                if r < 0 {
+                    Err(Error::from_port(r, Error::RecvFailed))
+                } else {
+                    Ok((r as usize).min(buf.len()))
+                }
+            }
+        }
+    }
+
+    /// Writes all of `buf`; `Ok(n)` with `n < len` means the timeout hit (upstream:
+    /// WRITE_LESSDATA, the socket is kept).
+    pub fn send(&self, buf: &[u8], timeout_ms: u32) -> Result<usize, Error> {
+        match &self.tls {
+            Some(t) => t.send(self.net.as_ref(), buf, timeout_ms),
+            None => {
+                let r = self.net.send(buf, timeout_ms);
+                if r < 0 {
+                    Err(Error::from_port(r, Error::SendFailed))
+                } else {
+                    Ok((r as usize).min(buf.len()))
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Connection {
+    /// Upstream order: TLS close_notify, the `adapter_network_deinit` line, then the port's
+    /// `network_deinit` (dropping `net` after this body).
+    fn drop(&mut self) {
+        if let Some(t) = self.tls.take() {
+            t.close(self.net.as_ref());
+        }
+        log::line(STATE_ADAPTER_COMMON, "adapter_network_deinit\r\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sysdep::posix::PosixPort;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::sync::Arc;
+    use std::thread;
+
+    /// A port whose `network_init` fails.
+    struct NoNetwork;
+    impl Port for NoNetwork {
+        fn time_ms(&self) -> u64 {
+            0
+        }
+        fn sleep_ms(&self, _ms: u64) {}
+        fn rand(&self, _buf: &mut [u8]) {}
+        fn network(&self) -> Option<Box<dyn PortNetwork>> {
+            None
+        }
+    }
+
+    fn ep(host: &str, port: u16) -> Endpoint<'_> {
+        Endpoint {
+            host,
+            port,
+            connect_timeout_ms: 2000,
+            cred: None,
+        }
+    }
+
+    #[test]
+    fn no_network_is_resource_failed() {
+        assert_eq!(
+            Connection::open(&NoNetwork, &ep("127.0.0.1", 1)).err(),
+            Some(Error::ResourceFailed)
+        );
+    }
+
+    #[test]
+    fn refused_passes_the_port_code() {
+        let port = {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let e = Connection::open(&PosixPort, &ep("127.0.0.1", port)).err();
+        assert_eq!(e, Some(Error::Port(STATE_PORT_NETWORK_CONNECT_FAILED)));
+    }
+
+    #[test]
+    fn tcp_roundtrip_and_close() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 5];
+            s.read_exact(&mut buf).unwrap();
+            s.write_all(&buf).unwrap();
+        });
+        let conn = Connection::open(&PosixPort, &ep("127.0.0.1", port)).unwrap();
+        assert!(!conn.is_tls());
+        assert_eq!(conn.send(b"hello", 1000), Ok(5));
+        let mut buf = [0u8; 5];
+        assert_eq!(conn.recv(&mut buf, 2000), Ok(5));
+        assert_eq!(&buf, b"hello");
+        server.join().unwrap();
+        assert_eq!(
+            conn.recv(&mut buf, 2000),
+            Err(Error::Port(STATE_PORT_NETWORK_RECV_CONNECTION_CLOSED))
+        );
+        let conn = Arc::new(conn);
+        assert!(Arc::strong_count(&conn) == 1);
+    }
+}

@@ -1,0 +1,1192 @@
+//! TLS over the port's byte stream with rustls (ring provider), replacing upstream's mbedTLS
+//! adapter.
+//!
+//! Differences from upstream, on purpose:
+//! * TLS 1.3 and 1.2 with rustls' default (modern, AEAD-only) suites; upstream's bundled
+//!   mbedTLS offers TLS 1.2 only.
+//! * When the host is an IP literal the server certificate must carry that IP in its subject
+//!   alternative names (`ServerName::IpAddress`). Upstream skips the name check for dotted
+//!   IPv4 hosts; we are stricter. For DNS names SNI is sent and the name is verified, like
+//!   upstream (which also ignores `sni_enabled`).
+//! * PSK credentials are not supported (rustls has no TLS 1.2 PSK suites):
+//!   `STATE_PORT_TLS_CONFIG_PSK_FAILED`.
+//! * `max_tls_fragment` only limits the records we send (rustls does not negotiate the max
+//!   fragment length extension).
+//!
+//! Reading: the port's `recv` blocks until the asked length, so records are read exactly: the
+//! 5-byte header, then the body length it announces. Each record is fed to rustls and the
+//! plaintext is served from rustls' reader; leftover plaintext stays there for the next call.
+//! A record cut short by a timeout is kept and completed by the next call.
+//!
+//! Threading: one thread may be in `recv` while others `send`. The rustls connection sits in
+//! a mutex that is held only to feed a record, copy plaintext out or encrypt; never while the
+//! port blocks.
+
+use std::io::{ErrorKind, Read, Write};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, ProtocolVersion, RootCertStore};
+use rustls_pki_types::pem::PemObject;
+
+use super::Endpoint;
+use crate::error::Error;
+use crate::log;
+use crate::state::*;
+use crate::sysdep::{Credential, PortNetwork, CRED_SVRCERT_CA, CRED_SVRCERT_PSK};
+
+/// Record header: content type, version, length.
+const HEADER_LEN: usize = 5;
+/// Largest record body TLS allows (2^14 plaintext + 2048 expansion, TLS 1.2 ciphertext).
+const MAX_BODY_LEN: usize = 16384 + 2048;
+/// Time given to the close_notify alert when the connection is dropped.
+const CLOSE_TIMEOUT_MS: u32 = 100;
+/// Handshake deadline when the endpoint gives no connect timeout.
+const DEFAULT_HANDSHAKE_MS: u32 = 10_000;
+/// A send buffer grown larger than this by a big payload is given back afterwards.
+const TX_KEEP_CAPACITY: usize = 256 * 1024;
+/// Distinct credentials whose client config (and session cache) is kept.
+const CONFIG_CACHE_LEN: usize = 8;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Logs an adapter line (`LK-1000`), formatting only when a sink is set.
+macro_rules! adapter_log {
+    ($($arg:tt)*) => {
+        if log::enabled() {
+            log::line(STATE_ADAPTER_COMMON, &format!($($arg)*));
+        }
+    };
+}
+
+/// Milliseconds left until `deadline`, rounded up; `None` once it has passed.
+fn remaining_ms(deadline: Instant) -> Option<u32> {
+    let left = deadline.checked_duration_since(Instant::now())?;
+    if left.is_zero() {
+        return None;
+    }
+    let ms = left.as_micros().div_ceil(1000).max(1);
+    Some(u32::try_from(ms).unwrap_or(u32::MAX))
+}
+
+fn deadline_after(ms: u32) -> Instant {
+    Instant::now() + Duration::from_millis(u64::from(ms))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client configuration
+// ---------------------------------------------------------------------------------------------
+
+/// PEM text as the C side hands it over may end in NUL bytes (upstream parses `len + 1`).
+fn trim_nul(b: &[u8]) -> &[u8] {
+    let end = b.iter().rposition(|&c| c != 0).map_or(0, |i| i + 1);
+    &b[..end]
+}
+
+fn parse_certs(pem: &[u8]) -> Vec<CertificateDer<'static>> {
+    // Stop at the first malformed section: the iterator does not advance past an error.
+    CertificateDer::pem_slice_iter(trim_nul(pem))
+        .map_while(Result::ok)
+        .collect()
+}
+
+/// Plaintext bytes per record for `max_tls_fragment`, with upstream's thresholds.
+fn fragment_size(max_tls_fragment: u32) -> Option<usize> {
+    let plain = match max_tls_fragment {
+        0 => return None,
+        1..=512 => 512,
+        513..=1024 => 1024,
+        1025..=2048 => 2048,
+        2049..=4096 => 4096,
+        _ => return None,
+    };
+    // rustls counts the 5-byte record header in max_fragment_size.
+    Some(plain + HEADER_LEN)
+}
+
+/// Checks the credential like upstream's `_tls_network_establish` and builds (or reuses) the
+/// rustls client config. Reusing it per credential also keeps rustls' session cache, so a
+/// reconnect or the next download request can resume the session.
+fn client_config(cred: &Credential) -> Result<Arc<ClientConfig>, Error> {
+    if cred.max_tls_fragment == 0 {
+        adapter_log!("invalid max_tls_fragment parameter\r\n");
+        return Err(Error::Port(STATE_PORT_TLS_INVALID_MAX_FRAGMENT));
+    }
+    match cred.option {
+        CRED_SVRCERT_CA => {}
+        CRED_SVRCERT_PSK => {
+            adapter_log!("PSK credentials are not supported by this TLS stack, use a CA certificate\r\n");
+            return Err(Error::Port(STATE_PORT_TLS_CONFIG_PSK_FAILED));
+        }
+        _ => {
+            adapter_log!("unsupported security option\r\n");
+            return Err(Error::Port(STATE_PORT_TLS_INVALID_CRED_OPTION));
+        }
+    }
+
+    static CACHE: Mutex<Vec<(Credential, Arc<ClientConfig>)>> = Mutex::new(Vec::new());
+    if let Some((_, cfg)) = lock(&CACHE).iter().find(|(c, _)| c == cred) {
+        return Ok(Arc::clone(cfg));
+    }
+    let cfg = Arc::new(build_config(cred)?);
+    let mut cache = lock(&CACHE);
+    if cache.len() >= CONFIG_CACHE_LEN {
+        cache.remove(0);
+    }
+    cache.push((cred.clone(), Arc::clone(&cfg)));
+    Ok(cfg)
+}
+
+fn build_config(cred: &Credential) -> Result<ClientConfig, Error> {
+    let ca = trim_nul(cred.server_ca.as_deref().unwrap_or_default());
+    if ca.is_empty() {
+        adapter_log!("invalid x509 server cert\r\n");
+        return Err(Error::Port(STATE_PORT_TLS_INVALID_SERVER_CERT));
+    }
+    let mut roots = RootCertStore::empty();
+    let (added, _ignored) = roots.add_parsable_certificates(parse_certs(ca));
+    if added == 0 {
+        adapter_log!("x509 server cert parse error: no usable certificate\r\n");
+        return Err(Error::Port(STATE_PORT_TLS_INVALID_SERVER_CERT));
+    }
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| {
+            adapter_log!("tls config error: {e}\r\n");
+            Error::Port(STATE_PORT_TLS_INVALID_HANDSHAKE)
+        })?
+        .with_root_certificates(roots);
+
+    // A client certificate is used only when both it and its key are given (as upstream).
+    let client_cert = cred.client_cert.as_deref().map(trim_nul).unwrap_or_default();
+    let client_key = cred.client_key.as_deref().map(trim_nul).unwrap_or_default();
+    let mut config = if !client_cert.is_empty() && !client_key.is_empty() {
+        let chain = parse_certs(client_cert);
+        if chain.is_empty() {
+            adapter_log!("x509 client cert parse error\r\n");
+            return Err(Error::Port(STATE_PORT_TLS_INVALID_CLIENT_CERT));
+        }
+        let key = PrivateKeyDer::from_pem_slice(client_key).map_err(|e| {
+            adapter_log!("client private key parse error: {e}\r\n");
+            Error::Port(STATE_PORT_TLS_INVALID_CLIENT_KEY)
+        })?;
+        builder.with_client_auth_cert(chain, key).map_err(|e| {
+            adapter_log!("client cert/key error: {e}\r\n");
+            match e {
+                rustls::Error::InconsistentKeys(_) => Error::Port(STATE_PORT_TLS_INVALID_CLIENT_CERT),
+                _ => Error::Port(STATE_PORT_TLS_INVALID_CLIENT_KEY),
+            }
+        })?
+    } else {
+        builder.with_no_client_auth()
+    };
+    config.max_fragment_size = fragment_size(cred.max_tls_fragment);
+    Ok(config)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Record reading
+// ---------------------------------------------------------------------------------------------
+
+enum RecordError {
+    /// The port returned this negative code.
+    Port(i32),
+    /// The header is not a TLS record header (or announces an impossible length).
+    Invalid,
+}
+
+/// Reads one TLS record exactly through the port, keeping a partial record across timeouts.
+struct RecordReader {
+    buf: Box<[u8]>,
+    have: usize,
+    need: usize,
+    header_done: bool,
+}
+
+impl RecordReader {
+    fn new() -> RecordReader {
+        RecordReader {
+            buf: vec![0u8; HEADER_LEN + MAX_BODY_LEN].into_boxed_slice(),
+            have: 0,
+            need: HEADER_LEN,
+            header_done: false,
+        }
+    }
+
+    /// `Ok(Some(len))`: `buf[..len]` is one whole record (call [`Self::reset`] once it is
+    /// used). `Ok(None)`: the deadline passed first.
+    fn read(&mut self, net: &dyn PortNetwork, deadline: Instant) -> Result<Option<usize>, RecordError> {
+        loop {
+            if self.have == self.need {
+                if self.header_done {
+                    return Ok(Some(self.need));
+                }
+                let h = &self.buf[..HEADER_LEN];
+                let len = usize::from(u16::from_be_bytes([h[3], h[4]]));
+                if !(20..=24).contains(&h[0]) || h[1] != 3 || len > MAX_BODY_LEN {
+                    return Err(RecordError::Invalid);
+                }
+                self.header_done = true;
+                self.need = HEADER_LEN + len;
+                continue;
+            }
+            let Some(ms) = remaining_ms(deadline) else {
+                return Ok(None);
+            };
+            let want = self.need - self.have;
+            let r = net.recv(&mut self.buf[self.have..self.need], ms);
+            if r < 0 {
+                return Err(RecordError::Port(r));
+            }
+            let n = (r as usize).min(want);
+            self.have += n;
+            if n < want {
+                // Short only on timeout (port contract).
+                return Ok(None);
+            }
+        }
+    }
+
+    fn reset(&mut self) {
+        self.have = 0;
+        self.need = HEADER_LEN;
+        self.header_done = false;
+    }
+}
+
+/// Feeds one record to rustls and processes it.
+fn feed(conn: &mut ClientConnection, record: &[u8]) -> Result<(), rustls::Error> {
+    let mut rest = record;
+    while !rest.is_empty() {
+        match conn.read_tls(&mut rest) {
+            // close_notify was already received: rustls takes nothing more.
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => return Err(rustls::Error::General(e.to_string())),
+        }
+        conn.process_new_packets()?;
+    }
+    Ok(())
+}
+
+fn recv_error_code(e: &rustls::Error) -> i32 {
+    match e {
+        rustls::Error::InvalidMessage(_) | rustls::Error::DecryptError => STATE_PORT_TLS_INVALID_RECORD,
+        _ => STATE_PORT_TLS_RECV_FAILED,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Session
+// ---------------------------------------------------------------------------------------------
+
+/// Send side: encrypted bytes, of which `sent` are already on the wire. A send that timed out
+/// part way keeps the rest here and the next send finishes it first, so the record stream
+/// stays intact.
+struct TxState {
+    out: Vec<u8>,
+    sent: usize,
+}
+
+/// Sends `tx.out[tx.sent..]`. `Ok(true)` all sent, `Ok(false)` the deadline hit, `Err` the
+/// port's negative code.
+fn push(net: &dyn PortNetwork, tx: &mut TxState, deadline: Instant) -> Result<bool, i32> {
+    while tx.sent < tx.out.len() {
+        let Some(ms) = remaining_ms(deadline) else {
+            return Ok(false);
+        };
+        let want = tx.out.len() - tx.sent;
+        let r = net.send(&tx.out[tx.sent..], ms);
+        if r < 0 {
+            return Err(r);
+        }
+        let n = (r as usize).min(want);
+        tx.sent += n;
+        if n < want {
+            // The port's send is short only on timeout; do not loop past the caller's time.
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+pub(super) struct TlsSession {
+    conn: Mutex<ClientConnection>,
+    rx: Mutex<RecordReader>,
+    tx: Mutex<TxState>,
+}
+
+fn version_name(v: Option<ProtocolVersion>) -> String {
+    match v {
+        Some(ProtocolVersion::TLSv1_3) => "TLSv1.3".to_owned(),
+        Some(ProtocolVersion::TLSv1_2) => "TLSv1.2".to_owned(),
+        Some(other) => format!("{other:?}"),
+        None => "unknown".to_owned(),
+    }
+}
+
+impl TlsSession {
+    /// Runs the handshake synchronously over the established port handle. The connect timeout
+    /// bounds the whole handshake.
+    pub(super) fn handshake(
+        net: &dyn PortNetwork,
+        ep: &Endpoint,
+        cred: &Credential,
+    ) -> Result<TlsSession, Error> {
+        adapter_log!(
+            "establish mbedtls connection with server(host='{}', port=[{}])\r\n",
+            ep.host,
+            ep.port
+        );
+        let config = client_config(cred)?;
+        let fail = |what: &dyn std::fmt::Display, code: i32| {
+            adapter_log!("tls handshake error: {what}\r\n");
+            Error::Port(code)
+        };
+        // An IP literal becomes ServerName::IpAddress: no SNI, verified against the IP SAN.
+        let name = ServerName::try_from(ep.host)
+            .map_err(|e| fail(&e, STATE_PORT_TLS_INVALID_HANDSHAKE))?
+            .to_owned();
+        let mut conn =
+            ClientConnection::new(config, name).map_err(|e| fail(&e, STATE_PORT_TLS_INVALID_HANDSHAKE))?;
+
+        let timeout = match ep.connect_timeout_ms {
+            0 => DEFAULT_HANDSHAKE_MS,
+            t => t,
+        };
+        let deadline = deadline_after(timeout);
+        let mut reader = RecordReader::new();
+        let mut tx = TxState {
+            out: Vec::with_capacity(4096),
+            sent: 0,
+        };
+        loop {
+            if conn.wants_write() {
+                tx.out.clear();
+                tx.sent = 0;
+                while conn.wants_write() {
+                    if let Err(e) = conn.write_tls(&mut tx.out) {
+                        return Err(fail(&e, STATE_PORT_TLS_INVALID_HANDSHAKE));
+                    }
+                }
+                match push(net, &mut tx, deadline) {
+                    Ok(true) => {}
+                    Ok(false) => return Err(fail(&"send timed out", STATE_PORT_TLS_INVALID_HANDSHAKE)),
+                    Err(code) => {
+                        let what = format!("network send failed, res: -0x{:04X}", -i64::from(code));
+                        return Err(fail(&what, STATE_PORT_TLS_INVALID_HANDSHAKE));
+                    }
+                }
+            }
+            if !conn.is_handshaking() {
+                break;
+            }
+            match reader.read(net, deadline) {
+                Ok(Some(len)) => {
+                    let r = feed(&mut conn, &reader.buf[..len]);
+                    reader.reset();
+                    if let Err(e) = r {
+                        // Best effort: tell the server why (the alert rustls queued).
+                        tx.out.clear();
+                        tx.sent = 0;
+                        while conn.wants_write() && conn.write_tls(&mut tx.out).is_ok() {}
+                        if !tx.out.is_empty() {
+                            let _ = push(net, &mut tx, deadline_after(CLOSE_TIMEOUT_MS));
+                        }
+                        return Err(fail(&e, STATE_PORT_TLS_INVALID_HANDSHAKE));
+                    }
+                }
+                Ok(None) => return Err(fail(&"timed out", STATE_PORT_TLS_INVALID_HANDSHAKE)),
+                Err(RecordError::Invalid) => {
+                    return Err(fail(&"invalid record", STATE_PORT_TLS_INVALID_RECORD))
+                }
+                Err(RecordError::Port(code)) => {
+                    let what = format!("network recv failed, res: -0x{:04X}", -i64::from(code));
+                    return Err(fail(&what, STATE_PORT_TLS_INVALID_HANDSHAKE));
+                }
+            }
+        }
+        if log::enabled() {
+            let suite = conn
+                .negotiated_cipher_suite()
+                .map(|s| format!("{:?}", s.suite()))
+                .unwrap_or_default();
+            log::line(
+                STATE_ADAPTER_COMMON,
+                &format!(
+                    "success to establish tls connection, ({}, {suite})\r\n",
+                    version_name(conn.protocol_version())
+                ),
+            );
+        }
+        tx.out.clear();
+        tx.sent = 0;
+        Ok(TlsSession {
+            conn: Mutex::new(conn),
+            rx: Mutex::new(reader),
+            tx: Mutex::new(tx),
+        })
+    }
+
+    /// See `Connection::recv`.
+    pub(super) fn recv(
+        &self,
+        net: &dyn PortNetwork,
+        buf: &mut [u8],
+        timeout_ms: u32,
+    ) -> Result<usize, Error> {
+        if buf.is_empty() || timeout_ms == 0 {
+            return Err(Error::Port(STATE_PORT_INPUT_OUT_RANGE));
+        }
+        let deadline = deadline_after(timeout_ms);
+        let mut rx = lock(&self.rx);
+        let mut got = 0;
+        loop {
+            // Plaintext rustls already holds.
+            {
+                let mut conn = lock(&self.conn);
+                loop {
+                    match conn.reader().read(&mut buf[got..]) {
+                        Ok(0) => {
+                            drop(conn);
+                            if got > 0 {
+                                return Ok(got);
+                            }
+                            adapter_log!("tls recv error: peer sent close_notify\r\n");
+                            return Err(Error::Port(STATE_PORT_TLS_RECV_CONNECTION_CLOSED));
+                        }
+                        Ok(n) => {
+                            got += n;
+                            if got == buf.len() {
+                                return Ok(got);
+                            }
+                        }
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                        Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                        Err(e) => {
+                            drop(conn);
+                            if got > 0 {
+                                return Ok(got);
+                            }
+                            adapter_log!("tls recv error: {e}\r\n");
+                            return Err(Error::Port(STATE_PORT_TLS_RECV_FAILED));
+                        }
+                    }
+                }
+            }
+            // One more record from the port, without holding the connection lock.
+            let code = match rx.read(net, deadline) {
+                Ok(Some(len)) => {
+                    let r = feed(&mut lock(&self.conn), &rx.buf[..len]);
+                    rx.reset();
+                    match r {
+                        Ok(()) => continue,
+                        Err(e) => {
+                            if got == 0 {
+                                adapter_log!("tls recv error: {e}\r\n");
+                            }
+                            recv_error_code(&e)
+                        }
+                    }
+                }
+                Ok(None) => return Ok(got),
+                Err(RecordError::Invalid) => {
+                    if got == 0 {
+                        adapter_log!("tls recv error: invalid record\r\n");
+                    }
+                    STATE_PORT_TLS_INVALID_RECORD
+                }
+                Err(RecordError::Port(code)) => {
+                    if got == 0 {
+                        adapter_log!(
+                            "tls recv error: network recv failed, res: -0x{:04X}\r\n",
+                            -i64::from(code)
+                        );
+                    }
+                    STATE_PORT_TLS_RECV_FAILED
+                }
+            };
+            // Like upstream: bytes already read are returned, the error comes next time
+            // (rustls errors are sticky; a broken header stays in the reader).
+            return if got > 0 { Ok(got) } else { Err(Error::Port(code)) };
+        }
+    }
+
+    /// See `Connection::send`.
+    pub(super) fn send(&self, net: &dyn PortNetwork, buf: &[u8], timeout_ms: u32) -> Result<usize, Error> {
+        if buf.is_empty() || timeout_ms == 0 {
+            return Err(Error::Port(STATE_PORT_INPUT_OUT_RANGE));
+        }
+        let deadline = deadline_after(timeout_ms);
+        let mut tx = lock(&self.tx);
+        let send_failed = |code: i32| {
+            adapter_log!(
+                "tls send error: network send failed, res: -0x{:04X}\r\n",
+                -i64::from(code)
+            );
+            Error::Port(STATE_PORT_TLS_SEND_FAILED)
+        };
+        // Finish what an earlier, timed-out send left behind.
+        if tx.sent < tx.out.len() {
+            match push(net, &mut tx, deadline) {
+                Ok(true) => {}
+                Ok(false) => return Ok(0),
+                Err(code) => return Err(send_failed(code)),
+            }
+        }
+        tx.out.clear();
+        tx.sent = 0;
+        {
+            let mut conn = lock(&self.conn);
+            let mut off = 0;
+            loop {
+                // Also flushes whatever rustls queued on its own (alerts, key updates).
+                while conn.wants_write() {
+                    if let Err(e) = conn.write_tls(&mut tx.out) {
+                        adapter_log!("tls send error: {e}\r\n");
+                        return Err(Error::Port(STATE_PORT_TLS_SEND_FAILED));
+                    }
+                }
+                if off == buf.len() {
+                    break;
+                }
+                match conn.writer().write(&buf[off..]) {
+                    Ok(0) if conn.wants_write() => {}
+                    Ok(0) => {
+                        adapter_log!("tls send error: connection closed for writing\r\n");
+                        return Err(Error::Port(STATE_PORT_TLS_SEND_CONNECTION_CLOSED));
+                    }
+                    Ok(n) => off += n,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        adapter_log!("tls send error: {e}\r\n");
+                        return Err(Error::Port(STATE_PORT_TLS_SEND_FAILED));
+                    }
+                }
+            }
+        }
+        let result = match push(net, &mut tx, deadline) {
+            Ok(true) => Ok(buf.len()),
+            Ok(false) => {
+                // All plaintext is encrypted and will go out with the next send; report a
+                // proportional short count so the caller sees the timeout.
+                let part = (buf.len() as u128 * tx.sent as u128 / tx.out.len() as u128) as usize;
+                Ok(part.min(buf.len() - 1))
+            }
+            Err(code) => Err(send_failed(code)),
+        };
+        if tx.sent == tx.out.len() {
+            tx.out.clear();
+            tx.sent = 0;
+            if tx.out.capacity() > TX_KEEP_CAPACITY {
+                tx.out.shrink_to(TX_KEEP_CAPACITY);
+            }
+        }
+        result
+    }
+
+    /// Best-effort close_notify (after any unsent records), with a short timeout.
+    pub(super) fn close(self, net: &dyn PortNetwork) {
+        let mut conn = self.conn.into_inner().unwrap_or_else(|e| e.into_inner());
+        let mut tx = self.tx.into_inner().unwrap_or_else(|e| e.into_inner());
+        conn.send_close_notify();
+        while conn.wants_write() {
+            if conn.write_tls(&mut tx.out).is_err() {
+                return;
+            }
+        }
+        if tx.sent < tx.out.len() {
+            let _ = push(net, &mut tx, deadline_after(CLOSE_TIMEOUT_MS));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sysdep::posix::PosixPort;
+    use crate::transport::Connection;
+    use rustls::server::WebPkiClientVerifier;
+    use rustls::{ServerConfig, ServerConnection, StreamOwned};
+    use std::net::{TcpListener, TcpStream};
+    use std::thread::{self, JoinHandle};
+
+    // Test PKI (P-256), valid 2000-01-01 .. 2126-01-01. Generated once with openssl:
+    // CA; OTHER = an unrelated CA; SRV = localhost + IP 127.0.0.1; SRV2 = localhost only;
+    // CLI = client certificate (clientAuth). All leaf certificates are signed by CA.
+    const CA_PEM: &str = "\
+-----BEGIN CERTIFICATE-----\n\
+MIIBYjCCAQigAwIBAgICEAAwCgYIKoZIzj0EAwIwFzEVMBMGA1UEAwwMYWlvdCB0\n\
+ZXN0IENBMCAXDTAwMDEwMTAwMDAwMFoYDzIxMjYwMTAxMDAwMDAwWjAXMRUwEwYD\n\
+VQQDDAxhaW90IHRlc3QgQ0EwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAAReoxSR\n\
+RwIKRyUKScJCrCp8ANr6K8nvpJiFoN4Gj3Cj+3S9e0yUlIsjCXW6wxNA+hkktYVC\n\
+hZ1ACz3JV0k3bprto0IwQDAPBgNVHRMBAf8EBTADAQH/MA4GA1UdDwEB/wQEAwIB\n\
+BjAdBgNVHQ4EFgQUT5KtTc18CCcbgnJxhYA054/R/l8wCgYIKoZIzj0EAwIDSAAw\n\
+RQIgUK2J1D0H5Ab+XZN5thQWBB9wv5VnE1NkCjwHj4eV/HYCIQC4OEL9ez5hH0aW\n\
+SZTlGGBdoJlFoZAeFGXFWpU8FZFB4g==\n\
+-----END CERTIFICATE-----\n";
+    const OTHER_PEM: &str = "\
+-----BEGIN CERTIFICATE-----\n\
+MIIBZTCCAQqgAwIBAgICEAEwCgYIKoZIzj0EAwIwGDEWMBQGA1UEAwwNYWlvdCBv\n\
+dGhlciBDQTAgFw0wMDAxMDEwMDAwMDBaGA8yMTI2MDEwMTAwMDAwMFowGDEWMBQG\n\
+A1UEAwwNYWlvdCBvdGhlciBDQTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABDqZ\n\
+jui3Xe0U1YhhNORN26Mmsp/osSZxyKAgGj7WZZaZMbAxb3YyQNS6/bKfxwhOSCVY\n\
+vb91sWX9RM13Qe9cR46jQjBAMA8GA1UdEwEB/wQFMAMBAf8wDgYDVR0PAQH/BAQD\n\
+AgEGMB0GA1UdDgQWBBQEEh95tdkIIJ93R9jc6RFiRKs9wTAKBggqhkjOPQQDAgNJ\n\
+ADBGAiEA4qcaNxBDgFwqiO8l/y9weqgbJjgImafhFGxbV3Hn7zwCIQDTWl+stu5O\n\
+NipR/zTEIefTbchbxcczh0c6P6zD8bGvXw==\n\
+-----END CERTIFICATE-----\n";
+    const SRV_PEM: &str = "\
+-----BEGIN CERTIFICATE-----\n\
+MIIBsDCCAVagAwIBAgICEAIwCgYIKoZIzj0EAwIwFzEVMBMGA1UEAwwMYWlvdCB0\n\
+ZXN0IENBMCAXDTAwMDEwMTAwMDAwMFoYDzIxMjYwMTAxMDAwMDAwWjAUMRIwEAYD\n\
+VQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAAQxg/0s4POI\n\
+rApzId+jqB2lyAWykJJxhL5D5ZyG1dw3WgydeeFqHR/RykfkfbtCDI7yO6X+aAGe\n\
+RFe4w1XYA16Eo4GSMIGPMAwGA1UdEwEB/wQCMAAwDgYDVR0PAQH/BAQDAgeAMBMG\n\
+A1UdJQQMMAoGCCsGAQUFBwMBMBoGA1UdEQQTMBGCCWxvY2FsaG9zdIcEfwAAATAf\n\
+BgNVHSMEGDAWgBRPkq1NzXwIJxuCcnGFgDTnj9H+XzAdBgNVHQ4EFgQUFOljkf8X\n\
+Xdaj4CYoyQJsVlXNPjQwCgYIKoZIzj0EAwIDSAAwRQIgKlL4Ej8maLduAlCanvLQ\n\
+OuXCAQPixfM/wENYaeOD6FQCIQCWx7ApYQfYBeuPag6CkZOEKyvBItVs7jKpKjLK\n\
+N45VPA==\n\
+-----END CERTIFICATE-----\n";
+    const SRV2_PEM: &str = "\
+-----BEGIN CERTIFICATE-----\n\
+MIIBqjCCAVCgAwIBAgICEAMwCgYIKoZIzj0EAwIwFzEVMBMGA1UEAwwMYWlvdCB0\n\
+ZXN0IENBMCAXDTAwMDEwMTAwMDAwMFoYDzIxMjYwMTAxMDAwMDAwWjAUMRIwEAYD\n\
+VQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAAQKiP5g8KFN\n\
+HHDC5gn58Zkoow0JfhbxLLtv8KNT48ieIddJEn7ye+X2s98yhNjKdBziuCbw6SYU\n\
+eiuRG5OxevRRo4GMMIGJMAwGA1UdEwEB/wQCMAAwDgYDVR0PAQH/BAQDAgeAMBMG\n\
+A1UdJQQMMAoGCCsGAQUFBwMBMBQGA1UdEQQNMAuCCWxvY2FsaG9zdDAfBgNVHSME\n\
+GDAWgBRPkq1NzXwIJxuCcnGFgDTnj9H+XzAdBgNVHQ4EFgQUf4LgVJWGFqit92Rf\n\
+9u2g7NuTNekwCgYIKoZIzj0EAwIDSAAwRQIhAJpvi5UF90uaxCQY02+ONk/Fb0yU\n\
+48rUrqLIwhcr6NjrAiBuH3yqdR9J+Mm8qxl9eARevwh0yq5ubIhzDFzRPBBXyg==\n\
+-----END CERTIFICATE-----\n";
+    const CLI_PEM: &str = "\
+-----BEGIN CERTIFICATE-----\n\
+MIIBpTCCAUqgAwIBAgICEAQwCgYIKoZIzj0EAwIwFzEVMBMGA1UEAwwMYWlvdCB0\n\
+ZXN0IENBMCAXDTAwMDEwMTAwMDAwMFoYDzIxMjYwMTAxMDAwMDAwWjARMQ8wDQYD\n\
+VQQDDAZkZXZpY2UwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAAStd0v/jb7ZgVEJ\n\
+sh+mZI9+NJbntCGphipArzEGAYz5x2bLZo6YRJsIUd5U1F/SgRj6XrXy2fbUJBGg\n\
+PK8k5h0Yo4GJMIGGMAwGA1UdEwEB/wQCMAAwDgYDVR0PAQH/BAQDAgeAMBMGA1Ud\n\
+JQQMMAoGCCsGAQUFBwMCMBEGA1UdEQQKMAiCBmRldmljZTAfBgNVHSMEGDAWgBRP\n\
+kq1NzXwIJxuCcnGFgDTnj9H+XzAdBgNVHQ4EFgQU6qMU5NtA5+HkC1vupBWMv2gb\n\
+cGQwCgYIKoZIzj0EAwIDSQAwRgIhAKB2tK01X/lTA6tCalZRfdQ6xBM/uQzgaGw/\n\
+xeigeIeHAiEAqjQMSBvRugx094aBBmmbW6sU0XedWDLOU2BSb929pYM=\n\
+-----END CERTIFICATE-----\n";
+    const SRV_KEY: &str = "\
+-----BEGIN PRIVATE KEY-----\n\
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgGGKiG2EY3Ci4cw/p\n\
+xrTTtgMFiZzNOoMxSoG4xWjg7RGhRANCAAQxg/0s4POIrApzId+jqB2lyAWykJJx\n\
+hL5D5ZyG1dw3WgydeeFqHR/RykfkfbtCDI7yO6X+aAGeRFe4w1XYA16E\n\
+-----END PRIVATE KEY-----\n";
+    const SRV2_KEY: &str = "\
+-----BEGIN PRIVATE KEY-----\n\
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgt4Rf8GZIavz5l+Th\n\
+3b/tn3wKMCrvpGm9/t2o/KALDF2hRANCAAQKiP5g8KFNHHDC5gn58Zkoow0Jfhbx\n\
+LLtv8KNT48ieIddJEn7ye+X2s98yhNjKdBziuCbw6SYUeiuRG5OxevRR\n\
+-----END PRIVATE KEY-----\n";
+    const CLI_KEY: &str = "\
+-----BEGIN PRIVATE KEY-----\n\
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg98bP9slOTr3/dx3N\n\
+lXcqgYo7HXLerYu0RziF4TfllRehRANCAAStd0v/jb7ZgVEJsh+mZI9+NJbntCGp\n\
+hipArzEGAYz5x2bLZo6YRJsIUd5U1F/SgRj6XrXy2fbUJBGgPK8k5h0Y\n\
+-----END PRIVATE KEY-----\n";
+
+    type Tls = StreamOwned<ServerConnection, TcpStream>;
+
+    fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+        Arc::new(rustls::crypto::ring::default_provider())
+    }
+
+    fn server_config(cert: &str, key: &str, client_ca: Option<&str>, tls12_only: bool) -> Arc<ServerConfig> {
+        let b = ServerConfig::builder_with_provider(provider());
+        let b = if tls12_only {
+            b.with_protocol_versions(&[&rustls::version::TLS12]).unwrap()
+        } else {
+            b.with_safe_default_protocol_versions().unwrap()
+        };
+        let b = match client_ca {
+            Some(ca) => {
+                let mut roots = RootCertStore::empty();
+                roots.add_parsable_certificates(parse_certs(ca.as_bytes()));
+                let v = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+                    .build()
+                    .unwrap();
+                b.with_client_cert_verifier(v)
+            }
+            None => b.with_no_client_auth(),
+        };
+        let chain = parse_certs(cert.as_bytes());
+        let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
+        Arc::new(b.with_single_cert(chain, key).unwrap())
+    }
+
+    /// A one-connection TLS server running `serve` after a successful handshake. The thread
+    /// returns whether the handshake succeeded.
+    fn tls_server(
+        cfg: Arc<ServerConfig>,
+        serve: impl FnOnce(&mut Tls) + Send + 'static,
+    ) -> (u16, JoinHandle<bool>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let h = thread::spawn(move || {
+            let (sock, _) = listener.accept().unwrap();
+            sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let conn = ServerConnection::new(cfg).unwrap();
+            let mut tls = StreamOwned::new(conn, sock);
+            while tls.conn.is_handshaking() {
+                if tls.conn.complete_io(&mut tls.sock).is_err() {
+                    return false;
+                }
+            }
+            serve(&mut tls);
+            true
+        });
+        (port, h)
+    }
+
+    fn echo(tls: &mut Tls) {
+        let mut buf = [0u8; 8192];
+        loop {
+            match tls.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tls.write_all(&buf[..n]).and_then(|_| tls.flush()).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// A plain TCP server that writes `reply` and closes.
+    fn tcp_server(reply: &'static [u8]) -> (u16, JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let h = thread::spawn(move || {
+            let (mut sock, _) = listener.accept().unwrap();
+            let _ = sock.write_all(reply);
+            let _ = sock.set_read_timeout(Some(Duration::from_millis(200)));
+            let _ = sock.read(&mut [0u8; 512]);
+        });
+        (port, h)
+    }
+
+    fn ca_cred(ca: &str) -> Credential {
+        Credential {
+            option: CRED_SVRCERT_CA,
+            max_tls_fragment: 16384,
+            sni_enabled: 1,
+            server_ca: Some(ca.as_bytes().to_vec()),
+            client_cert: None,
+            client_key: None,
+        }
+    }
+
+    fn open(host: &str, port: u16, cred: &Credential) -> Result<Connection, Error> {
+        let ep = Endpoint {
+            host,
+            port,
+            connect_timeout_ms: 3000,
+            cred: Some(cred),
+        };
+        Connection::open(&PosixPort, &ep)
+    }
+
+    #[test]
+    fn tls_echo_with_dns_name_and_small_reads() {
+        let (port, server) = tls_server(server_config(SRV_PEM, SRV_KEY, None, false), echo);
+        let conn = open("localhost", port, &ca_cred(CA_PEM)).unwrap();
+        assert!(conn.is_tls());
+        assert_eq!(conn.send(b"\x30\x03abc", 1000), Ok(5));
+        let mut one = [0u8; 1];
+        assert_eq!(conn.recv(&mut one, 2000), Ok(1));
+        assert_eq!(one[0], 0x30);
+        assert_eq!(conn.recv(&mut one, 2000), Ok(1));
+        assert_eq!(one[0], 3);
+        let mut rest = [0u8; 3];
+        assert_eq!(conn.recv(&mut rest, 2000), Ok(3));
+        assert_eq!(&rest, b"abc");
+        drop(conn);
+        assert!(server.join().unwrap());
+    }
+
+    #[test]
+    fn tls12_works_too() {
+        let (port, server) = tls_server(server_config(SRV_PEM, SRV_KEY, None, true), echo);
+        let conn = open("localhost", port, &ca_cred(CA_PEM)).unwrap();
+        assert_eq!(conn.send(b"ping", 1000), Ok(4));
+        let mut b = [0u8; 4];
+        assert_eq!(conn.recv(&mut b, 2000), Ok(4));
+        assert_eq!(&b, b"ping");
+        drop(conn);
+        assert!(server.join().unwrap());
+    }
+
+    #[test]
+    fn ip_host_is_verified_against_the_ip_san() {
+        let (port, server) = tls_server(server_config(SRV_PEM, SRV_KEY, None, false), echo);
+        let conn = open("127.0.0.1", port, &ca_cred(CA_PEM)).unwrap();
+        drop(conn);
+        assert!(server.join().unwrap());
+
+        let (port, server) = tls_server(server_config(SRV2_PEM, SRV2_KEY, None, false), echo);
+        let e = open("127.0.0.1", port, &ca_cred(CA_PEM)).err();
+        assert_eq!(e, Some(Error::Port(STATE_PORT_TLS_INVALID_HANDSHAKE)));
+        assert!(!server.join().unwrap());
+    }
+
+    #[test]
+    fn unknown_ca_fails_the_handshake() {
+        let (port, server) = tls_server(server_config(SRV_PEM, SRV_KEY, None, false), echo);
+        let e = open("localhost", port, &ca_cred(OTHER_PEM)).err();
+        assert_eq!(e, Some(Error::Port(STATE_PORT_TLS_INVALID_HANDSHAKE)));
+        assert!(!server.join().unwrap());
+    }
+
+    #[test]
+    fn bad_or_missing_ca_is_invalid_server_cert() {
+        let (port, server) = tcp_server(b"");
+        let mut cred = ca_cred("-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n");
+        assert_eq!(
+            open("127.0.0.1", port, &cred).err(),
+            Some(Error::Port(STATE_PORT_TLS_INVALID_SERVER_CERT))
+        );
+        server.join().unwrap();
+
+        let (port, server) = tcp_server(b"");
+        cred.server_ca = None;
+        assert_eq!(
+            open("127.0.0.1", port, &cred).err(),
+            Some(Error::Port(STATE_PORT_TLS_INVALID_SERVER_CERT))
+        );
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn credential_option_checks() {
+        let mut cred = ca_cred(CA_PEM);
+        cred.max_tls_fragment = 0;
+        let (port, server) = tcp_server(b"");
+        assert_eq!(
+            open("127.0.0.1", port, &cred).err(),
+            Some(Error::Port(STATE_PORT_TLS_INVALID_MAX_FRAGMENT))
+        );
+        server.join().unwrap();
+
+        let mut cred = ca_cred(CA_PEM);
+        cred.option = CRED_SVRCERT_PSK;
+        let (port, server) = tcp_server(b"");
+        assert_eq!(
+            open("127.0.0.1", port, &cred).err(),
+            Some(Error::Port(STATE_PORT_TLS_CONFIG_PSK_FAILED))
+        );
+        server.join().unwrap();
+
+        cred.option = 9;
+        let (port, server) = tcp_server(b"");
+        assert_eq!(
+            open("127.0.0.1", port, &cred).err(),
+            Some(Error::Port(STATE_PORT_TLS_INVALID_CRED_OPTION))
+        );
+        server.join().unwrap();
+
+        // CRED_NONE: plain TCP.
+        cred.option = crate::sysdep::CRED_NONE;
+        let (port, server) = tcp_server(b"");
+        let conn = open("127.0.0.1", port, &cred).unwrap();
+        assert!(!conn.is_tls());
+        drop(conn);
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn plain_tcp_peer_fails_the_handshake() {
+        let (port, server) = tcp_server(b"");
+        assert_eq!(
+            open("127.0.0.1", port, &ca_cred(CA_PEM)).err(),
+            Some(Error::Port(STATE_PORT_TLS_INVALID_HANDSHAKE))
+        );
+        server.join().unwrap();
+
+        let (port, server) = tcp_server(b"HTTP/1.1 400 Bad Request\r\n\r\n");
+        assert_eq!(
+            open("127.0.0.1", port, &ca_cred(CA_PEM)).err(),
+            Some(Error::Port(STATE_PORT_TLS_INVALID_RECORD))
+        );
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn handshake_times_out() {
+        // Accepts but never answers.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cred = ca_cred(CA_PEM);
+        let ep = Endpoint {
+            host: "127.0.0.1",
+            port,
+            connect_timeout_ms: 150,
+            cred: Some(&cred),
+        };
+        let t0 = Instant::now();
+        let e = Connection::open(&PosixPort, &ep).err();
+        assert_eq!(e, Some(Error::Port(STATE_PORT_TLS_INVALID_HANDSHAKE)));
+        assert!(t0.elapsed() < Duration::from_secs(2));
+        drop(listener);
+    }
+
+    fn mtls_cred(cert: &str, key: &str) -> Credential {
+        let mut c = ca_cred(CA_PEM);
+        c.client_cert = Some(cert.as_bytes().to_vec());
+        c.client_key = Some(key.as_bytes().to_vec());
+        c
+    }
+
+    #[test]
+    fn mutual_tls() {
+        let cfg = server_config(SRV_PEM, SRV_KEY, Some(CA_PEM), false);
+        let (port, server) = tls_server(cfg, echo);
+        let conn = open("localhost", port, &mtls_cred(CLI_PEM, CLI_KEY)).unwrap();
+        assert_eq!(conn.send(b"mtls", 1000), Ok(4));
+        let mut b = [0u8; 4];
+        assert_eq!(conn.recv(&mut b, 2000), Ok(4));
+        assert_eq!(&b, b"mtls");
+        drop(conn);
+        assert!(server.join().unwrap());
+
+        // Without a client certificate the server refuses.
+        let cfg = server_config(SRV_PEM, SRV_KEY, Some(CA_PEM), false);
+        let (port, server) = tls_server(cfg, echo);
+        let r = open("localhost", port, &ca_cred(CA_PEM)).and_then(|c| {
+            // TLS 1.3: the client finishes first; the refusal arrives as an alert.
+            c.send(b"x", 1000)?;
+            c.recv(&mut [0u8; 1], 2000)
+        });
+        assert!(r.is_err(), "{r:?}");
+        assert!(!server.join().unwrap());
+    }
+
+    #[test]
+    fn bad_client_credentials() {
+        let (port, server) = tcp_server(b"");
+        assert_eq!(
+            open("127.0.0.1", port, &mtls_cred("garbage", CLI_KEY)).err(),
+            Some(Error::Port(STATE_PORT_TLS_INVALID_CLIENT_CERT))
+        );
+        server.join().unwrap();
+        let (port, server) = tcp_server(b"");
+        assert_eq!(
+            open("127.0.0.1", port, &mtls_cred(CLI_PEM, "garbage")).err(),
+            Some(Error::Port(STATE_PORT_TLS_INVALID_CLIENT_KEY))
+        );
+        server.join().unwrap();
+        let (port, server) = tcp_server(b"");
+        assert_eq!(
+            open("127.0.0.1", port, &mtls_cred(CLI_PEM, SRV_KEY)).err(),
+            Some(Error::Port(STATE_PORT_TLS_INVALID_CLIENT_CERT))
+        );
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn close_notify_returns_partial_then_closed() {
+        let serve = |tls: &mut Tls| {
+            tls.write_all(b"bye").unwrap();
+            tls.conn.send_close_notify();
+            tls.flush().unwrap();
+            let _ = tls.conn.complete_io(&mut tls.sock);
+        };
+        let (port, server) = tls_server(server_config(SRV_PEM, SRV_KEY, None, false), serve);
+        let conn = open("localhost", port, &ca_cred(CA_PEM)).unwrap();
+        let mut b = [0u8; 10];
+        assert_eq!(conn.recv(&mut b, 2000), Ok(3));
+        assert_eq!(&b[..3], b"bye");
+        assert_eq!(
+            conn.recv(&mut b, 2000),
+            Err(Error::Port(STATE_PORT_TLS_RECV_CONNECTION_CLOSED))
+        );
+        drop(conn);
+        assert!(server.join().unwrap());
+    }
+
+    #[test]
+    fn recv_timeouts() {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let serve = move |tls: &mut Tls| {
+            tls.write_all(b"ab").unwrap();
+            tls.flush().unwrap();
+            let _ = rx.recv();
+        };
+        let (port, server) = tls_server(server_config(SRV_PEM, SRV_KEY, None, false), serve);
+        let conn = open("localhost", port, &ca_cred(CA_PEM)).unwrap();
+        let mut b = [0u8; 4];
+        let t0 = Instant::now();
+        assert_eq!(conn.recv(&mut b, 150), Ok(2));
+        assert!(t0.elapsed() >= Duration::from_millis(140));
+        assert_eq!(&b[..2], b"ab");
+        assert_eq!(conn.recv(&mut b, 50), Ok(0));
+        assert_eq!(conn.recv(&mut b, 0), Err(Error::Port(STATE_PORT_INPUT_OUT_RANGE)));
+        tx.send(()).unwrap();
+        drop(conn);
+        assert!(server.join().unwrap());
+    }
+
+    #[test]
+    fn concurrent_send_and_recv_with_large_payloads() {
+        let mut cred = ca_cred(CA_PEM);
+        cred.max_tls_fragment = 1000; // -> 1024-byte records on our side
+        let (port, server) = tls_server(server_config(SRV_PEM, SRV_KEY, None, false), echo);
+        let conn = Arc::new(open("localhost", port, &cred).unwrap());
+        let mut expect = Vec::new();
+        let msgs: Vec<Vec<u8>> = (0..500u32)
+            .map(|i| {
+                let len = if i % 100 == 7 { 70_000 } else { 256 };
+                (0..len).map(|j| (i as usize * 31 + j) as u8).collect()
+            })
+            .collect();
+        for m in &msgs {
+            expect.extend_from_slice(m);
+        }
+        let total = expect.len();
+        let reader = {
+            let conn = Arc::clone(&conn);
+            thread::spawn(move || {
+                let mut got = vec![0u8; total];
+                let mut off = 0;
+                while off < total {
+                    // Odd-sized reads cross record boundaries.
+                    let end = (off + 777).min(total);
+                    let n = conn.recv(&mut got[off..end], 5000).unwrap();
+                    assert_eq!(n, end - off);
+                    off = end;
+                }
+                got
+            })
+        };
+        for m in &msgs {
+            assert_eq!(conn.send(m, 5000), Ok(m.len()));
+        }
+        assert!(reader.join().unwrap() == expect);
+        drop(conn);
+        assert!(server.join().unwrap());
+    }
+
+    #[test]
+    fn fragment_sizes_follow_upstream_thresholds() {
+        assert_eq!(fragment_size(0), None);
+        assert_eq!(fragment_size(1), Some(517));
+        assert_eq!(fragment_size(512), Some(517));
+        assert_eq!(fragment_size(1024), Some(1029));
+        assert_eq!(fragment_size(3000), Some(4101));
+        assert_eq!(fragment_size(4096), Some(4101));
+        assert_eq!(fragment_size(4097), None);
+        assert_eq!(fragment_size(16384), None);
+    }
+
+    #[test]
+    fn pem_with_trailing_nul_parses() {
+        let mut pem = CA_PEM.as_bytes().to_vec();
+        pem.push(0);
+        assert_eq!(parse_certs(&pem).len(), 1);
+        assert!(parse_certs(b"junk").is_empty());
+    }
+
+    /// Timing check, not a unit test: `cargo test --release --lib tls::tests::perf -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn perf() {
+        let cfg = server_config(SRV_PEM, SRV_KEY, None, false);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let n_conn = 50;
+        let srv = thread::spawn(move || {
+            for _ in 0..n_conn + 1 {
+                let (sock, _) = listener.accept().unwrap();
+                let cfg = Arc::clone(&cfg);
+                thread::spawn(move || {
+                    let mut tls = StreamOwned::new(ServerConnection::new(cfg).unwrap(), sock);
+                    let mut buf = vec![0u8; 65536];
+                    let mut total = 0usize;
+                    loop {
+                        match tls.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => total += n,
+                        }
+                    }
+                    total
+                });
+            }
+        });
+        let cred = ca_cred(CA_PEM);
+        let mut times = Vec::new();
+        for _ in 0..n_conn {
+            let t0 = Instant::now();
+            let c = open("localhost", port, &cred).unwrap();
+            times.push(t0.elapsed());
+            drop(c);
+        }
+        times.sort();
+        println!(
+            "tls connect: first {:?} median {:?} max {:?}",
+            times[0],
+            times[times.len() / 2],
+            times[times.len() - 1]
+        );
+        let c = open("localhost", port, &cred).unwrap();
+        let msg = vec![0x5Au8; 256];
+        let n = 200_000;
+        let t0 = Instant::now();
+        for _ in 0..n {
+            assert_eq!(c.send(&msg, 5000), Ok(256));
+        }
+        let el = t0.elapsed();
+        println!(
+            "{n} sends of 256 B in {el:?}: {:.0}/s",
+            n as f64 / el.as_secs_f64()
+        );
+        drop(c);
+        srv.join().unwrap();
+    }
+
+    #[test]
+    #[ignore]
+    fn perf_tcp() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let srv = thread::spawn(move || {
+            let (mut sock, _) = listener.accept().unwrap();
+            let mut buf = vec![0u8; 65536];
+            while let Ok(n) = sock.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+            }
+        });
+        let ep = Endpoint {
+            host: "127.0.0.1",
+            port,
+            connect_timeout_ms: 1000,
+            cred: None,
+        };
+        let c = Connection::open(&PosixPort, &ep).unwrap();
+        let msg = vec![0x5Au8; 256];
+        let n = 200_000;
+        let t0 = Instant::now();
+        for _ in 0..n {
+            assert_eq!(c.send(&msg, 5000), Ok(256));
+        }
+        let el = t0.elapsed();
+        println!(
+            "TCP: {n} sends of 256 B in {el:?}: {:.0}/s",
+            n as f64 / el.as_secs_f64()
+        );
+        drop(c);
+        srv.join().unwrap();
+    }
+}
