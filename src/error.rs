@@ -59,6 +59,9 @@ pub enum Error {
     DeinitTimeout,
     /// The QoS1 resend cache is full.
     QosCacheFull,
+    /// An OTA or download outcome, carried as its upstream `STATE_OTA_*`, `STATE_DOWNLOAD_*`
+    /// or `STATE_HTTP_*` code (these are return values, not only failures).
+    Download(i32),
 }
 
 impl Error {
@@ -102,6 +105,7 @@ impl Error {
             Error::InvalidPubAck => STATE_MQTT_RECV_INVALID_PUBACK_PACKET,
             Error::DeinitTimeout => STATE_MQTT_DEINIT_TIMEOUT,
             Error::QosCacheFull => STATE_QOS_CACHE_EXCEEDS_LIMIT,
+            Error::Download(code) => code,
         }
     }
 

@@ -179,14 +179,23 @@ pub const AIOT_MQTTOPT_TOPIC_HEADER_CHECK: aiot_mqtt_option_t = 29;
 pub const AIOT_MQTTOPT_MAX: aiot_mqtt_option_t = 30;
 
 /// The object behind an MQTT handle.
+/// Shared so an OTA or download handle attached to it never outlives the session's memory.
 pub struct MqttHandle {
-    pub client: Client,
+    pub client: Arc<Client>,
+}
+
+/// The session behind a C MQTT handle, for the OTA and download modules.
+///
+/// # Safety
+/// `handle` must be NULL or a live handle from `aiot_mqtt_init`.
+pub unsafe fn shared_client(handle: *mut c_void) -> Option<Arc<Client>> {
+    (handle as *const MqttHandle).as_ref().map(|h| h.client.clone())
 }
 
 /// # Safety
 /// `handle` must be NULL or a handle from `aiot_mqtt_init` not yet freed.
 unsafe fn client<'a>(handle: *mut c_void) -> Option<&'a Client> {
-    (handle as *const MqttHandle).as_ref().map(|h| &h.client)
+    (handle as *const MqttHandle).as_ref().map(|h| &*h.client)
 }
 
 fn recv_handler(
@@ -285,7 +294,7 @@ fn event_handler(
 pub extern "C" fn aiot_mqtt_init() -> *mut c_void {
     guard(|| match sysdep::active() {
         Some(port) => Box::into_raw(Box::new(MqttHandle {
-            client: Client::new(port),
+            client: Arc::new(Client::new(port)),
         })) as *mut c_void,
         None => std::ptr::null_mut(),
     })

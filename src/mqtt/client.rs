@@ -386,6 +386,12 @@ impl Client {
         let result = self.open_session(started);
         match result {
             Ok(conn) => {
+                let first = !lock(&self.state).ever_connected;
+                if !first {
+                    // Before anyone else can write on it (QoS1 resends from `process` would
+                    // otherwise reach the broker before the subscriptions they echo to).
+                    self.resubscribe(&conn);
+                }
                 *lock(&self.slot) = Some(conn);
                 let first = {
                     let mut st = lock(&self.state);
@@ -404,9 +410,6 @@ impl Client {
                     );
                 }
                 self.fire(if first { Event::Connect } else { Event::Reconnect });
-                if !first {
-                    self.resubscribe();
-                }
                 Ok(())
             }
             Err(e) => {
@@ -530,16 +533,21 @@ impl Client {
         }
     }
 
-    /// Re-subscribes every topic subscribed with `aiot_mqtt_sub`. Upstream never does this and
-    /// relies on the Aliyun platform; a plain broker with clean sessions forgets them.
-    fn resubscribe(&self) {
+    /// Re-subscribes every topic subscribed with `aiot_mqtt_sub` on a new connection. Upstream
+    /// never does this and relies on the Aliyun platform; a plain broker with clean sessions
+    /// forgets them.
+    fn resubscribe(&self, conn: &Arc<Connection>) {
         let topics: Vec<(String, u8)> = lock(&self.state)
             .topics
             .iter()
             .filter_map(|e| e.subscribed.map(|q| (e.filter.clone(), q)))
             .collect();
+        let timeout = lock(&self.cfg).send_timeout_ms;
         for (filter, qos) in topics {
-            let _ = self.send_subscribe(&filter, qos);
+            let id = lock(&self.state).next_packet_id();
+            if conn.send(&packet::subscribe(&filter, qos, id), timeout).is_err() {
+                break;
+            }
         }
     }
 

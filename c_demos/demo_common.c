@@ -1,0 +1,369 @@
+/* Shared helpers of the aiot C demos; see demo_common.h. */
+#include "demo_common.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---------------------------------------------------------------- failure reporting */
+
+void demo_fail(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    fflush(stdout);
+    printf("%s:%d: FAIL: ", file, line);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+    fflush(stdout);
+    exit(1);
+}
+
+const char *demo_code_str(int32_t code, char buf[16])
+{
+    if (code < 0) {
+        snprintf(buf, 16, "-0x%04X", (unsigned)(-(int64_t)code));
+    } else {
+        snprintf(buf, 16, "0x%04X", (unsigned)code);
+    }
+    return buf;
+}
+
+int32_t demo_check_eq(int32_t got, int32_t want, const char *expr, const char *file, int line)
+{
+    if (got != want) {
+        char g[16], w[16];
+        demo_fail(file, line, "%s returned %s (%d), expected %s (%d)", expr, demo_code_str(got, g),
+                  (int)got, demo_code_str(want, w), (int)want);
+    }
+    return got;
+}
+
+int32_t demo_check_neg(int32_t got, const char *expr, const char *file, int line)
+{
+    if (got >= 0) {
+        char g[16];
+        demo_fail(file, line, "%s returned %s (%d), expected a negative code", expr,
+                  demo_code_str(got, g), (int)got);
+    }
+    return got;
+}
+
+int32_t demo_check_pos(int32_t got, const char *expr, const char *file, int line)
+{
+    if (got <= 0) {
+        char g[16];
+        demo_fail(file, line, "%s returned %s (%d), expected a value > 0", expr,
+                  demo_code_str(got, g), (int)got);
+    }
+    return got;
+}
+
+/* ---------------------------------------------------------------- environment */
+
+const char *demo_env(const char *name)
+{
+    const char *v = getenv(name);
+    if (v == NULL || v[0] == '\0') {
+        printf("FAIL: environment variable %s is not set; run this demo under "
+               "`aiot-platform exec -- <demo>`\n", name);
+        fflush(stdout);
+        exit(1);
+    }
+    return v;
+}
+
+uint16_t demo_env_port(const char *name)
+{
+    const char *v = demo_env(name);
+    char *end = NULL;
+    long port;
+    errno = 0;
+    port = strtol(v, &end, 10);
+    if (errno != 0 || end == v || *end != '\0' || port < 1 || port > 65535) {
+        printf("FAIL: environment variable %s='%s' is not a TCP port\n", name, v);
+        fflush(stdout);
+        exit(1);
+    }
+    return (uint16_t)port;
+}
+
+long demo_env_long(const char *name, long def)
+{
+    const char *v = getenv(name);
+    char *end = NULL;
+    long n;
+    if (v == NULL || v[0] == '\0') {
+        return def;
+    }
+    errno = 0;
+    n = strtol(v, &end, 10);
+    if (errno != 0 || end == v || *end != '\0') {
+        printf("FAIL: environment variable %s='%s' is not a number\n", name, v);
+        fflush(stdout);
+        exit(1);
+    }
+    return n;
+}
+
+void demo_env_load(demo_env_t *env)
+{
+    memset(env, 0, sizeof(*env));
+    env->host = demo_env("AIOT_HOST");
+    env->port = demo_env_port("AIOT_PORT");
+    env->tls_host = demo_env("AIOT_TLS_HOST");
+    env->tls_port = demo_env_port("AIOT_TLS_PORT");
+    env->product_key = demo_env("AIOT_PRODUCT_KEY");
+    env->device_name = demo_env("AIOT_DEVICE_NAME");
+    env->device_secret = demo_env("AIOT_DEVICE_SECRET");
+}
+
+char *demo_read_file(const char *path, uint32_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t cap = 0, used = 0;
+    if (f == NULL) {
+        printf("FAIL: cannot open '%s': %s\n", path, strerror(errno));
+        fflush(stdout);
+        exit(1);
+    }
+    for (;;) {
+        size_t n;
+        if (cap - used < 4096) {
+            char *bigger;
+            cap = cap ? cap * 2 : 8192;
+            bigger = realloc(buf, cap + 1);
+            if (bigger == NULL) {
+                printf("FAIL: out of memory reading '%s'\n", path);
+                exit(1);
+            }
+            buf = bigger;
+        }
+        n = fread(buf + used, 1, cap - used, f);
+        used += n;
+        if (n == 0) {
+            break;
+        }
+    }
+    if (ferror(f)) {
+        printf("FAIL: error reading '%s'\n", path);
+        fflush(stdout);
+        exit(1);
+    }
+    fclose(f);
+    buf[used] = '\0';
+    if (len != NULL) {
+        *len = (uint32_t)used;
+    }
+    return buf;
+}
+
+/* ---------------------------------------------------------------- time */
+
+uint64_t demo_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+uint64_t demo_deadline(uint32_t ms)
+{
+    return demo_now_ms() + ms;
+}
+
+int demo_expired(uint64_t deadline)
+{
+    return demo_now_ms() >= deadline;
+}
+
+void demo_sleep_ms(uint32_t ms)
+{
+    struct timespec ts;
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* ---------------------------------------------------------------- logging */
+
+static volatile int g_log_quiet = 0;
+
+void demo_log_set_quiet(int quiet)
+{
+    g_log_quiet = quiet;
+}
+
+int32_t demo_logcb(int32_t code, char *message)
+{
+    if (g_log_quiet && (code == STATE_MQTT_LOG_HEXDUMP || code == STATE_MQTT_LOG_TOPIC)) {
+        return 0;
+    }
+    if (message != NULL) {
+        fputs(message, stdout);
+        fflush(stdout);
+    }
+    return 0;
+}
+
+void demo_log(const char *fmt, ...)
+{
+    va_list ap;
+    printf("[demo] ");
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+    fflush(stdout);
+}
+
+/* ---------------------------------------------------------------- MQTT helpers */
+
+void demo_mqtt_set_device(void *handle, const char *host, uint16_t port, const char *pk,
+                          const char *dn, const char *ds)
+{
+    CHECK_OK(aiot_mqtt_setopt(handle, AIOT_MQTTOPT_HOST, (void *)host));
+    CHECK_OK(aiot_mqtt_setopt(handle, AIOT_MQTTOPT_PORT, &port));
+    CHECK_OK(aiot_mqtt_setopt(handle, AIOT_MQTTOPT_PRODUCT_KEY, (void *)pk));
+    CHECK_OK(aiot_mqtt_setopt(handle, AIOT_MQTTOPT_DEVICE_NAME, (void *)dn));
+    /* the secret last: setting it discards credentials derived from older values */
+    CHECK_OK(aiot_mqtt_setopt(handle, AIOT_MQTTOPT_DEVICE_SECRET, (void *)ds));
+}
+
+aiot_sysdep_network_cred_t demo_ca_cred(const char *ca_pem)
+{
+    aiot_sysdep_network_cred_t cred;
+    memset(&cred, 0, sizeof(cred));
+    cred.option = AIOT_SYSDEP_NETWORK_CRED_SVRCERT_CA;
+    cred.max_tls_fragment = 16384;
+    cred.sni_enabled = 1;
+    cred.x509_server_cert = ca_pem;
+    cred.x509_server_cert_len = (uint32_t)strlen(ca_pem);
+    return cred;
+}
+
+int demo_topic_is(const aiot_mqtt_recv_t *packet, const char *topic)
+{
+    size_t n = strlen(topic);
+    return packet->type == AIOT_MQTTRECV_PUB && packet->data.pub.topic_len == n &&
+           memcmp(packet->data.pub.topic, topic, n) == 0;
+}
+
+int demo_payload_is(const aiot_mqtt_recv_t *packet, const void *data, uint32_t len)
+{
+    return packet->type == AIOT_MQTTRECV_PUB && packet->data.pub.payload_len == len &&
+           (len == 0 || memcmp(packet->data.pub.payload, data, len) == 0);
+}
+
+void demo_recv_for(void *handle, uint32_t ms, const char *file, int line)
+{
+    uint64_t dl = demo_deadline(ms);
+    while (!demo_expired(dl)) {
+        int32_t rc = aiot_mqtt_recv(handle);
+        if (rc < 0) {
+            char b[16];
+            demo_fail(file, line, "aiot_mqtt_recv returned %s", demo_code_str(rc, b));
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- broker control */
+
+long demo_broker_pid(void)
+{
+    const char *path = demo_env("AIOT_BROKER_PID_FILE");
+    char *text = demo_read_file(path, NULL);
+    char *end = NULL;
+    long pid = strtol(text, &end, 10);
+    if (end == text || pid <= 1) {
+        printf("FAIL: no broker pid in '%s' ('%s')\n", path, text);
+        fflush(stdout);
+        exit(1);
+    }
+    free(text);
+    return pid;
+}
+
+int demo_broker_ctl(const char *action)
+{
+    const char *platform = demo_env("AIOT_PLATFORM");
+    const char *state_dir = demo_env("AIOT_STATE_DIR");
+    uint64_t dl;
+    int status = 0;
+    pid_t child;
+
+    demo_log("broker-ctl %s", action);
+    fflush(stdout);
+    child = fork();
+    if (child < 0) {
+        return -1;
+    }
+    if (child == 0) {
+        execl(platform, platform, "broker-ctl", action, "--state-dir", state_dir, (char *)NULL);
+        _exit(127);
+    }
+    dl = demo_deadline(20000);
+    for (;;) {
+        pid_t r = waitpid(child, &status, WNOHANG);
+        if (r == child) {
+            break;
+        }
+        if (r < 0 && errno != EINTR) {
+            return -1;
+        }
+        if (demo_expired(dl)) {
+            kill(child, SIGKILL);
+            waitpid(child, &status, 0);
+            demo_log("broker-ctl %s did not finish within 20 s", action);
+            return -1;
+        }
+        demo_sleep_ms(20);
+    }
+    if (WIFEXITED(status)) {
+        demo_log("broker-ctl %s exited with %d", action, WEXITSTATUS(status));
+        return WEXITSTATUS(status);
+    }
+    return -1;
+}
+
+int demo_broker_signal(long pid, int sig)
+{
+    if (pid <= 1) {
+        return -1;
+    }
+    return kill((pid_t)pid, sig);
+}
+
+int demo_pid_alive(long pid)
+{
+    char path[64];
+    char buf[512];
+    FILE *f;
+    size_t n;
+    char *close_paren;
+
+    if (pid <= 1 || kill((pid_t)pid, 0) != 0) {
+        return 0;
+    }
+    /* kill(pid, 0) also succeeds for zombies: look at the state in /proc/<pid>/stat */
+    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+    f = fopen(path, "r");
+    if (f == NULL) {
+        return 1;
+    }
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    close_paren = strrchr(buf, ')');
+    if (close_paren != NULL && close_paren[1] == ' ' && (close_paren[2] == 'Z' || close_paren[2] == 'X')) {
+        return 0;
+    }
+    return 1;
+}
