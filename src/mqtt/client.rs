@@ -3,6 +3,7 @@
 //! Locks (never held while a user callback runs), always taken in this order:
 //! `connecting` -> `cfg` -> `state` -> `slot`; `reader` is taken alone by `recv`.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -137,7 +138,10 @@ struct Pending {
 /// Mutable session state.
 struct State {
     last_packet_id: u16,
-    pending: Vec<Pending>,
+    /// In publish order, so PUBACKs (which come in order) are found at the front.
+    pending: VecDeque<Pending>,
+    /// Packet ids held by `pending`, one bit each.
+    pending_ids: Vec<u64>,
     topics: Vec<TopicEntry>,
     ever_connected: bool,
     /// In a connected period: a DISCONNECT event is still due when it ends.
@@ -150,6 +154,29 @@ struct State {
 }
 
 impl State {
+    fn id_pending(&self, id: u16) -> bool {
+        self.pending_ids[id as usize / 64] & (1 << (id % 64)) != 0
+    }
+
+    fn mark_pending(&mut self, id: u16, held: bool) {
+        let (word, bit) = (id as usize / 64, 1u64 << (id % 64));
+        if held {
+            self.pending_ids[word] |= bit;
+        } else {
+            self.pending_ids[word] &= !bit;
+        }
+    }
+
+    /// Drops the QoS1 message a PUBACK acknowledges.
+    fn acknowledge(&mut self, id: u16) {
+        if self.id_pending(id) {
+            if let Some(i) = self.pending.iter().position(|p| p.packet_id == id) {
+                self.pending.remove(i);
+            }
+            self.mark_pending(id, false);
+        }
+    }
+
     fn next_packet_id(&mut self) -> u16 {
         self.last_packet_id = if self.last_packet_id == u16::MAX {
             1
@@ -195,7 +222,8 @@ impl Client {
             cfg: Mutex::new(Config::new(jitter)),
             state: Mutex::new(State {
                 last_packet_id: 0,
-                pending: Vec::new(),
+                pending: VecDeque::new(),
+                pending_ids: vec![0; 65536 / 64],
                 topics: Vec::new(),
                 ever_connected: false,
                 connected: false,
@@ -639,7 +667,7 @@ impl Client {
         let (id, bytes) = {
             let mut st = lock(&self.state);
             let id = st.next_packet_id();
-            if st.pending.iter().any(|p| p.packet_id == id) {
+            if st.id_pending(id) {
                 return Err(Error::PacketIdInUse);
             }
             // Upstream lets the cache reach MAX_REPUB_NUM + 2 entries; we hold it to the
@@ -649,7 +677,8 @@ impl Client {
             }
             let bytes = packet::publish(topic_on_wire, payload, 1, id);
             let now = self.now();
-            st.pending.push(Pending {
+            st.mark_pending(id, true);
+            st.pending.push_back(Pending {
                 packet_id: id,
                 bytes: bytes.clone(),
                 last_sent: now,
@@ -948,7 +977,7 @@ impl Client {
                     return Err(Error::InvalidPubAck);
                 }
                 let id = u16::from_be_bytes([body[0], body[1]]);
-                lock(&self.state).pending.retain(|p| p.packet_id != id);
+                lock(&self.state).acknowledge(id);
                 self.deliver_default(&Recv::PubAck { packet_id: id });
                 Ok(())
             }
