@@ -13,6 +13,10 @@ use crate::pki;
 /// User name of the platform's own MQTT client (reads and writes every topic).
 pub const PLATFORM_USER: &str = "platform";
 
+/// Set to `all` to make mosquitto log every packet into `mosquitto.log` (off by default: it
+/// slows the publish-rate figures of the benchmark).
+pub const LOG_ENV: &str = "AIOT_PLATFORM_LOG";
+
 fn mosquitto_bin(name: &str) -> PathBuf {
     for dir in ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"] {
         let p = Path::new(dir).join(name);
@@ -23,8 +27,11 @@ fn mosquitto_bin(name: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+/// Two distinct free ports on 127.0.0.1 (both held while choosing, then released).
+fn free_ports() -> std::io::Result<(u16, u16)> {
+    let a = TcpListener::bind("127.0.0.1:0")?;
+    let b = TcpListener::bind("127.0.0.1:0")?;
+    Ok((a.local_addr()?.port(), b.local_addr()?.port()))
 }
 
 fn port_open(port: u16) -> bool {
@@ -40,6 +47,17 @@ fn alive(pid: i32) -> bool {
             .unwrap_or(false),
         Err(_) => false,
     }
+}
+
+/// Whether `pid` is a live mosquitto running `conf` (guards against a stale pid file whose pid
+/// was reused). A zombie has an empty command line, so it does not count.
+fn runs_conf(pid: i32, conf: &Path) -> bool {
+    let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let mut args = cmdline.split(|b| *b == 0);
+    let is_mosquitto = args.next().is_some_and(|a| a.ends_with(b"mosquitto"));
+    is_mosquitto && args.any(|a| a == conf.as_os_str().as_encoded_bytes())
 }
 
 fn signal(pid: i32, sig: i32) {
@@ -70,12 +88,23 @@ impl BrokerInfo {
     pub fn pid_file(&self) -> PathBuf {
         self.state_dir.join("broker.pid")
     }
-    fn conf(&self) -> PathBuf {
+    /// The mosquitto configuration written by [`Broker::setup`].
+    pub fn conf(&self) -> PathBuf {
         self.state_dir.join("mosquitto.conf")
+    }
+    /// mosquitto's own log (connections, refusals, subscriptions; every packet with
+    /// `AIOT_PLATFORM_LOG=all`).
+    pub fn log_file(&self) -> PathBuf {
+        self.state_dir.join("mosquitto.log")
+    }
+    /// mosquitto's stdout/stderr (start-up errors land here).
+    pub fn console_log_file(&self) -> PathBuf {
+        self.state_dir.join("broker.log")
     }
 
     /// Reads the facts written by [`Broker::setup`].
     pub fn load(state_dir: &Path) -> std::io::Result<BrokerInfo> {
+        let state_dir = &fs::canonicalize(state_dir)?;
         let text = fs::read_to_string(state_dir.join("ports"))?;
         let mut it = text.split_whitespace();
         let bad = || std::io::Error::other("bad ports file");
@@ -95,8 +124,19 @@ impl BrokerInfo {
         fs::read_to_string(self.pid_file()).ok()?.trim().parse().ok()
     }
 
-    /// Starts mosquitto (detached) and waits until both listeners accept connections.
+    /// Starts mosquitto (detached) and waits until both listeners accept connections. Does
+    /// nothing if the recorded mosquitto is already running.
     pub fn start(&self) -> std::io::Result<()> {
+        if self.running() {
+            return Ok(());
+        }
+        for port in [self.tcp_port, self.tls_port] {
+            if port_open(port) {
+                return Err(std::io::Error::other(format!(
+                    "127.0.0.1:{port} is taken by another process"
+                )));
+            }
+        }
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -114,24 +154,37 @@ impl BrokerInfo {
         fs::write(self.pid_file(), pid.to_string())?;
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if port_open(self.tcp_port) && port_open(self.tls_port) {
-                return Ok(());
-            }
             if !alive(pid) {
                 break;
+            }
+            if port_open(self.tcp_port) && port_open(self.tls_port) {
+                return Ok(());
             }
             std::thread::sleep(Duration::from_millis(20));
         }
         self.stop();
         Err(std::io::Error::other(format!(
-            "mosquitto did not come up; see {}",
-            self.state_dir.join("broker.log").display()
+            "mosquitto did not come up within 10 s; see {} and {}",
+            self.console_log_file().display(),
+            self.log_file().display()
         )))
+    }
+
+    /// Whether the recorded mosquitto is running.
+    pub fn running(&self) -> bool {
+        self.pid()
+            .is_some_and(|pid| alive(pid) && runs_conf(pid, &self.conf()))
     }
 
     /// Kills the recorded mosquitto (also a stopped one) and waits until it is gone.
     pub fn stop(&self) {
         let Some(pid) = self.pid() else { return };
+        if !runs_conf(pid, &self.conf()) {
+            // Already gone (maybe a zombie of ours, or the pid was reused): collect, forget.
+            reap(pid);
+            let _ = fs::remove_file(self.pid_file());
+            return;
+        }
         signal(pid, libc::SIGCONT);
         signal(pid, libc::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(3);
@@ -149,6 +202,11 @@ impl BrokerInfo {
         }
         reap(pid);
         let _ = fs::remove_file(self.pid_file());
+        // The listening sockets close with the process; make sure callers see a refusal.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while port_open(self.tcp_port) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
@@ -161,22 +219,33 @@ fn reap(pid: i32) {
     }
 }
 
-/// A running broker; stopped when dropped.
+/// A running broker; stopped when dropped (whatever pid `broker.pid` holds at that time, so a
+/// broker restarted by `aiot-platform broker-ctl` is stopped too).
 pub struct Broker {
     pub info: BrokerInfo,
+    devices: Vec<Device>,
 }
 
 impl Broker {
     /// Writes the PKI, password file, ACL and config into `state_dir`.
+    /// Refuses a folder whose broker is still running.
     pub fn setup(state_dir: &Path, devices: &[Device]) -> std::io::Result<BrokerInfo> {
-        fs::create_dir_all(state_dir)?;
-        pki::generate(state_dir)?;
-        let tcp_port = free_port()?;
-        let mut tls_port = free_port()?;
-        while tls_port == tcp_port {
-            tls_port = free_port()?;
+        if let Ok(old) = BrokerInfo::load(state_dir) {
+            if old.running() {
+                return Err(std::io::Error::other(format!(
+                    "a broker is already running from {} (pid {}); stop it with `aiot-platform \
+                     broker-ctl stop --state-dir {0}`",
+                    state_dir.display(),
+                    old.pid().unwrap_or(0)
+                )));
+            }
         }
-        let platform_password = format!("{:016x}", rand_u64());
+        fs::create_dir_all(state_dir)?;
+        // Absolute, so the paths handed to programs hold whatever their working folder.
+        let state_dir = &fs::canonicalize(state_dir)?;
+        pki::generate(state_dir)?;
+        let (tcp_port, tls_port) = free_ports()?;
+        let platform_password = random_hex(16);
         let passwd = state_dir.join("passwd");
         let _ = fs::remove_file(&passwd);
         let mut users: Vec<(String, String)> = devices.iter().map(|d| (d.username(), d.password())).collect();
@@ -208,9 +277,23 @@ impl Broker {
         }
         fs::write(state_dir.join("acl"), acl)?;
         let d = state_dir.display();
+        let log_types = if std::env::var(LOG_ENV).is_ok_and(|v| v == "all") {
+            "log_type all\n"
+        } else {
+            "log_type error\nlog_type warning\nlog_type notice\nlog_type information\n\
+             log_type subscribe\nlog_type unsubscribe\n"
+        };
+        // Started as root, mosquitto would switch to the `mosquitto` user, which cannot write its
+        // log into a folder of ours; `user root` keeps it as it is (no effect for other users).
+        // SAFETY: geteuid has no preconditions.
+        let user = if unsafe { libc::geteuid() } == 0 {
+            "user root\n"
+        } else {
+            ""
+        };
         let conf = format!(
-            "per_listener_settings false\nallow_anonymous false\npassword_file {d}/passwd\nacl_file {d}/acl\n\
-             persistence false\nlog_dest stdout\nlog_type error\nlog_type warning\nlog_type notice\n\
+            "{user}per_listener_settings false\nallow_anonymous false\npassword_file {d}/passwd\nacl_file {d}/acl\n\
+             persistence false\nlog_dest file {d}/mosquitto.log\n{log_types}connection_messages true\n\
              max_keepalive 65535\nmessage_size_limit 0\nset_tcp_nodelay true\n\
              listener {tcp_port} 127.0.0.1\n\
              listener {tls_port} 127.0.0.1\ncafile {d}/ca.pem\ncertfile {d}/server.pem\nkeyfile {d}/server.key\n"
@@ -228,17 +311,70 @@ impl Broker {
         })
     }
 
-    /// Sets up and starts a broker in `state_dir`.
+    /// Sets up and starts a broker in `state_dir` (created if missing) for `devices`.
     pub fn start(state_dir: &Path, devices: &[Device]) -> std::io::Result<Broker> {
         let info = Broker::setup(state_dir, devices)?;
         info.start()?;
-        Ok(Broker { info })
+        Ok(Broker {
+            info,
+            devices: devices.to_vec(),
+        })
     }
 
-    /// Stops and starts again on the same ports.
+    /// Stops and starts again on the same ports with the same configuration.
     pub fn restart(&self) -> std::io::Result<()> {
         self.info.stop();
         self.info.start()
+    }
+
+    /// Stops mosquitto (SIGTERM, SIGKILL after 3 s) and waits until the TCP port refuses.
+    pub fn stop(&self) {
+        self.info.stop();
+    }
+
+    /// Starts mosquitto again after [`Broker::stop`] (same ports and configuration).
+    pub fn start_again(&self) -> std::io::Result<()> {
+        self.info.start()
+    }
+
+    /// The pid of the running mosquitto, as recorded in `broker.pid`.
+    pub fn pid(&self) -> Option<i32> {
+        self.info.pid()
+    }
+
+    /// Plain MQTT port on 127.0.0.1.
+    pub fn tcp_port(&self) -> u16 {
+        self.info.tcp_port
+    }
+
+    /// MQTT over TLS port on 127.0.0.1 (certificate valid for `localhost` only).
+    pub fn tls_port(&self) -> u16 {
+        self.info.tls_port
+    }
+
+    /// The folder holding the PKI, config, pid file and logs.
+    pub fn state_dir(&self) -> &Path {
+        &self.info.state_dir
+    }
+
+    /// The CA that signed the broker's certificate.
+    pub fn ca_file(&self) -> PathBuf {
+        self.info.ca_file()
+    }
+
+    /// A CA unrelated to the broker's certificate.
+    pub fn wrong_ca_file(&self) -> PathBuf {
+        self.info.wrong_ca_file()
+    }
+
+    /// The devices the broker accepts.
+    pub fn devices(&self) -> &[Device] {
+        &self.devices
+    }
+
+    /// The platform-side MQTT account (readwrite on every topic): user name and password.
+    pub fn platform_credentials(&self) -> (&str, &str) {
+        (PLATFORM_USER, &self.info.platform_password)
     }
 }
 
@@ -248,9 +384,20 @@ impl Drop for Broker {
     }
 }
 
-fn rand_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(Instant::now().elapsed().as_nanos());
-    h.finish()
+/// `n` random bytes from the kernel as lower-case hex (falls back to std's randomly seeded hasher).
+fn random_hex(n: usize) -> String {
+    use std::io::Read;
+    let mut buf = vec![0u8; n];
+    let ok = fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .is_ok();
+    if !ok {
+        use std::hash::{BuildHasher, Hasher};
+        for (i, b) in buf.iter_mut().enumerate() {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_usize(i);
+            *b = h.finish() as u8;
+        }
+    }
+    buf.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -1,9 +1,27 @@
 //! aiot-platform: a local stand-in for the Aliyun IoT platform, for tests and for people
 //! rehearsing device firmware on their desk.
+//!
+//! - [`Broker`]: a real mosquitto on 127.0.0.1 that authenticates devices as Aliyun does
+//!   (user `<deviceName>&<productKey>`, password [`aliyun_password`]), with a per-device ACL, a
+//!   plain TCP listener and a TLS listener whose certificate (DNS:localhost only) is signed by a
+//!   CA generated into the state folder.
+//! - [`Platform`]: the broker plus everything a test program needs to reach it
+//!   ([`Platform::env`], the `AIOT_*` contract of `aiot-platform exec`); the OTA side joins it
+//!   in later phases.
+//!
+//! ```no_run
+//! let dir = std::env::temp_dir().join("my-test");
+//! let platform = aiot_platform::Platform::start(&dir).unwrap();
+//! let d = &platform.devices()[0];
+//! println!("{}:{} as {}", aiot_platform::HOST, platform.broker.tcp_port(), d.username());
+//! ```
 
 pub mod broker;
 pub mod devices;
 pub mod pki;
+pub mod platform;
+pub mod process;
 
-pub use broker::{Broker, BrokerInfo};
+pub use broker::{Broker, BrokerInfo, PLATFORM_USER};
 pub use devices::{aliyun_password, default_devices, Device};
+pub use platform::{Platform, HOST, TLS_HOST};
