@@ -57,6 +57,27 @@ const HEADERS: &[Header] = &[
         ],
         intro: "MQTT client for the Aliyun IoT platform: connect, publish, subscribe, heartbeat, reconnect.",
     },
+    Header {
+        file: "aiot_ota_api.h",
+        guard: "__AIOT_OTA_API_H__",
+        sources: &["src/ota/codes.rs", "src/ffi/ota.rs"],
+        includes: &[],
+        exports: &[
+            "aiot_ota_recv_type_t",
+            "aiot_ota_digest_type_t",
+            "aiot_ota_protocol_type_t",
+            "aiot_download_task_desc_t",
+            "aiot_ota_recv_t",
+            "aiot_ota_recv_handler_t",
+            "aiot_download_recv_type_t",
+            "aiot_download_recv_t",
+            "aiot_download_recv_handler_t",
+            "aiot_ota_protocol_errcode_t",
+            "aiot_ota_option_t",
+            "aiot_download_option_t",
+        ],
+        intro: "OTA: version reports, upgrade and config pushes, firmware download with digest check.",
+    },
 ];
 
 fn generate(root: &Path, h: &Header, out: &Path) {

@@ -3,12 +3,14 @@
 //! The safe core (`log`, `sysdep`, `transport`, `mqtt`) has no `unsafe`; the `ffi` module is
 //! the C boundary, one file per upstream header.
 
+pub mod download;
 pub mod error;
 pub mod ffi;
 pub mod log;
 pub mod mqtt;
 pub mod ota;
 pub mod state;
+
 pub mod sysdep;
 pub mod transport;
 
@@ -18,7 +20,12 @@ mod header_drift {
     /// (regenerate with `AIOT_WRITE_HEADERS=1 cargo build`).
     #[test]
     fn committed_headers_match_generated() {
-        for name in ["aiot_state_api.h", "aiot_sysdep_api.h", "aiot_mqtt_api.h"] {
+        for name in [
+            "aiot_state_api.h",
+            "aiot_sysdep_api.h",
+            "aiot_mqtt_api.h",
+            "aiot_ota_api.h",
+        ] {
             let generated = std::fs::read_to_string(format!("{}/include/{name}", env!("OUT_DIR"))).unwrap();
             let committed = std::fs::read_to_string(format!("{}/include/{name}", env!("CARGO_MANIFEST_DIR")))
                 .unwrap_or_default();

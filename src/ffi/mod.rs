@@ -5,6 +5,7 @@
 
 pub mod ca;
 pub mod mqtt;
+pub mod ota;
 pub mod state;
 pub mod sysdep;
 

@@ -1,0 +1,755 @@
+//! Downloads from a small HTTP server on 127.0.0.1 (plain and TLS) with injected faults.
+
+use super::*;
+use crate::ota::message::{DIGEST_MD5, DIGEST_SHA256};
+use crate::sysdep::posix::PosixPort;
+use crate::sysdep::CRED_SVRCERT_CA;
+
+use md5::Md5;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
+use rustls_pki_types::pem::PemObject;
+use sha2::{Digest as _, Sha256};
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::Mutex;
+use std::thread;
+use std::time::{Duration, Instant};
+
+// Test PKI copied from src/transport/tls.rs: CA and a server certificate for localhost and
+// 127.0.0.1 (P-256, valid 2000..2126).
+const CA_PEM: &str = "\
+-----BEGIN CERTIFICATE-----\n\
+MIIBYjCCAQigAwIBAgICEAAwCgYIKoZIzj0EAwIwFzEVMBMGA1UEAwwMYWlvdCB0\n\
+ZXN0IENBMCAXDTAwMDEwMTAwMDAwMFoYDzIxMjYwMTAxMDAwMDAwWjAXMRUwEwYD\n\
+VQQDDAxhaW90IHRlc3QgQ0EwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAAReoxSR\n\
+RwIKRyUKScJCrCp8ANr6K8nvpJiFoN4Gj3Cj+3S9e0yUlIsjCXW6wxNA+hkktYVC\n\
+hZ1ACz3JV0k3bprto0IwQDAPBgNVHRMBAf8EBTADAQH/MA4GA1UdDwEB/wQEAwIB\n\
+BjAdBgNVHQ4EFgQUT5KtTc18CCcbgnJxhYA054/R/l8wCgYIKoZIzj0EAwIDSAAw\n\
+RQIgUK2J1D0H5Ab+XZN5thQWBB9wv5VnE1NkCjwHj4eV/HYCIQC4OEL9ez5hH0aW\n\
+SZTlGGBdoJlFoZAeFGXFWpU8FZFB4g==\n\
+-----END CERTIFICATE-----\n";
+const SRV_PEM: &str = "\
+-----BEGIN CERTIFICATE-----\n\
+MIIBsDCCAVagAwIBAgICEAIwCgYIKoZIzj0EAwIwFzEVMBMGA1UEAwwMYWlvdCB0\n\
+ZXN0IENBMCAXDTAwMDEwMTAwMDAwMFoYDzIxMjYwMTAxMDAwMDAwWjAUMRIwEAYD\n\
+VQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAAQxg/0s4POI\n\
+rApzId+jqB2lyAWykJJxhL5D5ZyG1dw3WgydeeFqHR/RykfkfbtCDI7yO6X+aAGe\n\
+RFe4w1XYA16Eo4GSMIGPMAwGA1UdEwEB/wQCMAAwDgYDVR0PAQH/BAQDAgeAMBMG\n\
+A1UdJQQMMAoGCCsGAQUFBwMBMBoGA1UdEQQTMBGCCWxvY2FsaG9zdIcEfwAAATAf\n\
+BgNVHSMEGDAWgBRPkq1NzXwIJxuCcnGFgDTnj9H+XzAdBgNVHQ4EFgQUFOljkf8X\n\
+Xdaj4CYoyQJsVlXNPjQwCgYIKoZIzj0EAwIDSAAwRQIgKlL4Ej8maLduAlCanvLQ\n\
+OuXCAQPixfM/wENYaeOD6FQCIQCWx7ApYQfYBeuPag6CkZOEKyvBItVs7jKpKjLK\n\
+N45VPA==\n\
+-----END CERTIFICATE-----\n";
+const SRV_KEY: &str = "\
+-----BEGIN PRIVATE KEY-----\n\
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgGGKiG2EY3Ci4cw/p\n\
+xrTTtgMFiZzNOoMxSoG4xWjg7RGhRANCAAQxg/0s4POIrApzId+jqB2lyAWykJJx\n\
+hL5D5ZyG1dw3WgydeeFqHR/RykfkfbtCDI7yO6X+aAGeRFe4w1XYA16E\n\
+-----END PRIVATE KEY-----\n";
+
+/// What the server does on one connection.
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    /// A correct 206 for the requested range.
+    None,
+    /// The full header, then only this many body bytes, then close.
+    DropAfter(usize),
+    /// The full header and this many body bytes, then silence for the given ms.
+    StallAfter(usize, u64),
+    /// This status with a short text body.
+    Status(u16),
+    /// No `Content-Length`: the body runs until the close.
+    NoLength,
+    /// This many garbage bytes after the announced body.
+    Extra(usize),
+    /// `HTTP/1.0` status line, lower-case header names and a 2 KB header line.
+    Odd,
+    /// Reads the request and never answers (for the given ms).
+    Mute(u64),
+    /// Ignores the range: 200 with the whole image.
+    IgnoreRange,
+}
+
+struct Server {
+    port: u16,
+    requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    fn range_lines(&self) -> Vec<String> {
+        self.requests()
+            .iter()
+            .map(|r| {
+                r.lines()
+                    .find(|l| l.starts_with("Range: "))
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect()
+    }
+}
+
+fn image(len: usize) -> Arc<Vec<u8>> {
+    let mut x: u32 = 0x1234_5678;
+    Arc::new(
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect(),
+    )
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn md5_hex(data: &[u8]) -> String {
+    Md5::digest(data).iter().map(|b| format!("{b:02X}")).collect()
+}
+
+fn tls_config() -> Arc<ServerConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(SRV_PEM.as_bytes())
+        .map(Result::unwrap)
+        .collect();
+    let key = PrivateKeyDer::from_pem_slice(SRV_KEY.as_bytes()).unwrap();
+    Arc::new(
+        ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap(),
+    )
+}
+
+/// Serves `image` on 127.0.0.1; connection `i` gets `faults[i]` (later ones `Fault::None`).
+fn serve(image: Arc<Vec<u8>>, faults: Vec<Fault>, tls: bool) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&requests);
+    let config = tls.then(tls_config);
+    thread::spawn(move || {
+        for (i, sock) in listener.incoming().enumerate() {
+            let Ok(sock) = sock else { return };
+            let fault = faults.get(i).copied().unwrap_or(Fault::None);
+            let (image, seen, config) = (Arc::clone(&image), Arc::clone(&seen), config.clone());
+            thread::spawn(move || {
+                sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                sock.set_nodelay(true).unwrap();
+                match config {
+                    Some(cfg) => {
+                        let conn = ServerConnection::new(cfg).unwrap();
+                        handle(StreamOwned::new(conn, sock), &image, fault, &seen);
+                    }
+                    None => handle(sock, &image, fault, &seen),
+                }
+            });
+        }
+    });
+    Server { port, requests }
+}
+
+fn handle<S: Read + Write>(mut s: S, image: &[u8], fault: Fault, seen: &Mutex<Vec<String>>) {
+    let mut req = Vec::new();
+    let mut byte = [0u8; 1];
+    while !req.ends_with(b"\r\n\r\n") {
+        match s.read(&mut byte) {
+            Ok(1) => req.push(byte[0]),
+            _ => return,
+        }
+    }
+    let req = String::from_utf8_lossy(&req).into_owned();
+    seen.lock().unwrap().push(req.clone());
+    let range = req
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("range: bytes=").map(str::to_owned));
+    let last = image.len().saturating_sub(1);
+    let (from, to) = match range.as_deref().and_then(|r| r.split_once('-')) {
+        Some((a, b)) => (a.parse::<usize>().unwrap(), b.parse::<usize>().map_or(last, |b| b.min(last))),
+        None => (0, last),
+    };
+    let body: &[u8] = if from <= to && from < image.len() {
+        &image[from..=to]
+    } else {
+        &[]
+    };
+    let ok_head = |status: &str| {
+        format!(
+            "{status}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nContent-Range: bytes {from}-{to}/{}\r\nAccept-Ranges: bytes\r\n\r\n",
+            body.len(),
+            image.len()
+        )
+    };
+    let _ = match fault {
+        Fault::None => s
+            .write_all(ok_head("HTTP/1.1 206 Partial Content").as_bytes())
+            .and_then(|_| s.write_all(body)),
+        Fault::DropAfter(n) => s
+            .write_all(ok_head("HTTP/1.1 206 Partial Content").as_bytes())
+            .and_then(|_| s.write_all(&body[..n.min(body.len())])),
+        Fault::StallAfter(n, ms) => {
+            let r = s
+                .write_all(ok_head("HTTP/1.1 206 Partial Content").as_bytes())
+                .and_then(|_| s.write_all(&body[..n.min(body.len())]))
+                .and_then(|_| s.flush());
+            thread::sleep(Duration::from_millis(ms));
+            r
+        }
+        Fault::Status(code) => s.write_all(
+            format!("HTTP/1.1 {code} Oops\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot found").as_bytes(),
+        ),
+        Fault::NoLength => s
+            .write_all(b"HTTP/1.1 206 Partial Content\r\nConnection: close\r\n\r\n")
+            .and_then(|_| s.write_all(body)),
+        Fault::Extra(n) => s
+            .write_all(ok_head("HTTP/1.1 206 Partial Content").as_bytes())
+            .and_then(|_| s.write_all(body))
+            .and_then(|_| s.write_all(&vec![0xEE; n])),
+        Fault::Odd => s
+            .write_all(
+                format!(
+                    "HTTP/1.0 206 Partial Content\r\ncontent-type: application/octet-stream\r\nx-long: {}\r\ncontent-length: {}\r\n\r\n",
+                    "a".repeat(2000),
+                    body.len()
+                )
+                .as_bytes(),
+            )
+            .and_then(|_| s.write_all(body)),
+        Fault::Mute(ms) => {
+            thread::sleep(Duration::from_millis(ms));
+            Ok(())
+        }
+        Fault::IgnoreRange => s
+            .write_all(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", image.len()).as_bytes())
+            .and_then(|_| s.write_all(image)),
+    };
+    // Close right away (the whole request was read, so this is a clean FIN).
+    let _ = s.flush();
+}
+
+fn task(url: String, img: &[u8], method: u8) -> TaskDesc {
+    let expect_digest = if method == DIGEST_MD5 {
+        md5_hex(img)
+    } else {
+        sha256_hex(img)
+    };
+    TaskDesc {
+        product_key: "pk".into(),
+        device_name: "dn".into(),
+        url: Some(url),
+        size_total: img.len() as u32,
+        digest_method: method,
+        expect_digest,
+        version: "1.0.0".into(),
+        ..TaskDesc::default()
+    }
+}
+
+fn download(server: &Server, img: &[u8], buffer: u32) -> Download {
+    let url = format!("http://127.0.0.1:{}/fw/image.bin?sig=a%2Fb#frag", server.port);
+    let mut dl = Download::new(Arc::new(PosixPort));
+    dl.setopt(DownloadOption::TaskDesc(task(url, img, DIGEST_SHA256), None))
+        .unwrap();
+    dl.setopt(DownloadOption::BodyBufferMaxLen(buffer)).unwrap();
+    dl.setopt(DownloadOption::RecvTimeoutMs(2000)).unwrap();
+    dl
+}
+
+/// What one `recv` gave.
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    Bytes(usize),
+    Zero,
+    Code(i32),
+}
+
+struct Run {
+    data: Vec<u8>,
+    percents: Vec<i32>,
+    steps: Vec<Step>,
+}
+
+/// Calls `recv` until FINISHED, RANGE_FINISHED or `max` calls, collecting everything.
+fn run(dl: &mut Download, max: usize) -> Run {
+    let mut r = Run {
+        data: Vec::new(),
+        percents: Vec::new(),
+        steps: Vec::new(),
+    };
+    for _ in 0..max {
+        let (data, percents) = (&mut r.data, &mut r.percents);
+        let step = match dl.recv(&mut |chunk, pct| {
+            data.extend_from_slice(chunk);
+            percents.push(pct);
+        }) {
+            Ok(0) => Step::Zero,
+            Ok(n) => Step::Bytes(n),
+            Err(e) => Step::Code(e.code()),
+        };
+        let done = matches!(
+            step,
+            Step::Code(STATE_DOWNLOAD_FINISHED | STATE_DOWNLOAD_RANGE_FINISHED)
+        );
+        r.steps.push(step);
+        if done {
+            break;
+        }
+    }
+    r
+}
+
+fn codes(r: &Run) -> Vec<i32> {
+    r.steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Code(c) => Some(*c),
+            Step::Zero => Some(0),
+            Step::Bytes(_) => None,
+        })
+        .collect()
+}
+
+#[test]
+fn plain_download_delivers_the_image() {
+    let img = image(100_000);
+    let server = serve(Arc::clone(&img), vec![], false);
+    let mut dl = download(&server, &img, 4096);
+    dl.send_request().unwrap();
+    let r = run(&mut dl, 200);
+    assert_eq!(r.data.len(), img.len());
+    assert!(r.data == *img);
+    assert_eq!(codes(&r), vec![STATE_DOWNLOAD_FINISHED]);
+    // Full chunks except the last; percents never go down and end at 100.
+    assert!(r.steps[..24].iter().all(|s| *s == Step::Bytes(4096)));
+    assert!(r.percents.windows(2).all(|w| w[0] <= w[1]));
+    assert_eq!(r.percents[0], 4);
+    assert_eq!(*r.percents.last().unwrap(), 100);
+    // FINISHED again on later calls; one request, as upstream writes it.
+    assert_eq!(dl.recv(&mut |_, _| panic!()).unwrap_err().code(), STATE_DOWNLOAD_FINISHED);
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(
+        reqs[0],
+        format!(
+            "GET /fw/image.bin?sig=a%2Fb HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAccept: text/html, application/xhtml+xml, application/xml;q=0.9, */*;q=0.8\r\nRange: bytes=0-\r\nContent-Length: 0\r\n\r\n",
+            server.port
+        )
+    );
+}
+
+#[test]
+fn md5_and_odd_response_headers() {
+    let img = image(5000);
+    let server = serve(Arc::clone(&img), vec![Fault::Odd], false);
+    let url = format!("http://127.0.0.1:{}/x", server.port);
+    let mut dl = Download::new(Arc::new(PosixPort));
+    dl.setopt(DownloadOption::TaskDesc(task(url, &img, DIGEST_MD5), None))
+        .unwrap();
+    dl.send_request().unwrap();
+    let r = run(&mut dl, 10);
+    assert!(r.data == *img);
+    assert_eq!(r.steps.len(), 4, "{:?}", r.steps);
+    assert_eq!(r.percents, vec![40, 81, 100]);
+}
+
+#[test]
+fn tls_download_verifies_the_server() {
+    let img = image(300_000);
+    let server = serve(Arc::clone(&img), vec![], true);
+    let mut dl = download(&server, &img, 64 * 1024);
+    let url = format!("https://127.0.0.1:{}/fw.bin", server.port);
+    dl.setopt(DownloadOption::TaskDesc(task(url, &img, DIGEST_SHA256), None))
+        .unwrap();
+    dl.setopt(DownloadOption::NetworkCred(Credential {
+        option: CRED_SVRCERT_CA,
+        max_tls_fragment: 16384,
+        sni_enabled: 1,
+        server_ca: Some(CA_PEM.as_bytes().to_vec()),
+        client_cert: None,
+        client_key: None,
+    }))
+    .unwrap();
+    dl.send_request().unwrap();
+    let r = run(&mut dl, 20);
+    assert!(r.data == *img);
+    assert_eq!(codes(&r), vec![STATE_DOWNLOAD_FINISHED]);
+    assert_eq!(*r.percents.last().unwrap(), 100);
+
+    // The same credential with an http:// URL is refused before connecting.
+    let url = format!("http://127.0.0.1:{}/fw.bin", server.port);
+    dl.setopt(DownloadOption::TaskDesc(task(url, &img, DIGEST_SHA256), None))
+        .unwrap();
+    assert_eq!(
+        dl.send_request().unwrap_err().code(),
+        STATE_DOWNLOAD_SEND_REQUEST_FAILED
+    );
+    assert_eq!(dl.recv(&mut |_, _| panic!()), Ok(0));
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn dropped_connection_resumes_from_the_last_byte() {
+    let img = image(50_000);
+    let server = serve(Arc::clone(&img), vec![Fault::DropAfter(20_000)], false);
+    let mut dl = download(&server, &img, 8192);
+    dl.send_request().unwrap();
+    let r = run(&mut dl, 50);
+    assert!(r.data == *img);
+    assert_eq!(
+        codes(&r),
+        vec![
+            STATE_PORT_NETWORK_RECV_CONNECTION_CLOSED,
+            STATE_DOWNLOAD_RENEWAL_REQUEST_SENT,
+            STATE_DOWNLOAD_FINISHED
+        ]
+    );
+    assert_eq!(server.range_lines(), vec!["Range: bytes=0-", "Range: bytes=20000-"]);
+}
+
+#[test]
+fn stalled_body_times_out_and_renews() {
+    let img = image(30_000);
+    let server = serve(Arc::clone(&img), vec![Fault::StallAfter(10_000, 1500)], false);
+    let mut dl = download(&server, &img, 8192);
+    dl.setopt(DownloadOption::RecvTimeoutMs(300)).unwrap();
+    dl.send_request().unwrap();
+    let start = Instant::now();
+    let r = run(&mut dl, 50);
+    assert!(start.elapsed() < Duration::from_secs(3));
+    assert!(r.data == *img);
+    // 8192, then the rest of the 10000 after the timeout, then a timeout (0) and a renewal.
+    assert_eq!(r.steps[0], Step::Bytes(8192));
+    assert_eq!(r.steps[1], Step::Bytes(1808));
+    assert_eq!(
+        codes(&r),
+        vec![0, STATE_DOWNLOAD_RENEWAL_REQUEST_SENT, STATE_DOWNLOAD_FINISHED]
+    );
+    assert_eq!(server.range_lines(), vec!["Range: bytes=0-", "Range: bytes=10000-"]);
+}
+
+#[test]
+fn mute_server_is_a_recv_timeout_then_a_renewal() {
+    let img = image(1000);
+    let server = serve(Arc::clone(&img), vec![Fault::Mute(1000)], false);
+    let mut dl = download(&server, &img, 4096);
+    dl.setopt(DownloadOption::RecvTimeoutMs(200)).unwrap();
+    dl.send_request().unwrap();
+    let r = run(&mut dl, 10);
+    assert!(r.data == *img);
+    assert_eq!(
+        codes(&r),
+        vec![0, STATE_DOWNLOAD_RENEWAL_REQUEST_SENT, STATE_DOWNLOAD_FINISHED]
+    );
+}
+
+#[test]
+fn digest_mismatch_gives_minus_three_then_finished() {
+    let img = image(10_000);
+    let server = serve(Arc::clone(&img), vec![], false);
+    let mut dl = download(&server, &img, 4096);
+    let url = format!("http://127.0.0.1:{}/x", server.port);
+    let mut t = task(url, &img, DIGEST_SHA256);
+    t.expect_digest = sha256_hex(b"something else");
+    dl.setopt(DownloadOption::TaskDesc(t, None)).unwrap();
+    dl.send_request().unwrap();
+    let r = run(&mut dl, 10);
+    assert!(r.data == *img);
+    assert_eq!(r.percents, vec![40, 81, -3]);
+    assert_eq!(codes(&r), vec![STATE_DOWNLOAD_FINISHED]);
+}
+
+#[test]
+fn bad_status_is_final_for_the_request() {
+    let img = image(1000);
+    let server = serve(Arc::clone(&img), vec![Fault::Status(404)], false);
+    let mut dl = download(&server, &img, 4096);
+    dl.send_request().unwrap();
+    let r = run(&mut dl, 3);
+    assert!(r.data.is_empty());
+    assert_eq!(codes(&r), vec![STATE_DOWNLOAD_HTTPRSP_CODE_ERROR; 3]);
+    assert_eq!(server.requests().len(), 1);
+    // A new request starts over.
+    dl.send_request().unwrap();
+    let r = run(&mut dl, 3);
+    assert!(r.data == *img);
+}
+
+#[test]
+fn missing_content_length_is_a_header_error() {
+    let img = image(1000);
+    let server = serve(Arc::clone(&img), vec![Fault::NoLength], false);
+    let mut dl = download(&server, &img, 4096);
+    dl.send_request().unwrap();
+    let r = run(&mut dl, 3);
+    assert!(r.data.is_empty());
+    assert_eq!(codes(&r), vec![STATE_DOWNLOAD_HTTPRSP_HEADER_ERROR; 3]);
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn bytes_beyond_content_length_are_ignored() {
+    let img = image(10_000);
+    let server = serve(Arc::clone(&img), vec![Fault::Extra(5000)], false);
+    let mut dl = download(&server, &img, 4096);
+    dl.send_request().unwrap();
+    let r = run(&mut dl, 10);
+    assert!(r.data == *img);
+    assert_eq!(codes(&r), vec![STATE_DOWNLOAD_FINISHED]);
+}
+
+#[test]
+fn response_longer_than_the_image_is_fetch_too_many() {
+    let img = image(10_000);
+    let server = serve(Arc::clone(&img), vec![], false);
+    let mut dl = download(&server, &img, 4096);
+    let url = format!("http://127.0.0.1:{}/x", server.port);
+    // The task says 6000 bytes; the server has 10000.
+    let mut t = task(url, &img[..6000], DIGEST_SHA256);
+    t.size_total = 6000;
+    dl.setopt(DownloadOption::TaskDesc(t, None)).unwrap();
+    dl.send_request().unwrap();
+    let r = run(&mut dl, 3);
+    assert!(r.data.is_empty());
+    assert_eq!(codes(&r), vec![STATE_DOWNLOAD_FETCH_TOO_MANY; 3]);
+}
+
+#[test]
+fn server_ignoring_the_range_on_resume_is_fetch_too_many() {
+    let img = image(20_000);
+    let server = serve(
+        Arc::clone(&img),
+        vec![Fault::DropAfter(5000), Fault::IgnoreRange],
+        false,
+    );
+    let mut dl = download(&server, &img, 4096);
+    dl.send_request().unwrap();
+    let r = run(&mut dl, 6);
+    assert!(r.data == img[..5000]);
+    assert_eq!(
+        codes(&r),
+        vec![
+            STATE_PORT_NETWORK_RECV_CONNECTION_CLOSED,
+            STATE_DOWNLOAD_RENEWAL_REQUEST_SENT,
+            STATE_DOWNLOAD_FETCH_TOO_MANY,
+            STATE_DOWNLOAD_FETCH_TOO_MANY
+        ]
+    );
+}
+
+#[test]
+fn ranges_finish_one_by_one() {
+    let img = image(10_000);
+    let server = serve(Arc::clone(&img), vec![], false);
+    let mut dl = download(&server, &img, 4096);
+    dl.setopt(DownloadOption::RangeStart(0)).unwrap();
+    dl.setopt(DownloadOption::RangeEnd(5999)).unwrap();
+    dl.send_request().unwrap();
+    let r1 = run(&mut dl, 5);
+    assert_eq!(codes(&r1), vec![STATE_DOWNLOAD_RANGE_FINISHED]);
+    assert!(r1.data == img[..6000]);
+    assert_eq!(r1.percents, vec![40, 60]);
+    // Called again, the finished response renews from the next byte (as upstream).
+    assert_eq!(
+        dl.recv(&mut |_, _| panic!()).unwrap_err().code(),
+        STATE_HTTP_READ_BODY_FINISHED
+    );
+    dl.setopt(DownloadOption::RangeStart(6000)).unwrap();
+    dl.setopt(DownloadOption::RangeEnd(0)).unwrap();
+    dl.send_request().unwrap();
+    let r2 = run(&mut dl, 5);
+    assert_eq!(codes(&r2), vec![STATE_DOWNLOAD_FINISHED]);
+    assert!(r2.data == img[6000..]);
+    assert_eq!(*r2.percents.last().unwrap(), 100);
+    assert_eq!(
+        server.range_lines()[..2],
+        ["Range: bytes=0-5999".to_owned(), "Range: bytes=6000-".to_owned()]
+    );
+}
+
+#[test]
+fn renewals_stop_after_ten_without_progress() {
+    let img = image(1000);
+    let server = serve(Arc::clone(&img), vec![Fault::DropAfter(0); 1 + MAX_RENEWALS as usize], false);
+    let mut dl = download(&server, &img, 4096);
+    dl.send_request().unwrap();
+    let r = run(&mut dl, 40);
+    let c = codes(&r);
+    let sent = c.iter().filter(|&&c| c == STATE_DOWNLOAD_RENEWAL_REQUEST_SENT).count();
+    assert_eq!(sent, MAX_RENEWALS as usize);
+    assert!(c[c.len() - 5..]
+        .iter()
+        .all(|&c| c == STATE_PORT_NETWORK_RECV_CONNECTION_CLOSED));
+    assert_eq!(server.requests().len(), 1 + MAX_RENEWALS as usize);
+    // send_request starts again (now the server answers).
+    dl.send_request().unwrap();
+    let r = run(&mut dl, 5);
+    assert!(r.data == *img);
+}
+
+#[test]
+fn refused_connection_returns_the_port_code() {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let img = image(10);
+    let mut dl = Download::new(Arc::new(PosixPort));
+    let url = format!("http://127.0.0.1:{port}/x");
+    dl.setopt(DownloadOption::TaskDesc(task(url, &img, DIGEST_SHA256), None))
+        .unwrap();
+    assert_eq!(
+        dl.send_request().unwrap_err().code(),
+        STATE_PORT_NETWORK_CONNECT_FAILED
+    );
+    assert_eq!(dl.recv(&mut |_, _| panic!()), Ok(0));
+}
+
+#[test]
+fn request_errors() {
+    let mut dl = Download::new(Arc::new(PosixPort));
+    assert_eq!(
+        dl.send_request().unwrap_err().code(),
+        STATE_DOWNLOAD_REQUEST_TASK_DESC_IS_NULL
+    );
+    assert_eq!(
+        dl.report_progress(5).unwrap_err().code(),
+        STATE_DOWNLOAD_REPORT_TASK_DESC_IS_NULL
+    );
+    let img = image(10);
+    let mut t = task("x".into(), &img, DIGEST_SHA256);
+    t.url = None;
+    dl.setopt(DownloadOption::TaskDesc(t.clone(), None)).unwrap();
+    assert_eq!(dl.send_request().unwrap_err().code(), STATE_DOWNLOAD_REQUEST_URL_IS_NULL);
+    t.url = Some("no-scheme/x".into());
+    dl.setopt(DownloadOption::TaskDesc(t.clone(), None)).unwrap();
+    assert_eq!(dl.send_request().unwrap_err().code(), STATE_OTA_PARSE_URL_HOST_IS_NULL);
+    t.url = Some("http://host-only".into());
+    dl.setopt(DownloadOption::TaskDesc(t.clone(), None)).unwrap();
+    assert_eq!(dl.send_request().unwrap_err().code(), STATE_OTA_PARSE_URL_PATH_IS_NULL);
+    t.digest_method = 9;
+    assert_eq!(
+        dl.setopt(DownloadOption::TaskDesc(t, None)).unwrap_err().code(),
+        STATE_OTA_UNKNOWN_DIGEST_METHOD
+    );
+    assert_eq!(dl.setopt(DownloadOption::BodyBufferMaxLen(0)), Err(Error::OutOfRange));
+    assert_eq!(dl.report_progress(5), Err(Error::NullPointer));
+}
+
+#[test]
+fn empty_image_is_finished_at_once() {
+    let img = image(0);
+    let server = serve(Arc::clone(&img), vec![], false);
+    let mut dl = download(&server, &img, 4096);
+    dl.send_request().unwrap();
+    let r = run(&mut dl, 3);
+    assert_eq!(codes(&r), vec![STATE_DOWNLOAD_FINISHED]);
+}
+
+#[test]
+fn request_and_response_lines_are_logged() {
+    let img = image(100);
+    let server = serve(Arc::clone(&img), vec![], false);
+    let mut dl = download(&server, &img, 4096);
+    let me = thread::current().id();
+    let lines = Arc::new(Mutex::new(Vec::<(i32, String)>::new()));
+    let sink_lines = Arc::clone(&lines);
+    log::set_sink(Some(Box::new(move |code, text| {
+        if thread::current().id() == me {
+            sink_lines.lock().unwrap().push((code, text.to_owned()));
+        }
+    })));
+    dl.send_request().unwrap();
+    let r = run(&mut dl, 3);
+    log::set_sink(None);
+    assert!(r.data == *img);
+    // Strip the "[ts][LK-XXXX] " prefix of ordinary lines.
+    let text = |want: i32| -> Vec<String> {
+        lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(c, _)| *c == want)
+            .map(|(_, t)| t.split_once("] ").map_or(t.clone(), |(_, rest)| rest.to_owned()))
+            .collect()
+    };
+    assert_eq!(
+        text(STATE_HTTP_LOG_SEND_HEADER),
+        vec![
+            "> GET /fw/image.bin?sig=a%2Fb HTTP/1.1\r\n".to_owned(),
+            format!("> Host: 127.0.0.1:{}\r\n", server.port),
+            "> Accept: text/html, application/xhtml+xml, application/xml;q=0.9, */*;q=0.8\r\n".to_owned(),
+            "> Range: bytes=0-\r\n".to_owned(),
+            "> Content-Length: 0\r\n".to_owned(),
+            "> \r\n".to_owned(),
+        ]
+    );
+    let recv = text(STATE_HTTP_LOG_RECV_HEADER);
+    assert_eq!(recv[0], "< HTTP/1.1 206 Partial Content\r\n");
+    assert_eq!(recv[2], "< Content-Length: 100\r\n");
+    assert_eq!(recv.last().unwrap(), "< \r\n");
+    assert_eq!(text(STATE_OTA_DIGEST_MATCH), vec!["digest matched\r\n".to_owned()]);
+    // The body chunk is dumped: blank, 7 lines of 16 bytes, blank.
+    assert_eq!(text(STATE_HTTP_LOG_RECV_CONTENT).len(), 9);
+    let adapter = text(STATE_ADAPTER_COMMON);
+    assert!(adapter.is_empty(), "{adapter:?}");
+}
+
+/// `cargo test --release --lib download::tests::throughput -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn throughput() {
+    let img = image(64 << 20);
+    let only = std::env::var("AIOT_TP_ONLY").ok();
+    for tls in [false, true] {
+        if only.as_deref().is_some_and(|o| o != if tls { "https" } else { "http" }) {
+            continue;
+        }
+        let server = serve(Arc::clone(&img), vec![], tls);
+        let scheme = if tls { "https" } else { "http" };
+        let url = format!("{scheme}://127.0.0.1:{}/big.bin", server.port);
+        let mut dl = Download::new(Arc::new(PosixPort));
+        dl.setopt(DownloadOption::TaskDesc(task(url, &img, DIGEST_SHA256), None))
+            .unwrap();
+        dl.setopt(DownloadOption::BodyBufferMaxLen(128 * 1024)).unwrap();
+        if tls {
+            dl.setopt(DownloadOption::NetworkCred(Credential {
+                option: CRED_SVRCERT_CA,
+                max_tls_fragment: 16384,
+                sni_enabled: 1,
+                server_ca: Some(CA_PEM.as_bytes().to_vec()),
+                client_cert: None,
+                client_key: None,
+            }))
+            .unwrap();
+        }
+        let start = Instant::now();
+        dl.send_request().unwrap();
+        let mut total = 0usize;
+        let mut last = 0;
+        loop {
+            match dl.recv(&mut |c, p| {
+                total += c.len();
+                last = p;
+            }) {
+                Ok(_) => {}
+                Err(e) => {
+                    assert_eq!(e.code(), STATE_DOWNLOAD_FINISHED);
+                    break;
+                }
+            }
+        }
+        let secs = start.elapsed().as_secs_f64();
+        assert_eq!(total, img.len());
+        assert_eq!(last, 100);
+        println!("{scheme}: {:.0} MB/s", img.len() as f64 / secs / 1e6);
+    }
+}

@@ -1,0 +1,574 @@
+//! `aiot_ota_api.h`: OTA (version reports, upgrade pushes) and firmware download.
+
+use std::ffi::{c_char, c_void, CString};
+use std::sync::{Arc, Mutex};
+
+use super::mqtt::shared_client;
+use super::sysdep::{aiot_sysdep_network_cred_t, read_cred};
+use super::{cstr, guard};
+use crate::download::{Download, DownloadOption};
+use crate::error::Error;
+use crate::ota::codes::*;
+use crate::ota::message::{Kind, TaskDesc};
+use crate::ota::Ota;
+use crate::state::*;
+use crate::sysdep;
+
+/// Kind of OTA message passed to the OTA receive handler.
+pub type aiot_ota_recv_type_t = u32;
+/// Firmware upgrade.
+pub const AIOT_OTARECV_FOTA: aiot_ota_recv_type_t = 0;
+/// Remote configuration.
+pub const AIOT_OTARECV_COTA: aiot_ota_recv_type_t = 1;
+
+/// Digest method of a firmware image.
+pub type aiot_ota_digest_type_t = u32;
+pub const AIOT_OTA_DIGEST_MD5: aiot_ota_digest_type_t = 0;
+pub const AIOT_OTA_DIGEST_SHA256: aiot_ota_digest_type_t = 1;
+pub const AIOT_OTA_DIGEST_MAX: aiot_ota_digest_type_t = 2;
+
+/// How the image is delivered.
+pub type aiot_ota_protocol_type_t = u32;
+pub const AIOT_OTA_PROTOCOL_HTTPS: aiot_ota_protocol_type_t = 0;
+pub const AIOT_OTA_PROTOCOL_MQTT: aiot_ota_protocol_type_t = 1;
+pub const AIOT_OTA_PROTOCOL_MAX: aiot_ota_protocol_type_t = 2;
+
+/// What one pushed file says. Strings belong to the SDK and live only during the OTA
+/// callback: copy the task with `AIOT_DLOPT_TASK_DESC`.
+#[repr(C)]
+pub struct aiot_download_task_desc_t {
+    pub product_key: *mut c_char,
+    pub device_name: *mut c_char,
+    /// Image URL (HTTPS delivery).
+    pub url: *mut c_char,
+    pub stream_id: u32,
+    pub stream_file_id: u32,
+    /// Image size in bytes.
+    pub size_total: u32,
+    /// `aiot_ota_digest_type_t`.
+    pub digest_method: u8,
+    /// Expected digest, hex.
+    pub expect_digest: *mut c_char,
+    /// Target version (FOTA) or config id (COTA).
+    pub version: *mut c_char,
+    pub module: *mut c_char,
+    /// MQTT handle the progress is reported on.
+    pub mqtt_handle: *mut c_void,
+    /// `extData` of the push as JSON text (an object keeps its braces).
+    pub extra_data: *mut c_char,
+    pub file_name: *mut c_char,
+    /// Files in this push, and this file's index.
+    pub file_num: u32,
+    pub file_id: u32,
+    pub protocol_type: aiot_ota_protocol_type_t,
+}
+
+/// A message passed to the OTA receive handler.
+#[repr(C)]
+pub struct aiot_ota_recv_t {
+    pub r#type: aiot_ota_recv_type_t,
+    pub task_desc: *mut aiot_download_task_desc_t,
+}
+
+/// OTA receive handler, run on the thread calling `aiot_mqtt_recv`.
+pub type aiot_ota_recv_handler_t =
+    Option<unsafe extern "C" fn(handle: *mut c_void, msg: *const aiot_ota_recv_t, userdata: *mut c_void)>;
+
+/// Kind of data passed to the download receive handler.
+pub type aiot_download_recv_type_t = u32;
+/// A chunk of the image body.
+pub const AIOT_DLRECV_HTTPBODY: aiot_download_recv_type_t = 0;
+
+/// A downloaded chunk; `buffer` lives only during the callback.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct aiot_download_recv_data_t {
+    pub buffer: *mut u8,
+    pub len: u32,
+    /// Percent done, or an `aiot_ota_protocol_errcode_t` (-3 on digest mismatch).
+    pub percent: i32,
+}
+
+/// Data passed to the download receive handler.
+#[repr(C)]
+pub struct aiot_download_recv_t {
+    pub r#type: aiot_download_recv_type_t,
+    pub data: aiot_download_recv_data_t,
+}
+
+/// Download receive handler, run on the thread calling `aiot_download_recv`.
+pub type aiot_download_recv_handler_t = Option<
+    unsafe extern "C" fn(handle: *mut c_void, packet: *const aiot_download_recv_t, userdata: *mut c_void),
+>;
+
+/// Progress values that report a failure to the platform.
+pub type aiot_ota_protocol_errcode_t = i32;
+pub const AIOT_OTAERR_UPGRADE_FAILED: aiot_ota_protocol_errcode_t = -1;
+pub const AIOT_OTAERR_FETCH_FAILED: aiot_ota_protocol_errcode_t = -2;
+pub const AIOT_OTAERR_CHECKSUM_MISMATCH: aiot_ota_protocol_errcode_t = -3;
+pub const AIOT_OTAERR_BURN_FAILED: aiot_ota_protocol_errcode_t = -4;
+
+/// Options of `aiot_ota_setopt`.
+pub type aiot_ota_option_t = u32;
+/// `aiot_ota_recv_handler_t`
+pub const AIOT_OTAOPT_RECV_HANDLER: aiot_ota_option_t = 0;
+/// `void *` MQTT handle the OTA messages travel on.
+pub const AIOT_OTAOPT_MQTT_HANDLE: aiot_ota_option_t = 1;
+/// `void *` userdata for the OTA handler.
+pub const AIOT_OTAOPT_USERDATA: aiot_ota_option_t = 2;
+/// `char *` module name for version reports and queries.
+pub const AIOT_OTAOPT_MODULE: aiot_ota_option_t = 3;
+pub const AIOT_OTAOPT_MAX: aiot_ota_option_t = 4;
+
+/// Options of `aiot_download_setopt`.
+pub type aiot_download_option_t = u32;
+/// `aiot_sysdep_network_cred_t *`: TLS iff its option is not NONE.
+pub const AIOT_DLOPT_NETWORK_CRED: aiot_download_option_t = 0;
+/// `uint16_t *` server port when the URL has none.
+pub const AIOT_DLOPT_NETWORK_PORT: aiot_download_option_t = 1;
+/// `uint32_t *` receive timeout, default 5000 ms.
+pub const AIOT_DLOPT_RECV_TIMEOUT_MS: aiot_download_option_t = 2;
+/// `aiot_download_recv_handler_t`
+pub const AIOT_DLOPT_RECV_HANDLER: aiot_download_option_t = 3;
+/// `void *` userdata for the download handler.
+pub const AIOT_DLOPT_USERDATA: aiot_download_option_t = 4;
+/// `aiot_download_task_desc_t *`, deep-copied.
+pub const AIOT_DLOPT_TASK_DESC: aiot_download_option_t = 5;
+/// `uint32_t *` first byte of the range to fetch.
+pub const AIOT_DLOPT_RANGE_START: aiot_download_option_t = 6;
+/// `uint32_t *` last byte (inclusive) of the range; 0 = to the end.
+pub const AIOT_DLOPT_RANGE_END: aiot_download_option_t = 7;
+/// `uint32_t *` most bytes per `aiot_download_recv`, default 2048.
+pub const AIOT_DLOPT_BODY_BUFFER_MAX_LEN: aiot_download_option_t = 8;
+pub const AIOT_DLOPT_MAX: aiot_download_option_t = 9;
+
+// ---------------------------------------------------------------------------------------
+// OTA
+
+/// The object behind an OTA handle.
+pub struct OtaHandle {
+    ota: Ota,
+}
+
+unsafe fn ota<'a>(handle: *mut c_void) -> Option<&'a Ota> {
+    (handle as *const OtaHandle).as_ref().map(|h| &h.ota)
+}
+
+/// Owned C strings behind a task handed to C.
+struct CTask {
+    desc: aiot_download_task_desc_t,
+    _strings: Vec<CString>,
+}
+
+fn to_c_task(task: &TaskDesc, mqtt_handle: *mut c_void) -> CTask {
+    let mut strings = Vec::new();
+    let mut keep = |s: Option<&str>| -> *mut c_char {
+        match s {
+            Some(s) => {
+                let c = CString::new(s.replace('\0', "")).unwrap_or_default();
+                let p = c.as_ptr() as *mut c_char;
+                strings.push(c);
+                p
+            }
+            None => std::ptr::null_mut(),
+        }
+    };
+    let desc = aiot_download_task_desc_t {
+        product_key: keep(Some(&task.product_key)),
+        device_name: keep(Some(&task.device_name)),
+        url: keep(task.url.as_deref()),
+        stream_id: task.stream_id,
+        stream_file_id: task.stream_file_id,
+        size_total: task.size_total,
+        digest_method: task.digest_method,
+        expect_digest: keep(Some(&task.expect_digest)),
+        version: keep(Some(&task.version)),
+        module: keep(task.module.as_deref()),
+        mqtt_handle,
+        extra_data: keep(task.extra_data.as_deref()),
+        file_name: keep(task.file_name.as_deref()),
+        file_num: task.file_num,
+        file_id: task.file_id,
+        protocol_type: task.protocol_type,
+    };
+    CTask {
+        desc,
+        _strings: strings,
+    }
+}
+
+/// Deep copy of a C task (every field, unlike upstream which drops `extra_data` and `file_*`).
+unsafe fn from_c_task(t: &aiot_download_task_desc_t) -> TaskDesc {
+    let s = |p: *mut c_char| cstr(p).map(|c| c.into_owned());
+    TaskDesc {
+        product_key: s(t.product_key).unwrap_or_default(),
+        device_name: s(t.device_name).unwrap_or_default(),
+        url: s(t.url),
+        stream_id: t.stream_id,
+        stream_file_id: t.stream_file_id,
+        size_total: t.size_total,
+        digest_method: t.digest_method,
+        expect_digest: s(t.expect_digest).unwrap_or_default(),
+        version: s(t.version).unwrap_or_default(),
+        module: s(t.module),
+        extra_data: s(t.extra_data),
+        file_name: s(t.file_name),
+        file_num: t.file_num,
+        file_id: t.file_id,
+        protocol_type: t.protocol_type,
+    }
+}
+
+/// Creates an OTA handle; NULL when no portfile is set.
+#[no_mangle]
+pub extern "C" fn aiot_ota_init() -> *mut c_void {
+    guard(|| match sysdep::active() {
+        Some(_) => Box::into_raw(Box::new(OtaHandle { ota: Ota::new() })) as *mut c_void,
+        None => std::ptr::null_mut(),
+    })
+}
+
+/// Frees an OTA handle, removing its topic handlers from the MQTT session.
+///
+/// # Safety
+/// `handle` must be NULL or point to a handle from `aiot_ota_init`.
+#[no_mangle]
+pub unsafe extern "C" fn aiot_ota_deinit(handle: *mut *mut c_void) -> i32 {
+    guard(|| {
+        if handle.is_null() || (*handle).is_null() {
+            return STATE_OTA_DEINIT_HANDLE_IS_NULL;
+        }
+        if let Ok(mut m) = OTA_MQTT.lock() {
+            m.remove(&(*handle as usize));
+        }
+        drop(Box::from_raw(*handle as *mut OtaHandle));
+        *handle = std::ptr::null_mut();
+        STATE_SUCCESS
+    })
+}
+
+/// Sets one OTA option.
+///
+/// # Safety
+/// `handle` from `aiot_ota_init`; `data` of the option's type.
+#[no_mangle]
+pub unsafe extern "C" fn aiot_ota_setopt(
+    handle: *mut c_void,
+    option: aiot_ota_option_t,
+    data: *mut c_void,
+) -> i32 {
+    guard(|| {
+        let Some(o) = ota(handle) else {
+            return STATE_OTA_SETOPT_HANDLE_IS_NULL;
+        };
+        if data.is_null() {
+            return STATE_OTA_SETOPT_DATA_IS_NULL;
+        }
+        let ota_handle = handle as usize;
+        match option {
+            AIOT_OTAOPT_RECV_HANDLER => {
+                // SAFETY: the option passes the function pointer itself as `data`.
+                let f: unsafe extern "C" fn(*mut c_void, *const aiot_ota_recv_t, *mut c_void) =
+                    std::mem::transmute(data);
+                o.set_handler(Arc::new(move |kind: Kind, task: &TaskDesc, userdata: usize| {
+                    let mqtt = OTA_MQTT
+                        .lock()
+                        .map(|m| m.get(&ota_handle).copied())
+                        .ok()
+                        .flatten();
+                    let mut c = to_c_task(task, mqtt.unwrap_or(0) as *mut c_void);
+                    let msg = aiot_ota_recv_t {
+                        r#type: if kind == Kind::Fota {
+                            AIOT_OTARECV_FOTA
+                        } else {
+                            AIOT_OTARECV_COTA
+                        },
+                        task_desc: &mut c.desc,
+                    };
+                    // SAFETY: the user's handler, called with a message valid for the call.
+                    unsafe { f(ota_handle as *mut c_void, &msg, userdata as *mut c_void) }
+                }));
+                STATE_SUCCESS
+            }
+            AIOT_OTAOPT_MQTT_HANDLE => match shared_client(data) {
+                Some(client) => match o.set_mqtt(client) {
+                    Ok(()) => {
+                        if let Ok(mut m) = OTA_MQTT.lock() {
+                            m.insert(ota_handle, data as usize);
+                        }
+                        STATE_SUCCESS
+                    }
+                    Err(e) => e.code(),
+                },
+                None => STATE_OTA_SETOPT_DATA_IS_NULL,
+            },
+            AIOT_OTAOPT_USERDATA => {
+                o.set_userdata(data as usize);
+                STATE_SUCCESS
+            }
+            AIOT_OTAOPT_MODULE => match cstr(data as *const c_char) {
+                Some(m) => {
+                    o.set_module(m.into_owned());
+                    STATE_SUCCESS
+                }
+                None => STATE_OTA_SETOPT_DATA_IS_NULL,
+            },
+            _ => STATE_USER_INPUT_UNKNOWN_OPTION,
+        }
+    })
+}
+
+/// The C MQTT handle each OTA handle is attached to, for `task_desc.mqtt_handle`.
+static OTA_MQTT: Mutex<std::collections::BTreeMap<usize, usize>> =
+    Mutex::new(std::collections::BTreeMap::new());
+
+fn code(result: Result<(), Error>) -> i32 {
+    match result {
+        Ok(()) => STATE_SUCCESS,
+        Err(e) => e.code(),
+    }
+}
+
+/// Reports the device's firmware version on `/ota/device/inform/<pk>/<dn>`.
+///
+/// # Safety
+/// `handle` from `aiot_ota_init`; `version` NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn aiot_ota_report_version(handle: *mut c_void, version: *mut c_char) -> i32 {
+    guard(|| {
+        let Some(o) = ota(handle) else {
+            return STATE_OTA_REPORT_HANDLE_IS_NULL;
+        };
+        let Some(version) = cstr(version) else {
+            return STATE_OTA_REPORT_VERSION_IS_NULL;
+        };
+        code(o.report_version(&version))
+    })
+}
+
+/// Reports the firmware version of another device (e.g. a gateway's sub-device).
+///
+/// # Safety
+/// `handle` from `aiot_ota_init`; strings NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn aiot_ota_report_version_ext(
+    handle: *mut c_void,
+    product_key: *mut c_char,
+    device_name: *mut c_char,
+    version: *mut c_char,
+) -> i32 {
+    guard(|| {
+        let Some(o) = ota(handle) else {
+            return STATE_OTA_REPORT_EXT_HANELD_IS_NULL;
+        };
+        let Some(version) = cstr(version) else {
+            return STATE_OTA_REPORT_EXT_VERSION_NULL;
+        };
+        let Some(pk) = cstr(product_key) else {
+            return STATE_OTA_REPORT_EXT_PRODUCT_KEY_IS_NULL;
+        };
+        let Some(dn) = cstr(device_name) else {
+            return STATE_OTA_REPORT_EXT_DEVICE_NAME_IS_NULL;
+        };
+        code(o.report_version_ext(&pk, &dn, &version))
+    })
+}
+
+/// Asks the platform for a pending upgrade (`/sys/<pk>/<dn>/thing/ota/firmware/get`).
+///
+/// # Safety
+/// `handle` from `aiot_ota_init`.
+#[no_mangle]
+pub unsafe extern "C" fn aiot_ota_query_firmware(handle: *mut c_void) -> i32 {
+    guard(|| match ota(handle) {
+        Some(o) => code(o.query_firmware()),
+        None => STATE_OTA_QUERY_FIRMWARE_HANDLE_IS_NULL,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Download
+
+/// The object behind a download handle.
+pub struct DownloadHandle {
+    download: Mutex<Download>,
+    handler: Mutex<Option<unsafe extern "C" fn(*mut c_void, *const aiot_download_recv_t, *mut c_void)>>,
+    userdata: Mutex<usize>,
+    /// The task and its MQTT session, for progress reports. Kept outside `download` because
+    /// handlers report progress from inside `aiot_download_recv`, which holds that lock.
+    reporter: Mutex<Option<(TaskDesc, Option<Arc<crate::mqtt::Client>>)>>,
+    has_task: std::sync::atomic::AtomicBool,
+}
+
+unsafe fn download<'a>(handle: *mut c_void) -> Option<&'a DownloadHandle> {
+    (handle as *const DownloadHandle).as_ref()
+}
+
+/// Creates a download handle; NULL when no portfile is set.
+#[no_mangle]
+pub extern "C" fn aiot_download_init() -> *mut c_void {
+    guard(|| match sysdep::active() {
+        Some(port) => Box::into_raw(Box::new(DownloadHandle {
+            download: Mutex::new(Download::new(port)),
+            handler: Mutex::new(None),
+            userdata: Mutex::new(0),
+            reporter: Mutex::new(None),
+            has_task: std::sync::atomic::AtomicBool::new(false),
+        })) as *mut c_void,
+        None => std::ptr::null_mut(),
+    })
+}
+
+/// Frees a download handle and closes its connection.
+///
+/// # Safety
+/// `handle` must be NULL or point to a handle from `aiot_download_init`.
+#[no_mangle]
+pub unsafe extern "C" fn aiot_download_deinit(handle: *mut *mut c_void) -> i32 {
+    guard(|| {
+        if handle.is_null() || (*handle).is_null() {
+            return STATE_DOWNLOAD_DEINIT_HANDLE_IS_NULL;
+        }
+        drop(Box::from_raw(*handle as *mut DownloadHandle));
+        *handle = std::ptr::null_mut();
+        STATE_SUCCESS
+    })
+}
+
+/// Sets one download option.
+///
+/// # Safety
+/// `handle` from `aiot_download_init`; `data` of the option's type.
+#[no_mangle]
+pub unsafe extern "C" fn aiot_download_setopt(
+    handle: *mut c_void,
+    option: aiot_download_option_t,
+    data: *mut c_void,
+) -> i32 {
+    guard(|| {
+        let Some(d) = download(handle) else {
+            return STATE_DOWNLOAD_SETOPT_HANDLE_IS_NULL;
+        };
+        if data.is_null() {
+            return STATE_DOWNLOAD_SETOPT_DATA_IS_NULL;
+        }
+        let opt = match option {
+            AIOT_DLOPT_NETWORK_CRED => {
+                DownloadOption::NetworkCred(read_cred(&*(data as *const aiot_sysdep_network_cred_t)))
+            }
+            AIOT_DLOPT_NETWORK_PORT => DownloadOption::NetworkPort(*(data as *const u16)),
+            AIOT_DLOPT_RECV_TIMEOUT_MS => DownloadOption::RecvTimeoutMs(*(data as *const u32)),
+            AIOT_DLOPT_RECV_HANDLER => {
+                // SAFETY: the option passes the function pointer itself as `data`.
+                let f: unsafe extern "C" fn(*mut c_void, *const aiot_download_recv_t, *mut c_void) =
+                    std::mem::transmute(data);
+                *d.handler.lock().unwrap_or_else(|e| e.into_inner()) = Some(f);
+                return STATE_SUCCESS;
+            }
+            AIOT_DLOPT_USERDATA => {
+                *d.userdata.lock().unwrap_or_else(|e| e.into_inner()) = data as usize;
+                return STATE_SUCCESS;
+            }
+            AIOT_DLOPT_TASK_DESC => {
+                let t = &*(data as *const aiot_download_task_desc_t);
+                let (task, client) = (from_c_task(t), shared_client(t.mqtt_handle));
+                *d.reporter.lock().unwrap_or_else(|e| e.into_inner()) = Some((task.clone(), client.clone()));
+                d.has_task.store(true, std::sync::atomic::Ordering::SeqCst);
+                DownloadOption::TaskDesc(task, client)
+            }
+            AIOT_DLOPT_RANGE_START => DownloadOption::RangeStart(*(data as *const u32)),
+            AIOT_DLOPT_RANGE_END => DownloadOption::RangeEnd(*(data as *const u32)),
+            AIOT_DLOPT_BODY_BUFFER_MAX_LEN => DownloadOption::BodyBufferMaxLen(*(data as *const u32)),
+            _ => return STATE_USER_INPUT_OUT_RANGE,
+        };
+        code(d.download.lock().unwrap_or_else(|e| e.into_inner()).setopt(opt))
+    })
+}
+
+/// Sends the GET (with a Range when set) for the task; reports the current percent.
+///
+/// # Safety
+/// `handle` from `aiot_download_init`.
+#[no_mangle]
+pub unsafe extern "C" fn aiot_download_send_request(handle: *mut c_void) -> i32 {
+    guard(|| {
+        let Some(d) = download(handle) else {
+            return STATE_DOWNLOAD_REQUEST_HANDLE_IS_NULL;
+        };
+        if !d.has_task.load(std::sync::atomic::Ordering::SeqCst) {
+            return STATE_DOWNLOAD_REQUEST_TASK_DESC_IS_NULL;
+        }
+        code(
+            d.download
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .send_request(),
+        )
+    })
+}
+
+/// Reads one chunk (at most the body buffer length) and passes it to the handler. Returns
+/// the bytes read, or `STATE_DOWNLOAD_FINISHED`, `_RANGE_FINISHED`, `_RENEWAL_REQUEST_SENT`
+/// or an error code.
+///
+/// # Safety
+/// `handle` from `aiot_download_init`.
+#[no_mangle]
+pub unsafe extern "C" fn aiot_download_recv(handle: *mut c_void) -> i32 {
+    guard(|| {
+        let Some(d) = download(handle) else {
+            return STATE_DOWNLOAD_RECV_HANDLE_IS_NULL;
+        };
+        let handler = *d.handler.lock().unwrap_or_else(|e| e.into_inner());
+        let userdata = *d.userdata.lock().unwrap_or_else(|e| e.into_inner());
+        let mut on_chunk = |bytes: &[u8], percent: i32| {
+            if let Some(f) = handler {
+                let packet = aiot_download_recv_t {
+                    r#type: AIOT_DLRECV_HTTPBODY,
+                    data: aiot_download_recv_data_t {
+                        buffer: bytes.as_ptr() as *mut u8,
+                        len: bytes.len() as u32,
+                        percent,
+                    },
+                };
+                // SAFETY: the user's handler, called with a chunk valid for the call.
+                unsafe { f(handle, &packet, userdata as *mut c_void) }
+            }
+        };
+        match d
+            .download
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .recv(&mut on_chunk)
+        {
+            Ok(n) => n as i32,
+            Err(e) => e.code(),
+        }
+    })
+}
+
+/// Reports progress (0..100, or a negative `AIOT_OTAERR_*`) on
+/// `/ota/device/progress/<pk>/<dn>`.
+///
+/// # Safety
+/// `handle` from `aiot_download_init`.
+#[no_mangle]
+pub unsafe extern "C" fn aiot_download_report_progress(handle: *mut c_void, percent: i32) -> i32 {
+    guard(|| {
+        let Some(d) = download(handle) else {
+            return STATE_DOWNLOAD_REPORT_HANDLE_IS_NULL;
+        };
+        let reporter = d.reporter.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match reporter {
+            None => STATE_DOWNLOAD_REPORT_TASK_DESC_IS_NULL,
+            Some((_, None)) => STATE_USER_INPUT_NULL_POINTER,
+            Some((t, Some(client))) => code(crate::ota::report_progress(
+                &client,
+                &t.product_key,
+                &t.device_name,
+                percent,
+                t.module.as_deref(),
+            )),
+        }
+    })
+}
