@@ -18,6 +18,8 @@
 
 pub mod broker;
 pub mod devices;
+pub mod firmware;
+pub mod ota;
 pub mod pki;
 pub mod platform;
 pub mod process;

@@ -4,7 +4,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, ExitStatus};
 use std::time::{Duration, Instant};
 
+use aiot_platform::firmware::Fault;
 use aiot_platform::{process, BrokerInfo, Device, Platform};
+
+mod ota_cli;
 use clap::{Parser, Subcommand, ValueEnum};
 
 const ABOUT: &str = "A local Aliyun IoT platform for testing devices built on Link SDK C 4.x / libaiot";
@@ -35,6 +38,9 @@ State folder (--state-dir):
   broker.pid               pid of the running mosquitto
   mosquitto.log            mosquitto's log (every packet with AIOT_PLATFORM_LOG=all)
   broker.log               mosquitto's stdout/stderr (start-up errors)
+  firmware.pem, .key       the firmware server's certificate (DNS:localhost), from ota-exec/serve
+  received.bin             AIOT_FIRMWARE_OUT of ota-exec
+  push-queue/              requests from `push` to `serve`
 
 Default devices (replaced by --device):
   a1TestPK001/device1/s3cr3tDeviceSecretForTests0001
@@ -66,10 +72,70 @@ broker could not be started or PROGRAM could not be run.
 Whatever way it ends, the mosquitto whose pid is in broker.pid at that time is stopped (also
 one restarted by `broker-ctl start`), and any process left over from PROGRAM is killed.";
 
+const OTA_EXEC_LONG_ABOUT: &str = "\
+Start the broker, an HTTPS firmware server and the platform's OTA client, run PROGRAM (a device
+that upgrades itself), stop everything and judge what the platform saw.
+
+The job (FOTA by default): one image of --image-size pseudo-random bytes (or --image FILE),
+served at https://localhost:<AIOT_FIRMWARE_PORT>/ota/<hex>/<name>.bin?Expires=<n>&Signature=<x>
+with a certificate for DNS:localhost signed by AIOT_CA_FILE. With --push-on inform (default) it
+is published (QoS 1, 300 ms after the report) on /ota/device/upgrade/<pk>/<dn> when a device
+first reports a version on /ota/device/inform/<pk>/<dn>; with --push-on query it is the answer
+on /sys/<pk>/<dn>/thing/ota/firmware/get_reply to each firmware/get query (config/get_reply for
+cota). COTA jobs go to /sys/<pk>/<dn>/thing/config/push.
+
+IMPORTANT: like upstream, libaiot never subscribes to the OTA topics (Aliyun's broker delivers
+them by itself); on this mosquitto the device program must call aiot_mqtt_sub on
+/ota/device/upgrade/<pk>/<dn> (and .../thing/ota/firmware/get_reply, .../thing/config/push as
+needed) BEFORE it reports its version.
+
+PROGRAM gets the variables of `exec` plus:
+  AIOT_FIRMWARE_OUT        <state>/received.bin: where the device writes what it downloaded
+  AIOT_FIRMWARE_PORT       HTTPS port of the firmware server (host localhost)
+  AIOT_FIRMWARE_HTTP_PORT  plain HTTP port of the firmware server (host 127.0.0.1)
+  AIOT_FIRMWARE_VERSION    the target version (--version)
+  AIOT_FIRMWARE_SIZE       size of the (first) image in bytes
+
+Faults (--fault), applied to every image of the job:
+  none         serve correctly (Range bytes=S-, bytes=S-E, bytes=-N: 206 + Content-Range;
+               no Range: 200; a range starting past the end: 416 + Content-Range: bytes */len)
+  drop:N       first GET of the image only: full headers, then N body bytes, then the
+               connection is closed; later (resumed Range) requests are served correctly
+  corrupt:K    the byte at image offset K is sent inverted (XOR 0xFF), in every response
+               covering it; the size and sign stay those of the real image
+  throttle:B   the body is sent at about B bytes/s (B/10 bytes every 100 ms)
+  status:CODE  every request is answered with CODE (404, 500, ...) and a short text body
+  lie:N        Content-Length announces N bytes more than the body; the real body is sent,
+               then the connection is closed
+
+Verdict (after PROGRAM exits or --timeout), for a device that got the job:
+  success           a version report before the job, progress reaching 100, the target version
+                    reported afterwards, AIOT_FIRMWARE_OUT equal to the image (single-file FOTA
+                    only), and PROGRAM exit 0
+  checksum-failure  progress step -3 seen, never 100
+  fetch-failure     progress step -2 (or any negative other than -3) seen, never 100
+A summary (versions, progress steps in order, HTTP requests, hash match) is printed.
+Exit status: 0 when the verdict holds, 1 when not, 2 when the platform could not start.";
+
+const SERVE_LONG_ABOUT: &str = "\
+Run the broker, the HTTPS firmware server and the platform's OTA client in the foreground
+(Ctrl-C, SIGTERM or SIGHUP stops them). Prints how to reach them, then one line per device event
+on stderr: reported versions, queries, pushes and a progress bar per progress report.
+
+Jobs are sent with `aiot-platform push --state-dir DIR --device PK/DN --image FILE --version V`
+(from another shell), through the file queue DIR/push-queue.
+
+Devices must subscribe to /ota/device/upgrade/<pk>/<dn> themselves (libaiot, like upstream,
+does not: Aliyun's broker delivers OTA topics without a subscription).";
+
 const EXAMPLES: &str = "\
 Examples:
   aiot-platform exec -- ./build/mqtt_basic_demo
   aiot-platform exec --timeout 30 -- sh -c 'echo $AIOT_PORT'
+  aiot-platform ota-exec --fault drop:100000 -- ./build/fota_demo
+  aiot-platform ota-exec --fault corrupt:5 --expect checksum-failure -- ./build/fota_demo
+  aiot-platform serve --state-dir /tmp/aiot
+  aiot-platform push --state-dir /tmp/aiot --device a1TestPK001/device1 --image fw.bin --version 1.1.0
   aiot-platform broker --state-dir /tmp/aiot
   aiot-platform broker-ctl restart --state-dir \"$AIOT_STATE_DIR\"
   aiot-platform password a1TestPK001 device1 s3cr3tDeviceSecretForTests0001";
@@ -137,6 +203,108 @@ enum Cmd {
         /// The state folder of the running `exec` or `broker` ($AIOT_STATE_DIR).
         #[arg(long, value_name = "DIR")]
         state_dir: PathBuf,
+    },
+    /// Start the broker, the firmware server and the platform's OTA client, run PROGRAM (a
+    /// device doing an OTA upgrade), then judge what the platform saw.
+    #[command(long_about = OTA_EXEC_LONG_ABOUT)]
+    OtaExec {
+        /// State folder (default: a new temporary folder, removed afterwards).
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+        /// Kill PROGRAM after this many seconds (it then counts as exit 124).
+        #[arg(long, value_name = "SECS", default_value_t = 120)]
+        timeout: u64,
+        /// A device as productKey/deviceName/deviceSecret. Repeatable; replaces the defaults.
+        #[arg(long = "device", value_name = "PK/DN/DS", value_parser = Device::parse)]
+        devices: Vec<Device>,
+        /// Serve this file as the image (the first one with --files N).
+        #[arg(long, value_name = "FILE")]
+        image: Option<PathBuf>,
+        /// Size of the generated image (deterministic pseudo-random bytes).
+        #[arg(long, value_name = "BYTES", default_value_t = ota_cli::DEFAULT_IMAGE_SIZE)]
+        image_size: usize,
+        /// Target version (FOTA) or configId (COTA).
+        #[arg(long, default_value = "1.1.0")]
+        version: String,
+        /// Digest announced in the job: sha256 ("SHA256", COTA "Sha256") or md5 ("Md5").
+        #[arg(long, value_enum, default_value = "sha256")]
+        sign_method: ota_cli::SignArg,
+        /// Fault injected by the firmware server: none, drop:N, corrupt:K, throttle:B,
+        /// status:404, status:500, lie:N (see the long help).
+        #[arg(long, default_value = "none", value_parser = parse_fault)]
+        fault: Fault,
+        /// When the job is sent.
+        #[arg(long, value_enum, default_value = "inform")]
+        push_on: ota_cli::PushOnArg,
+        /// Firmware (push on /ota/device/upgrade) or remote configuration (push on
+        /// /sys/<pk>/<dn>/thing/config/push).
+        #[arg(long, value_enum, default_value = "fota")]
+        kind: ota_cli::KindArg,
+        /// Multi-file job: N images (1..=20) in a "files" array.
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        files: usize,
+        /// "module" of the job.
+        #[arg(long, value_name = "M")]
+        module: Option<String>,
+        /// "extData" of the job (JSON text, placed as is).
+        #[arg(long, value_name = "JSON")]
+        ext_data: Option<String>,
+        /// The outcome that makes ota-exec exit 0.
+        #[arg(long, value_enum, default_value = "success")]
+        expect: ota_cli::ExpectArg,
+        /// URL scheme of the job: https (localhost, platform CA) or plain http (127.0.0.1).
+        #[arg(long, value_enum, default_value = "https")]
+        scheme: ota_cli::SchemeArg,
+        /// The program to run, and its arguments (after `--`).
+        #[arg(
+            value_name = "PROGRAM [ARGS]...",
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true
+        )]
+        program: Vec<String>,
+    },
+    /// Run broker, firmware server and OTA client in the foreground, printing what devices
+    /// report (versions, a progress bar); `push` sends jobs to it.
+    #[command(long_about = SERVE_LONG_ABOUT)]
+    Serve {
+        /// State folder (created if missing).
+        #[arg(long, value_name = "DIR")]
+        state_dir: PathBuf,
+        /// A device as productKey/deviceName/deviceSecret. Repeatable; replaces the defaults.
+        #[arg(long = "device", value_name = "PK/DN/DS", value_parser = Device::parse)]
+        devices: Vec<Device>,
+    },
+    /// Ask a running `serve` to push a firmware job to a device; prints the topic and payload.
+    #[command(
+        long_about = "Ask the `serve` running on --state-dir to publish a job to a device (QoS 1 \
+        on /ota/device/upgrade/<pk>/<dn>, or /sys/<pk>/<dn>/thing/config/push with --kind cota) and \
+        to answer the device's later firmware/get queries with it. The request goes through the \
+        file queue <state>/push-queue (<id>.req, answered by <id>.done or <id>.err). Prints the \
+        topic and the payload; fails when `serve` does not answer within 10 s."
+    )]
+    Push {
+        /// The state folder of the running `serve`.
+        #[arg(long, value_name = "DIR")]
+        state_dir: PathBuf,
+        /// The device, as productKey/deviceName.
+        #[arg(long, value_name = "PK/DN")]
+        device: String,
+        /// The image file to serve.
+        #[arg(long, value_name = "FILE")]
+        image: PathBuf,
+        /// Target version (FOTA) or configId (COTA).
+        #[arg(long)]
+        version: String,
+        #[arg(long, value_enum, default_value = "sha256")]
+        sign_method: ota_cli::SignArg,
+        #[arg(long, value_name = "M")]
+        module: Option<String>,
+        /// Fault injected when serving this image (as in ota-exec).
+        #[arg(long, default_value = "none", value_parser = parse_fault)]
+        fault: Fault,
+        #[arg(long, value_enum, default_value = "fota")]
+        kind: ota_cli::KindArg,
     },
     /// Print the MQTT password of a device (upper-case hex HMAC-SHA256).
     Password {
@@ -212,26 +380,16 @@ fn terminate(child: &mut Child) {
     let _ = child.wait();
 }
 
-fn run_exec(
-    state_dir: Option<PathBuf>,
+/// Runs PROGRAM with `env` until it exits, `timeout` seconds pass (124) or we get a termination
+/// signal (128+N); reaps strays meanwhile. Returns the exit code to report.
+pub(crate) fn run_program(
+    program: &[String],
+    env: Vec<(&'static str, std::ffi::OsString)>,
     timeout: u64,
-    devices: Vec<Device>,
-    program: Vec<String>,
 ) -> Result<u8, String> {
-    process::become_subreaper();
-    process::catch_termination();
-    let temp = TempDir(if state_dir.is_none() {
-        Some(new_temp_dir()?)
-    } else {
-        None
-    });
-    let dir = state_dir.or_else(|| temp.0.clone()).expect("one of the two");
-    // Declared after `temp`, so dropped (broker stopped) before the folder goes.
-    let platform = Platform::with_devices(&dir, &devices).map_err(|e| format!("broker: {e}"))?;
-    let me = std::env::current_exe().map_err(|e| format!("own path: {e}"))?;
-    let result = Command::new(&program[0])
+    Command::new(&program[0])
         .args(&program[1..])
-        .envs(platform.env(&me))
+        .envs(env)
         .spawn()
         .map_err(|e| format!("cannot run {}: {e}", program[0]))
         .and_then(|mut child| {
@@ -262,7 +420,27 @@ fn run_exec(
                 process::reap_all();
                 std::thread::sleep(Duration::from_millis(20));
             }
-        });
+        })
+}
+
+fn run_exec(
+    state_dir: Option<PathBuf>,
+    timeout: u64,
+    devices: Vec<Device>,
+    program: Vec<String>,
+) -> Result<u8, String> {
+    process::become_subreaper();
+    process::catch_termination();
+    let temp = TempDir(if state_dir.is_none() {
+        Some(new_temp_dir()?)
+    } else {
+        None
+    });
+    let dir = state_dir.or_else(|| temp.0.clone()).expect("one of the two");
+    // Declared after `temp`, so dropped (broker stopped) before the folder goes.
+    let platform = Platform::with_devices(&dir, &devices).map_err(|e| format!("broker: {e}"))?;
+    let me = std::env::current_exe().map_err(|e| format!("own path: {e}"))?;
+    let result = run_program(&program, platform.env(&me), timeout);
     // Stops whatever broker broker.pid names now (the program may have restarted it).
     drop(platform);
     let left = process::sweep_children(Duration::from_secs(3));
@@ -355,9 +533,68 @@ fn run_broker_ctl(action: Action, state_dir: &Path) -> Result<u8, String> {
     Ok(0)
 }
 
+fn parse_fault(s: &str) -> Result<Fault, String> {
+    s.parse()
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Cmd::OtaExec {
+            state_dir,
+            timeout,
+            devices,
+            image,
+            image_size,
+            version,
+            sign_method,
+            fault,
+            push_on,
+            kind,
+            files,
+            module,
+            ext_data,
+            expect,
+            scheme,
+            program,
+        } => ota_cli::run_ota_exec(ota_cli::OtaExecArgs {
+            state_dir,
+            timeout,
+            devices: devices_or_default(devices),
+            image,
+            image_size,
+            version,
+            sign_method,
+            fault,
+            push_on,
+            kind,
+            files,
+            module,
+            ext_data,
+            expect,
+            scheme,
+            program,
+        }),
+        Cmd::Serve { state_dir, devices } => ota_cli::run_serve(state_dir, devices_or_default(devices)),
+        Cmd::Push {
+            state_dir,
+            device,
+            image,
+            version,
+            sign_method,
+            module,
+            fault,
+            kind,
+        } => ota_cli::run_push(ota_cli::PushArgs {
+            state_dir,
+            device,
+            image,
+            version,
+            sign_method,
+            module,
+            fault,
+            kind,
+        }),
         Cmd::Password {
             product_key,
             device_name,

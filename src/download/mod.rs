@@ -12,9 +12,15 @@
 //!   missing of the image are final for that request: every later `recv` returns the same code
 //!   (`HTTPRSP_CODE_ERROR`, `HTTPRSP_HEADER_ERROR`, `FETCH_TOO_MANY`) instead of upstream's
 //!   endless renewal loop. Nothing of such a response is counted or delivered.
+//! * `send_request` also waits for the response header (ureq returns once it has it); upstream
+//!   reads it in the first `recv`. The return codes stay upstream's: a header that does not come
+//!   or cannot be read is reported by the next `recv` and starts a renewal. The progress report
+//!   still goes out between the request and the header, as in upstream's log.
 //! * Renewals are bounded: after [`MAX_RENEWALS`] renewal requests in a row without a single
-//!   body byte, `recv` stops renewing and returns the last error on every call. A new
-//!   `send_request` starts counting again.
+//!   body byte, `recv` stops renewing and returns the last error on every call (a timeout
+//!   becomes `STATE_SYS_DEPEND_NWK_READ_OVERTIME`). A new `send_request` starts counting again.
+//!   A failed resend keeps the RENEWAL status (upstream drops to START, after which `recv`
+//!   returns 0 forever).
 //! * Renewals do not republish the progress (upstream republishes on every resend); the
 //!   request of `send_request` does, as upstream.
 //! * `RANGE_FINISHED` compares the bytes of the current response with its `Content-Length`
@@ -38,7 +44,7 @@ use crate::state::*;
 use crate::sysdep::{Credential, Port};
 
 use digest::Digest;
-use http::{Exchange, Fail, Outcome, Response, SentHook, Shared};
+use http::{Exchange, Fail, Outcome, Response, SentHook};
 
 /// Upstream default body buffer (`AIOT_DLOPT_BODY_BUFFER_MAX_LEN`).
 pub const DEFAULT_BODY_BUFFER_LEN: u32 = 2048;
@@ -95,7 +101,6 @@ struct Task {
 /// time.
 pub struct Download {
     port: Arc<dyn Port>,
-    shared: Arc<Shared>,
     cred: Option<Credential>,
     net_port: u16,
     recv_timeout_ms: u32,
@@ -128,7 +133,6 @@ impl Download {
     pub fn new(port: Arc<dyn Port>) -> Download {
         Download {
             port,
-            shared: Arc::new(Shared::default()),
             cred: None,
             net_port: 0,
             recv_timeout_ms: DEFAULT_RECV_TIMEOUT_MS,
@@ -182,7 +186,8 @@ impl Download {
                     return Err(Error::OutOfRange);
                 }
                 let mut body = Vec::new();
-                body.try_reserve_exact(len as usize).map_err(|_| Error::ResourceFailed)?;
+                body.try_reserve_exact(len as usize)
+                    .map_err(|_| Error::ResourceFailed)?;
                 body.resize(len as usize, 0);
                 self.body = body;
             }
@@ -242,7 +247,10 @@ impl Download {
             return Err(Error::Download(STATE_DOWNLOAD_HTTPRSP_CODE_ERROR));
         }
         let Some(length) = resp.content_length else {
-            log::line(STATE_DOWNLOAD_HTTPRSP_HEADER_ERROR, "wrong http respond header\r\n");
+            log::line(
+                STATE_DOWNLOAD_HTTPRSP_HEADER_ERROR,
+                "wrong http respond header\r\n",
+            );
             return Err(Error::Download(STATE_DOWNLOAD_HTTPRSP_HEADER_ERROR));
         };
         let missing = total - self.size_fetched;
@@ -279,26 +287,31 @@ impl Download {
             .ok_or(Error::Download(STATE_DOWNLOAD_REPORT_TASK_DESC_IS_NULL))?;
         let client = task.mqtt.as_ref().ok_or(Error::NullPointer)?;
         let d = &task.desc;
-        ota::report_progress(client, &d.product_key, &d.device_name, percent, d.module.as_deref())
+        ota::report_progress(
+            client,
+            &d.product_key,
+            &d.device_name,
+            percent,
+            d.module.as_deref(),
+        )
     }
 
-    /// Reads until `want` bytes are in the body buffer, the body ends, a read fails, or the
-    /// receive timeout passes (bytes read by then are kept).
+    /// Reads until `want` bytes are in the body buffer, a read fails, or the receive timeout
+    /// passes (bytes read by then are kept).
     fn fill(&mut self, want: usize) -> (usize, Option<Fail>) {
         let deadline = self.port.time_ms() + u64::from(self.recv_timeout_ms.max(1));
-        self.shared.set_deadline(deadline);
         let Some(resp) = self.response.as_mut() else {
             return (0, Some(Fail::Recv(Error::NetworkClosed)));
         };
         let mut got = 0;
         while got < want {
-            if got > 0 && self.port.time_ms() >= deadline {
-                break;
+            let now = self.port.time_ms();
+            if now >= deadline {
+                return (got, Some(Fail::Timeout));
             }
-            match resp.read(&self.shared, &mut self.body[got..want]) {
-                Ok(0) => {
-                    return (got, Some(Fail::Recv(Error::Download(STATE_HTTP_READ_BODY_FINISHED))));
-                }
+            let timeout = (deadline - now).min(u64::from(u32::MAX)) as u32;
+            match resp.read(&mut self.body[got..want], timeout) {
+                Ok(0) => return (got, Some(Fail::Timeout)),
                 Ok(n) => got += n,
                 Err(f) => return (got, Some(f)),
             }
@@ -331,7 +344,13 @@ impl Download {
                 percent = PERCENT_DIGEST_MISMATCH;
                 if let Some(client) = task.mqtt.as_ref() {
                     let d = &task.desc;
-                    let _ = ota::report_progress(client, &d.product_key, &d.device_name, percent, d.module.as_deref());
+                    let _ = ota::report_progress(
+                        client,
+                        &d.product_key,
+                        &d.device_name,
+                        percent,
+                        d.module.as_deref(),
+                    );
                 }
             }
         }
@@ -359,7 +378,10 @@ impl Download {
             return Err(e);
         }
         if log::enabled() {
-            log::line(STATE_DOWNLOAD_RECV_ERROR, &format!("recv got {code}, renewal\r\n"));
+            log::line(
+                STATE_DOWNLOAD_RECV_ERROR,
+                &format!("recv got {code}, renewal\r\n"),
+            );
         }
         self.status = Status::Renewal;
         match err {
@@ -437,7 +459,6 @@ impl Download {
         self.range_finished_returned = false;
         let exchange = Exchange {
             port: &self.port,
-            shared: &self.shared,
             cred: self.cred.as_ref(),
             tls,
             host: url.host,
@@ -448,7 +469,6 @@ impl Download {
             connect_timeout_ms: self.connect_timeout_ms,
             send_timeout_ms: self.send_timeout_ms,
             recv_timeout_ms: self.recv_timeout_ms,
-            body_buffer: self.body.len(),
         };
         match http::exchange(&exchange, hook) {
             Outcome::Response(resp) => {

@@ -70,6 +70,8 @@ enum Fault {
     Mute(u64),
     /// Ignores the range: 200 with the whole image.
     IgnoreRange,
+    /// A `103 Early Hints` interim response before the real one.
+    Interim,
 }
 
 struct Server {
@@ -172,12 +174,17 @@ fn handle<S: Read + Write>(mut s: S, image: &[u8], fault: Fault, seen: &Mutex<Ve
     }
     let req = String::from_utf8_lossy(&req).into_owned();
     seen.lock().unwrap().push(req.clone());
-    let range = req
-        .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("range: bytes=").map(str::to_owned));
+    let range = req.lines().find_map(|l| {
+        l.to_ascii_lowercase()
+            .strip_prefix("range: bytes=")
+            .map(str::to_owned)
+    });
     let last = image.len().saturating_sub(1);
     let (from, to) = match range.as_deref().and_then(|r| r.split_once('-')) {
-        Some((a, b)) => (a.parse::<usize>().unwrap(), b.parse::<usize>().map_or(last, |b| b.min(last))),
+        Some((a, b)) => (
+            a.parse::<usize>().unwrap(),
+            b.parse::<usize>().map_or(last, |b| b.min(last)),
+        ),
         None => (0, last),
     };
     let body: &[u8] = if from <= to && from < image.len() {
@@ -231,6 +238,10 @@ fn handle<S: Read + Write>(mut s: S, image: &[u8], fault: Fault, seen: &Mutex<Ve
             thread::sleep(Duration::from_millis(ms));
             Ok(())
         }
+        Fault::Interim => s
+            .write_all(b"HTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n")
+            .and_then(|_| s.write_all(ok_head("HTTP/1.1 206 Partial Content").as_bytes()))
+            .and_then(|_| s.write_all(body)),
         Fault::IgnoreRange => s
             .write_all(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", image.len()).as_bytes())
             .and_then(|_| s.write_all(image)),
@@ -337,7 +348,10 @@ fn plain_download_delivers_the_image() {
     assert_eq!(r.percents[0], 4);
     assert_eq!(*r.percents.last().unwrap(), 100);
     // FINISHED again on later calls; one request, as upstream writes it.
-    assert_eq!(dl.recv(&mut |_, _| panic!()).unwrap_err().code(), STATE_DOWNLOAD_FINISHED);
+    assert_eq!(
+        dl.recv(&mut |_, _| panic!()).unwrap_err().code(),
+        STATE_DOWNLOAD_FINISHED
+    );
     let reqs = server.requests();
     assert_eq!(reqs.len(), 1);
     assert_eq!(
@@ -362,6 +376,20 @@ fn md5_and_odd_response_headers() {
     assert!(r.data == *img);
     assert_eq!(r.steps.len(), 4, "{:?}", r.steps);
     assert_eq!(r.percents, vec![40, 81, 100]);
+}
+
+#[test]
+fn interim_response_is_skipped() {
+    let img = image(3000);
+    let server = serve(Arc::clone(&img), vec![Fault::Interim], false);
+    let mut dl = download(&server, &img, 4096);
+    dl.send_request().unwrap();
+    let r = run(&mut dl, 5);
+    assert!(r.data == *img);
+    assert_eq!(
+        r.steps,
+        vec![Step::Bytes(3000), Step::Code(STATE_DOWNLOAD_FINISHED)]
+    );
 }
 
 #[test]
@@ -397,6 +425,26 @@ fn tls_download_verifies_the_server() {
     );
     assert_eq!(dl.recv(&mut |_, _| panic!()), Ok(0));
     assert_eq!(server.requests().len(), 1);
+
+    // A CA that did not sign the server certificate: the handshake fails, nothing is sent.
+    let url = format!("https://127.0.0.1:{}/fw.bin", server.port);
+    dl.setopt(DownloadOption::TaskDesc(task(url, &img, DIGEST_SHA256), None))
+        .unwrap();
+    dl.setopt(DownloadOption::NetworkCred(Credential {
+        option: CRED_SVRCERT_CA,
+        max_tls_fragment: 16384,
+        sni_enabled: 1,
+        server_ca: Some(SRV_PEM.as_bytes().to_vec()),
+        client_cert: None,
+        client_key: None,
+    }))
+    .unwrap();
+    assert_eq!(
+        dl.send_request().unwrap_err().code(),
+        STATE_PORT_TLS_INVALID_HANDSHAKE
+    );
+    assert_eq!(dl.recv(&mut |_, _| panic!()), Ok(0));
+    assert_eq!(server.requests().len(), 1);
 }
 
 #[test]
@@ -415,7 +463,10 @@ fn dropped_connection_resumes_from_the_last_byte() {
             STATE_DOWNLOAD_FINISHED
         ]
     );
-    assert_eq!(server.range_lines(), vec!["Range: bytes=0-", "Range: bytes=20000-"]);
+    assert_eq!(
+        server.range_lines(),
+        vec!["Range: bytes=0-", "Range: bytes=20000-"]
+    );
 }
 
 #[test]
@@ -436,7 +487,10 @@ fn stalled_body_times_out_and_renews() {
         codes(&r),
         vec![0, STATE_DOWNLOAD_RENEWAL_REQUEST_SENT, STATE_DOWNLOAD_FINISHED]
     );
-    assert_eq!(server.range_lines(), vec!["Range: bytes=0-", "Range: bytes=10000-"]);
+    assert_eq!(
+        server.range_lines(),
+        vec!["Range: bytes=0-", "Range: bytes=10000-"]
+    );
 }
 
 #[test]
@@ -581,12 +635,19 @@ fn ranges_finish_one_by_one() {
 #[test]
 fn renewals_stop_after_ten_without_progress() {
     let img = image(1000);
-    let server = serve(Arc::clone(&img), vec![Fault::DropAfter(0); 1 + MAX_RENEWALS as usize], false);
+    let server = serve(
+        Arc::clone(&img),
+        vec![Fault::DropAfter(0); 1 + MAX_RENEWALS as usize],
+        false,
+    );
     let mut dl = download(&server, &img, 4096);
     dl.send_request().unwrap();
     let r = run(&mut dl, 40);
     let c = codes(&r);
-    let sent = c.iter().filter(|&&c| c == STATE_DOWNLOAD_RENEWAL_REQUEST_SENT).count();
+    let sent = c
+        .iter()
+        .filter(|&&c| c == STATE_DOWNLOAD_RENEWAL_REQUEST_SENT)
+        .count();
     assert_eq!(sent, MAX_RENEWALS as usize);
     assert!(c[c.len() - 5..]
         .iter()
@@ -600,7 +661,11 @@ fn renewals_stop_after_ten_without_progress() {
 
 #[test]
 fn refused_connection_returns_the_port_code() {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let img = image(10);
     let mut dl = Download::new(Arc::new(PosixPort));
     let url = format!("http://127.0.0.1:{port}/x");
@@ -628,19 +693,31 @@ fn request_errors() {
     let mut t = task("x".into(), &img, DIGEST_SHA256);
     t.url = None;
     dl.setopt(DownloadOption::TaskDesc(t.clone(), None)).unwrap();
-    assert_eq!(dl.send_request().unwrap_err().code(), STATE_DOWNLOAD_REQUEST_URL_IS_NULL);
+    assert_eq!(
+        dl.send_request().unwrap_err().code(),
+        STATE_DOWNLOAD_REQUEST_URL_IS_NULL
+    );
     t.url = Some("no-scheme/x".into());
     dl.setopt(DownloadOption::TaskDesc(t.clone(), None)).unwrap();
-    assert_eq!(dl.send_request().unwrap_err().code(), STATE_OTA_PARSE_URL_HOST_IS_NULL);
+    assert_eq!(
+        dl.send_request().unwrap_err().code(),
+        STATE_OTA_PARSE_URL_HOST_IS_NULL
+    );
     t.url = Some("http://host-only".into());
     dl.setopt(DownloadOption::TaskDesc(t.clone(), None)).unwrap();
-    assert_eq!(dl.send_request().unwrap_err().code(), STATE_OTA_PARSE_URL_PATH_IS_NULL);
+    assert_eq!(
+        dl.send_request().unwrap_err().code(),
+        STATE_OTA_PARSE_URL_PATH_IS_NULL
+    );
     t.digest_method = 9;
     assert_eq!(
         dl.setopt(DownloadOption::TaskDesc(t, None)).unwrap_err().code(),
         STATE_OTA_UNKNOWN_DIGEST_METHOD
     );
-    assert_eq!(dl.setopt(DownloadOption::BodyBufferMaxLen(0)), Err(Error::OutOfRange));
+    assert_eq!(
+        dl.setopt(DownloadOption::BodyBufferMaxLen(0)),
+        Err(Error::OutOfRange)
+    );
     assert_eq!(dl.report_progress(5), Err(Error::NullPointer));
 }
 
@@ -696,7 +773,10 @@ fn request_and_response_lines_are_logged() {
     assert_eq!(recv[0], "< HTTP/1.1 206 Partial Content\r\n");
     assert_eq!(recv[2], "< Content-Length: 100\r\n");
     assert_eq!(recv.last().unwrap(), "< \r\n");
-    assert_eq!(text(STATE_OTA_DIGEST_MATCH), vec!["digest matched\r\n".to_owned()]);
+    assert_eq!(
+        text(STATE_OTA_DIGEST_MATCH),
+        vec!["digest matched\r\n".to_owned()]
+    );
     // The body chunk is dumped: blank, 7 lines of 16 bytes, blank.
     assert_eq!(text(STATE_HTTP_LOG_RECV_CONTENT).len(), 9);
     let adapter = text(STATE_ADAPTER_COMMON);
@@ -710,7 +790,10 @@ fn throughput() {
     let img = image(64 << 20);
     let only = std::env::var("AIOT_TP_ONLY").ok();
     for tls in [false, true] {
-        if only.as_deref().is_some_and(|o| o != if tls { "https" } else { "http" }) {
+        if only
+            .as_deref()
+            .is_some_and(|o| o != if tls { "https" } else { "http" })
+        {
             continue;
         }
         let server = serve(Arc::clone(&img), vec![], tls);
@@ -752,4 +835,10 @@ fn throughput() {
         assert_eq!(last, 100);
         println!("{scheme}: {:.0} MB/s", img.len() as f64 / secs / 1e6);
     }
+}
+
+#[test]
+fn download_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Download>();
 }

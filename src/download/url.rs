@@ -116,7 +116,10 @@ mod tests {
         assert_eq!(u.port, None);
         assert_eq!(u.path, "/a/b.bin?x=1&y=%2F");
         let u = parse("http://127.0.0.1:8080/").unwrap();
-        assert_eq!((u.host, u.port, u.authority, u.path), ("127.0.0.1", Some(8080), "127.0.0.1:8080", "/"));
+        assert_eq!(
+            (u.host, u.port, u.authority, u.path),
+            ("127.0.0.1", Some(8080), "127.0.0.1:8080", "/")
+        );
         let u = parse("http://[::1]:81/x").unwrap();
         assert_eq!((u.host, u.port), ("::1", Some(81)));
         let u = parse("http://[::1]/x").unwrap();
@@ -138,7 +141,10 @@ mod tests {
 
     #[test]
     fn target_escapes_only_what_a_uri_cannot_carry() {
-        assert_eq!(request_target("/a b/\"c\"?q={1}&r=%20"), "/a%20b/%22c%22?q=%7B1%7D&r=%20");
+        assert_eq!(
+            request_target("/a b/\"c\"?q={1}&r=%20"),
+            "/a%20b/%22c%22?q=%7B1%7D&r=%20"
+        );
         assert_eq!(request_target("/é"), "/%C3%A9");
     }
 }
