@@ -12,3 +12,9 @@ strip -o "$tmp/libaiot.so" "$so"
 echo "stripped_libaiot_so_bytes $(stat -c %s "$tmp/libaiot.so")"
 echo "exported_symbols $(nm -D --defined-only "$so" | awk '{print $3}' | grep -c .)"
 build/cargo/release/aiot-platform exec --timeout 300 -- build/mqtt_bench
+for method in sha256 md5; do
+  build/cargo/release/aiot-platform ota-exec --timeout 300 --image-size 67108864 --sign-method "$method" \
+    --expect success -- build/ota_bench | grep -E '^(ota_|curl_|aiot_vs)'
+done
+echo "fota_threads_demo_peak_rss: $(AIOT_DOWNLOAD_BUFFER=8192 build/cargo/release/aiot-platform ota-exec \
+  --image-size 67108864 --expect success -- build/fota_threads_demo | grep -E 'peak RSS' | head -1)"
