@@ -15,42 +15,15 @@
 #include "aiot_mqtt_api.h"
 #include "aiot_state_api.h"
 #include "aiot_sysdep_api.h"
+#include "demo_common.h"
 
 extern aiot_sysdep_portfile_t g_aiot_sysdep_portfile;
-
-static const char *env(const char *name)
-{
-    const char *v = getenv(name);
-    if (v == NULL) {
-        fprintf(stderr, "missing env %s (run under aiot-platform exec)\n", name);
-        exit(2);
-    }
-    return v;
-}
 
 static double now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        perror(path);
-        exit(2);
-    }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = calloc(1, (size_t)n + 1);
-    if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        exit(2);
-    }
-    fclose(f);
-    return buf;
 }
 
 static atomic_int g_acked;
@@ -67,14 +40,14 @@ static void on_recv(void *handle, const aiot_mqtt_recv_t *packet, void *userdata
 static void *new_handle(int tls, aiot_sysdep_network_cred_t *cred)
 {
     void *h = aiot_mqtt_init();
-    uint16_t port = (uint16_t)atoi(env(tls ? "AIOT_TLS_PORT" : "AIOT_PORT"));
+    uint16_t port = (uint16_t)atoi(demo_env(tls ? "AIOT_TLS_PORT" : "AIOT_PORT"));
     uint16_t repub = 65535;
     uint32_t recv_timeout = 200;
-    aiot_mqtt_setopt(h, AIOT_MQTTOPT_HOST, (void *)env(tls ? "AIOT_TLS_HOST" : "AIOT_HOST"));
+    aiot_mqtt_setopt(h, AIOT_MQTTOPT_HOST, (void *)demo_env(tls ? "AIOT_TLS_HOST" : "AIOT_HOST"));
     aiot_mqtt_setopt(h, AIOT_MQTTOPT_PORT, &port);
-    aiot_mqtt_setopt(h, AIOT_MQTTOPT_PRODUCT_KEY, (void *)env("AIOT_PRODUCT_KEY"));
-    aiot_mqtt_setopt(h, AIOT_MQTTOPT_DEVICE_NAME, (void *)env("AIOT_DEVICE_NAME"));
-    aiot_mqtt_setopt(h, AIOT_MQTTOPT_DEVICE_SECRET, (void *)env("AIOT_DEVICE_SECRET"));
+    aiot_mqtt_setopt(h, AIOT_MQTTOPT_PRODUCT_KEY, (void *)demo_env("AIOT_PRODUCT_KEY"));
+    aiot_mqtt_setopt(h, AIOT_MQTTOPT_DEVICE_NAME, (void *)demo_env("AIOT_DEVICE_NAME"));
+    aiot_mqtt_setopt(h, AIOT_MQTTOPT_DEVICE_SECRET, (void *)demo_env("AIOT_DEVICE_SECRET"));
     aiot_mqtt_setopt(h, AIOT_MQTTOPT_MAX_REPUB_NUM, &repub);
     aiot_mqtt_setopt(h, AIOT_MQTTOPT_RECV_TIMEOUT_MS, &recv_timeout);
     aiot_mqtt_setopt(h, AIOT_MQTTOPT_RECV_HANDLER, (void *)on_recv);
@@ -119,7 +92,7 @@ static double publish_rate(int tls, aiot_sysdep_network_cred_t *cred, uint8_t qo
         exit(1);
     }
     char topic[128];
-    snprintf(topic, sizeof(topic), "/%s/%s/user/bench", env("AIOT_PRODUCT_KEY"), env("AIOT_DEVICE_NAME"));
+    snprintf(topic, sizeof(topic), "/%s/%s/user/bench", demo_env("AIOT_PRODUCT_KEY"), demo_env("AIOT_DEVICE_NAME"));
     uint8_t payload[256];
     memset(payload, 'x', sizeof(payload));
     pthread_t reader;
@@ -156,13 +129,8 @@ static double publish_rate(int tls, aiot_sysdep_network_cred_t *cred, uint8_t qo
 int main(void)
 {
     aiot_sysdep_set_portfile(&g_aiot_sysdep_portfile);
-    char *ca = read_file(env("AIOT_CA_FILE"));
-    aiot_sysdep_network_cred_t cred;
-    memset(&cred, 0, sizeof(cred));
-    cred.option = AIOT_SYSDEP_NETWORK_CRED_SVRCERT_CA;
-    cred.max_tls_fragment = 16384;
-    cred.x509_server_cert = ca;
-    cred.x509_server_cert_len = (uint32_t)strlen(ca);
+    char *ca = demo_read_file(demo_env("AIOT_CA_FILE"), NULL);
+    aiot_sysdep_network_cred_t cred = demo_ca_cred(ca);
 
     int count = getenv("AIOT_BENCH_COUNT") ? atoi(getenv("AIOT_BENCH_COUNT")) : 10000;
     connect_ms(0, &cred, 3); /* warm up */

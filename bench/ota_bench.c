@@ -16,6 +16,7 @@
 #include "aiot_ota_api.h"
 #include "aiot_state_api.h"
 #include "aiot_sysdep_api.h"
+#include "demo_common.h"
 
 extern aiot_sysdep_portfile_t g_aiot_sysdep_portfile;
 
@@ -23,16 +24,6 @@ static aiot_download_task_desc_t g_task;
 static char g_url[1024], g_sign[80], g_version[64];
 static void *g_dl;
 static int g_percent;
-
-static const char *env(const char *n)
-{
-    const char *v = getenv(n);
-    if (v == NULL) {
-        fprintf(stderr, "missing %s\n", n);
-        exit(2);
-    }
-    return v;
-}
 
 static double now_s(void)
 {
@@ -70,32 +61,18 @@ static void on_chunk(void *h, const aiot_download_recv_t *p, void *u)
     g_percent = p->data.percent;
 }
 
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = calloc(1, (size_t)n + 1);
-    if (fread(b, 1, (size_t)n, f) != (size_t)n) {
-        exit(2);
-    }
-    fclose(f);
-    return b;
-}
-
 int main(void)
 {
     aiot_sysdep_set_portfile(&g_aiot_sysdep_portfile);
-    char *ca = read_file(env("AIOT_CA_FILE"));
+    char *ca = demo_read_file(demo_env("AIOT_CA_FILE"), NULL);
     void *mqtt = aiot_mqtt_init();
-    uint16_t port = (uint16_t)atoi(env("AIOT_PORT"));
+    uint16_t port = (uint16_t)atoi(demo_env("AIOT_PORT"));
     uint32_t rt = 100;
-    aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_HOST, (void *)env("AIOT_HOST"));
+    aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_HOST, (void *)demo_env("AIOT_HOST"));
     aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_PORT, &port);
-    aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_PRODUCT_KEY, (void *)env("AIOT_PRODUCT_KEY"));
-    aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_DEVICE_NAME, (void *)env("AIOT_DEVICE_NAME"));
-    aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_DEVICE_SECRET, (void *)env("AIOT_DEVICE_SECRET"));
+    aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_PRODUCT_KEY, (void *)demo_env("AIOT_PRODUCT_KEY"));
+    aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_DEVICE_NAME, (void *)demo_env("AIOT_DEVICE_NAME"));
+    aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_DEVICE_SECRET, (void *)demo_env("AIOT_DEVICE_SECRET"));
     aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_RECV_TIMEOUT_MS, &rt);
     void *ota = aiot_ota_init();
     aiot_ota_setopt(ota, AIOT_OTAOPT_MQTT_HANDLE, mqtt);
@@ -104,7 +81,7 @@ int main(void)
         return 1;
     }
     char topic[128];
-    snprintf(topic, sizeof(topic), "/ota/device/upgrade/%s/%s", env("AIOT_PRODUCT_KEY"), env("AIOT_DEVICE_NAME"));
+    snprintf(topic, sizeof(topic), "/ota/device/upgrade/%s/%s", demo_env("AIOT_PRODUCT_KEY"), demo_env("AIOT_DEVICE_NAME"));
     aiot_mqtt_sub(mqtt, topic, NULL, 1, NULL);
     aiot_ota_report_version(ota, "1.0.0");
     for (int i = 0; i < 100 && g_dl == NULL; i++) {
@@ -113,12 +90,7 @@ int main(void)
     if (g_dl == NULL) {
         return 1;
     }
-    aiot_sysdep_network_cred_t cred;
-    memset(&cred, 0, sizeof(cred));
-    cred.option = AIOT_SYSDEP_NETWORK_CRED_SVRCERT_CA;
-    cred.max_tls_fragment = 16384;
-    cred.x509_server_cert = ca;
-    cred.x509_server_cert_len = (uint32_t)strlen(ca);
+    aiot_sysdep_network_cred_t cred = demo_ca_cred(ca);
     uint32_t buf = 128 * 1024;
     aiot_download_setopt(g_dl, AIOT_DLOPT_NETWORK_CRED, &cred);
     aiot_download_setopt(g_dl, AIOT_DLOPT_RECV_HANDLER, (void *)on_chunk);
@@ -146,7 +118,7 @@ int main(void)
         aiot_mqtt_recv(mqtt);
     }
     char cmd[1400];
-    snprintf(cmd, sizeof(cmd), "curl -s -o /dev/null --cacert '%s' '%s'", env("AIOT_CA_FILE"), g_url);
+    snprintf(cmd, sizeof(cmd), "curl -s -o /dev/null --cacert '%s' '%s'", demo_env("AIOT_CA_FILE"), g_url);
     double t1 = now_s();
     int rc = system(cmd);
     double csecs = now_s() - t1;

@@ -19,6 +19,7 @@
 #include "aiot_ota_api.h"
 #include "aiot_state_api.h"
 #include "aiot_sysdep_api.h"
+#include "demo_common.h"
 
 extern aiot_sysdep_portfile_t g_aiot_sysdep_portfile;
 
@@ -28,34 +29,6 @@ static volatile int g_running = 1;
 static volatile int g_result = -1; /* -1 pending, else exit code */
 static char g_new_version[64];
 static FILE *g_out;
-
-static const char *env(const char *name, const char *fallback)
-{
-    const char *v = getenv(name);
-    if (v == NULL && fallback == NULL) {
-        fprintf(stderr, "missing env %s (run under aiot-platform)\n", name);
-        exit(1);
-    }
-    return v ? v : fallback;
-}
-
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        perror(path);
-        exit(1);
-    }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = calloc(1, (size_t)n + 1);
-    if (buf == NULL || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        exit(1);
-    }
-    fclose(f);
-    return buf;
-}
 
 static int32_t state_logcb(int32_t code, char *message)
 {
@@ -147,13 +120,8 @@ static void ota_recv_handler(void *ota_handle, const aiot_ota_recv_t *const ota_
     printf("OTA target firmware version: %s, size: %u Bytes\r\n", ota_msg->task_desc->version,
            ota_msg->task_desc->size_total);
     snprintf(g_new_version, sizeof(g_new_version), "%s", ota_msg->task_desc->version);
-    aiot_sysdep_network_cred_t cred;
-    memset(&cred, 0, sizeof(cred));
-    cred.option = AIOT_SYSDEP_NETWORK_CRED_SVRCERT_CA;
-    cred.max_tls_fragment = 16384;
-    cred.x509_server_cert = g_ca;
-    cred.x509_server_cert_len = (uint32_t)strlen(g_ca);
-    uint32_t buffer_len = (uint32_t)atoi(env("AIOT_DOWNLOAD_BUFFER", "8192"));
+    aiot_sysdep_network_cred_t cred = demo_ca_cred(g_ca);
+    uint32_t buffer_len = (uint32_t)(int)demo_env_long("AIOT_DOWNLOAD_BUFFER", 8192);
     aiot_download_setopt(dl_handle, AIOT_DLOPT_NETWORK_CRED, &cred);
     aiot_download_setopt(dl_handle, AIOT_DLOPT_TASK_DESC, ota_msg->task_desc);
     aiot_download_setopt(dl_handle, AIOT_DLOPT_RECV_HANDLER, (void *)download_recv_handler);
@@ -209,27 +177,21 @@ int main(void)
 {
     aiot_sysdep_set_portfile(&g_aiot_sysdep_portfile);
     aiot_state_set_logcb(state_logcb);
-    g_ca = read_file(env("AIOT_CA_FILE", NULL));
+    g_ca = demo_read_file(demo_env("AIOT_CA_FILE"), NULL);
 
-    aiot_sysdep_network_cred_t cred;
-    memset(&cred, 0, sizeof(cred));
-    cred.option = AIOT_SYSDEP_NETWORK_CRED_SVRCERT_CA;
-    cred.max_tls_fragment = 16384;
-    cred.sni_enabled = 1;
-    cred.x509_server_cert = g_ca;
-    cred.x509_server_cert_len = (uint32_t)strlen(g_ca);
-    uint16_t port = (uint16_t)atoi(env("AIOT_TLS_PORT", NULL));
+    aiot_sysdep_network_cred_t cred = demo_ca_cred(g_ca);
+    uint16_t port = demo_env_port("AIOT_TLS_PORT");
     uint32_t recv_timeout = 500;
 
     void *mqtt = aiot_mqtt_init();
     if (mqtt == NULL) {
         return 1;
     }
-    aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_HOST, (void *)env("AIOT_TLS_HOST", NULL));
+    aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_HOST, (void *)demo_env("AIOT_TLS_HOST"));
     aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_PORT, &port);
-    aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_PRODUCT_KEY, (void *)env("AIOT_PRODUCT_KEY", NULL));
-    aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_DEVICE_NAME, (void *)env("AIOT_DEVICE_NAME", NULL));
-    aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_DEVICE_SECRET, (void *)env("AIOT_DEVICE_SECRET", NULL));
+    aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_PRODUCT_KEY, (void *)demo_env("AIOT_PRODUCT_KEY"));
+    aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_DEVICE_NAME, (void *)demo_env("AIOT_DEVICE_NAME"));
+    aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_DEVICE_SECRET, (void *)demo_env("AIOT_DEVICE_SECRET"));
     aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_NETWORK_CRED, &cred);
     aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_RECV_TIMEOUT_MS, &recv_timeout);
     aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_EVENT_HANDLER, (void *)mqtt_event_handler);
@@ -248,10 +210,10 @@ int main(void)
     /* The Aliyun platform subscribes a device to its OTA topics by itself; a plain broker (the
      * local platform's mosquitto) needs the subscription. The OTA handle's topic maps do the rest. */
     char topic[128];
-    snprintf(topic, sizeof(topic), "/ota/device/upgrade/%s/%s", env("AIOT_PRODUCT_KEY", NULL),
-             env("AIOT_DEVICE_NAME", NULL));
+    snprintf(topic, sizeof(topic), "/ota/device/upgrade/%s/%s", demo_env("AIOT_PRODUCT_KEY"),
+             demo_env("AIOT_DEVICE_NAME"));
     aiot_mqtt_sub(mqtt, topic, NULL, 1, NULL);
-    res = aiot_ota_report_version(g_ota_handle, (char *)env("AIOT_DEVICE_VERSION", "1.0.0"));
+    res = aiot_ota_report_version(g_ota_handle, (char *)(getenv("AIOT_DEVICE_VERSION") ? getenv("AIOT_DEVICE_VERSION") : "1.0.0"));
     if (res < STATE_SUCCESS) {
         printf("report version failed: -0x%04X\r\n", (unsigned)-res);
     }
@@ -259,7 +221,7 @@ int main(void)
     pthread_create(&pt, NULL, process_thread, mqtt);
     pthread_create(&rt, NULL, recv_thread, mqtt);
 
-    int seconds = atoi(env("AIOT_DEMO_SECONDS", "60"));
+    int seconds = (int)demo_env_long("AIOT_DEMO_SECONDS", 60);
     for (int i = 0; i < seconds * 10 && g_result == -1; i++) {
         usleep(100 * 1000);
     }

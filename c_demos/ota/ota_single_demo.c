@@ -22,6 +22,7 @@
 #include "aiot_ota_api.h"
 #include "aiot_state_api.h"
 #include "aiot_sysdep_api.h"
+#include "demo_common.h"
 
 extern aiot_sysdep_portfile_t g_aiot_sysdep_portfile;
 
@@ -38,34 +39,6 @@ static int g_expected_type = AIOT_OTARECV_FOTA;
 static int g_bad_type;
 static FILE *g_out;
 static int g_result = -1;
-
-static const char *env(const char *name, const char *fallback)
-{
-    const char *v = getenv(name);
-    if (v == NULL && fallback == NULL) {
-        fprintf(stderr, "missing env %s\n", name);
-        exit(1);
-    }
-    return v ? v : fallback;
-}
-
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        perror(path);
-        exit(1);
-    }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = calloc(1, (size_t)n + 1);
-    if (buf == NULL || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        exit(1);
-    }
-    fclose(f);
-    return buf;
-}
 
 static int32_t logcb(int32_t code, char *message)
 {
@@ -111,12 +84,7 @@ static void on_ota(void *ota_handle, const aiot_ota_recv_t *const msg, void *use
            t->file_num, t->file_name ? t->file_name : "-", t->size_total, t->url);
     snprintf(g_version, sizeof(g_version), "%s", t->version);
     void *dl = aiot_download_init();
-    aiot_sysdep_network_cred_t cred;
-    memset(&cred, 0, sizeof(cred));
-    cred.option = AIOT_SYSDEP_NETWORK_CRED_SVRCERT_CA;
-    cred.max_tls_fragment = 16384;
-    cred.x509_server_cert = g_ca;
-    cred.x509_server_cert_len = (uint32_t)strlen(g_ca);
+    aiot_sysdep_network_cred_t cred = demo_ca_cred(g_ca);
     uint32_t buf = 16384;
     aiot_download_setopt(dl, AIOT_DLOPT_NETWORK_CRED, &cred);
     /* The task strings live only during this callback: the download handle copies them. */
@@ -158,19 +126,19 @@ int main(int argc, char *argv[])
     }
     aiot_sysdep_set_portfile(&g_aiot_sysdep_portfile);
     aiot_state_set_logcb(logcb);
-    g_ca = read_file(env("AIOT_CA_FILE", NULL));
-    const char *pk = env("AIOT_PRODUCT_KEY", NULL), *dn = env("AIOT_DEVICE_NAME", NULL);
+    g_ca = demo_read_file(demo_env("AIOT_CA_FILE"), NULL);
+    const char *pk = demo_env("AIOT_PRODUCT_KEY"), *dn = demo_env("AIOT_DEVICE_NAME");
     const char *out = getenv("AIOT_FIRMWARE_OUT");
     g_out = out ? fopen(out, "wb") : NULL;
 
     void *mqtt = aiot_mqtt_init();
-    uint16_t port = (uint16_t)atoi(env("AIOT_PORT", NULL));
+    uint16_t port = demo_env_port("AIOT_PORT");
     uint32_t recv_timeout = 200;
-    aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_HOST, (void *)env("AIOT_HOST", NULL));
+    aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_HOST, (void *)demo_env("AIOT_HOST"));
     aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_PORT, &port);
     aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_PRODUCT_KEY, (void *)pk);
     aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_DEVICE_NAME, (void *)dn);
-    aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_DEVICE_SECRET, (void *)env("AIOT_DEVICE_SECRET", NULL));
+    aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_DEVICE_SECRET, (void *)demo_env("AIOT_DEVICE_SECRET"));
     aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_RECV_TIMEOUT_MS, &recv_timeout);
     void *ota = aiot_ota_init();
     aiot_ota_setopt(ota, AIOT_OTAOPT_MQTT_HANDLE, mqtt);
@@ -195,7 +163,7 @@ int main(int argc, char *argv[])
             return 1;
         }
     }
-    int seconds = atoi(env("AIOT_DEMO_SECONDS", "60"));
+    int seconds = (int)demo_env_long("AIOT_DEMO_SECONDS", 60);
     time_t end = time(NULL) + seconds;
     while (time(NULL) < end && (g_file_num == 0 || g_tasks_seen < g_file_num)) {
         aiot_mqtt_recv(mqtt);
