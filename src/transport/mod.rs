@@ -6,6 +6,9 @@
 
 mod tls;
 
+#[cfg(test)]
+pub(crate) mod test_pki;
+
 use crate::error::Error;
 use crate::log;
 use crate::state::*;
