@@ -439,3 +439,36 @@ fn deinit_waits_for_calls_in_progress() {
         Some(STATE_USER_INPUT_EXEC_DISABLED)
     );
 }
+
+#[test]
+fn append_request_id_changes_only_the_wire_topic() {
+    let port = MemPort::new();
+    let seen: Seen = Default::default();
+    let c = connected_client(&port, &seen);
+    port.sent();
+    c.setopt(MqttOption::AppendRequestId(1)).unwrap();
+    c.publish("/t", b"x", 0).unwrap();
+    let sent = port.sent();
+    // 1000000 ms on the test clock, then the port's random u32 (bytes 7,7,7,7).
+    let topic = format!("/t?_rid=1000000{}", u32::from_le_bytes([7; 4]));
+    assert_eq!(sent, publish_frame(&topic, b"x", 0, 0));
+}
+
+#[test]
+fn user_credentials_are_used_verbatim_only_when_all_three_are_set() {
+    let port = MemPort::new();
+    let c = Client::new(port.clone());
+    c.setopt(MqttOption::Host("h".into())).unwrap();
+    c.setopt(MqttOption::Username("u".into())).unwrap();
+    c.setopt(MqttOption::Password("p".into())).unwrap();
+    // Without a client id the device triple is needed, and the user's values are replaced.
+    assert_eq!(c.connect().unwrap_err(), crate::error::Error::MissingProductKey);
+    c.setopt(MqttOption::Username("u".into())).unwrap();
+    c.setopt(MqttOption::Password("p".into())).unwrap();
+    c.setopt(MqttOption::ClientId("cid".into())).unwrap();
+    c.connect().unwrap();
+    let sent = port.sent();
+    let mut want = vec![0x10, 21, 0, 4, b'M', b'Q', b'T', b'T', 4, 0xC2, 0x04, 0xB0];
+    want.extend_from_slice(&[0, 3, b'c', b'i', b'd', 0, 1, b'u', 0, 1, b'p']);
+    assert_eq!(sent, want);
+}
