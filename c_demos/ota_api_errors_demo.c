@@ -1,0 +1,95 @@
+/*
+ * OTA and download API error paths: NULL handles, NULL data, unknown options, calls out of
+ * order. Each must return upstream's STATE_* code, never crash.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "aiot_mqtt_api.h"
+#include "aiot_ota_api.h"
+#include "aiot_state_api.h"
+#include "aiot_sysdep_api.h"
+#include "demo_common.h"
+
+extern aiot_sysdep_portfile_t g_aiot_sysdep_portfile;
+
+int main(void)
+{
+    uint32_t v = 1;
+    char version[] = "1.0.0", pk[] = "pk", dn[] = "dn";
+
+    /* No portfile yet: no handle. */
+    CHECK(aiot_ota_init() == NULL, "%s must be NULL", "aiot_ota_init()");
+    CHECK(aiot_download_init() == NULL, "%s must be NULL", "aiot_download_init()");
+    aiot_sysdep_set_portfile(&g_aiot_sysdep_portfile);
+
+    /* OTA */
+    void *ota = aiot_ota_init();
+    CHECK(ota != NULL, "%s must not be NULL", "ota");
+    CHECK_RC(aiot_ota_setopt(NULL, AIOT_OTAOPT_USERDATA, &v), STATE_OTA_SETOPT_HANDLE_IS_NULL);
+    CHECK_RC(aiot_ota_setopt(ota, AIOT_OTAOPT_USERDATA, NULL), STATE_OTA_SETOPT_DATA_IS_NULL);
+    CHECK_RC(aiot_ota_setopt(ota, AIOT_OTAOPT_MAX, &v), STATE_USER_INPUT_UNKNOWN_OPTION);
+    CHECK_RC(aiot_ota_setopt(ota, (aiot_ota_option_t)0xFFFFFFFFu, &v), STATE_USER_INPUT_UNKNOWN_OPTION);
+    CHECK_RC(aiot_ota_report_version(NULL, version), STATE_OTA_REPORT_HANDLE_IS_NULL);
+    CHECK_RC(aiot_ota_report_version(ota, NULL), STATE_OTA_REPORT_VERSION_IS_NULL);
+    CHECK_RC(aiot_ota_report_version(ota, version), STATE_OTA_REPORT_MQTT_HANDLE_IS_NULL);
+    CHECK_RC(aiot_ota_report_version_ext(NULL, pk, dn, version), STATE_OTA_REPORT_EXT_HANELD_IS_NULL);
+    CHECK_RC(aiot_ota_report_version_ext(ota, pk, dn, NULL), STATE_OTA_REPORT_EXT_VERSION_NULL);
+    CHECK_RC(aiot_ota_report_version_ext(ota, NULL, dn, version), STATE_OTA_REPORT_EXT_PRODUCT_KEY_IS_NULL);
+    CHECK_RC(aiot_ota_report_version_ext(ota, pk, NULL, version), STATE_OTA_REPORT_EXT_DEVICE_NAME_IS_NULL);
+    CHECK_RC(aiot_ota_report_version_ext(ota, pk, dn, version), STATE_OTA_REPORT_EXT_MQTT_HANDLE_IS_NULL);
+    CHECK_RC(aiot_ota_query_firmware(NULL), STATE_OTA_QUERY_FIRMWARE_HANDLE_IS_NULL);
+
+    /* Attached to an MQTT session that is not connected: the publish fails cleanly. */
+    void *mqtt = aiot_mqtt_init();
+    CHECK_RC(aiot_ota_setopt(ota, AIOT_OTAOPT_MQTT_HANDLE, mqtt), STATE_SUCCESS);
+    CHECK_RC(aiot_ota_report_version(ota, version), STATE_USER_INPUT_NULL_POINTER); /* no pk/dn */
+    aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_PRODUCT_KEY, pk);
+    aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_DEVICE_NAME, dn);
+    CHECK_RC(aiot_ota_report_version(ota, version), STATE_SYS_DEPEND_NWK_CLOSED);
+    CHECK_RC(aiot_ota_query_firmware(ota), STATE_SYS_DEPEND_NWK_CLOSED);
+
+    CHECK_RC(aiot_ota_deinit(NULL), STATE_OTA_DEINIT_HANDLE_IS_NULL);
+    CHECK_RC(aiot_ota_deinit(&ota), STATE_SUCCESS);
+    CHECK(ota == NULL, "%s must be NULL", "ota");
+    CHECK_RC(aiot_ota_deinit(&ota), STATE_OTA_DEINIT_HANDLE_IS_NULL);
+
+    /* Download */
+    void *dl = aiot_download_init();
+    CHECK(dl != NULL, "%s must not be NULL", "dl");
+    CHECK_RC(aiot_download_setopt(NULL, AIOT_DLOPT_RANGE_START, &v), STATE_DOWNLOAD_SETOPT_HANDLE_IS_NULL);
+    CHECK_RC(aiot_download_setopt(dl, AIOT_DLOPT_RANGE_START, NULL), STATE_DOWNLOAD_SETOPT_DATA_IS_NULL);
+    CHECK_RC(aiot_download_setopt(dl, AIOT_DLOPT_MAX, &v), STATE_USER_INPUT_OUT_RANGE);
+    CHECK_RC(aiot_download_send_request(NULL), STATE_DOWNLOAD_REQUEST_HANDLE_IS_NULL);
+    CHECK_RC(aiot_download_send_request(dl), STATE_DOWNLOAD_REQUEST_TASK_DESC_IS_NULL);
+    CHECK_RC(aiot_download_recv(NULL), STATE_DOWNLOAD_RECV_HANDLE_IS_NULL);
+    CHECK_RC(aiot_download_recv(dl), STATE_SUCCESS); /* no request yet */
+    CHECK_RC(aiot_download_report_progress(NULL, 5), STATE_DOWNLOAD_REPORT_HANDLE_IS_NULL);
+    CHECK_RC(aiot_download_report_progress(dl, 5), STATE_DOWNLOAD_REPORT_TASK_DESC_IS_NULL);
+
+    /* A task whose URL has no scheme or no path: upstream's URL codes. */
+    aiot_download_task_desc_t task = {0};
+    char digest[] = "0123456789abcdef0123456789abcdef";
+    task.product_key = pk;
+    task.device_name = dn;
+    task.version = version;
+    task.expect_digest = digest;
+    task.size_total = 10;
+    task.digest_method = AIOT_OTA_DIGEST_MD5;
+    char no_scheme[] = "example/fw.bin", no_path[] = "http://localhost";
+    task.url = no_scheme;
+    CHECK_RC(aiot_download_setopt(dl, AIOT_DLOPT_TASK_DESC, &task), STATE_SUCCESS);
+    CHECK_RC(aiot_download_send_request(dl), STATE_OTA_PARSE_URL_HOST_IS_NULL);
+    task.url = no_path;
+    CHECK_RC(aiot_download_setopt(dl, AIOT_DLOPT_TASK_DESC, &task), STATE_SUCCESS);
+    CHECK_RC(aiot_download_send_request(dl), STATE_OTA_PARSE_URL_PATH_IS_NULL);
+    /* No MQTT session in the task: progress cannot be reported. */
+    CHECK_RC(aiot_download_report_progress(dl, 5), STATE_USER_INPUT_NULL_POINTER);
+
+    CHECK_RC(aiot_download_deinit(NULL), STATE_DOWNLOAD_DEINIT_HANDLE_IS_NULL);
+    CHECK_RC(aiot_download_deinit(&dl), STATE_SUCCESS);
+    CHECK(dl == NULL, "%s must be NULL", "dl");
+    CHECK_RC(aiot_mqtt_deinit(&mqtt), STATE_SUCCESS);
+    demo_log("all OTA/download error paths return upstream's codes\n");
+    return 0;
+}
