@@ -342,7 +342,11 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let svc = hyper::service::service_fn(move |req| handle(req, shared.clone(), tls));
-    let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), svc);
+    // Header names as object stores such as Aliyun OSS send them (`Content-Length`), so the
+    // device's LK-040D lines read like the field logs.
+    let conn = hyper::server::conn::http1::Builder::new()
+        .title_case_headers(true)
+        .serve_connection(TokioIo::new(io), svc);
     // A connection lives at most 10 minutes.
     let _ = tokio::time::timeout(Duration::from_secs(600), conn).await;
 }
