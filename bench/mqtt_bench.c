@@ -43,11 +43,7 @@ static void *new_handle(int tls, aiot_sysdep_network_cred_t *cred)
     uint16_t port = (uint16_t)atoi(demo_env(tls ? "AIOT_TLS_PORT" : "AIOT_PORT"));
     uint16_t repub = 65535;
     uint32_t recv_timeout = 200;
-    aiot_mqtt_setopt(h, AIOT_MQTTOPT_HOST, (void *)demo_env(tls ? "AIOT_TLS_HOST" : "AIOT_HOST"));
-    aiot_mqtt_setopt(h, AIOT_MQTTOPT_PORT, &port);
-    aiot_mqtt_setopt(h, AIOT_MQTTOPT_PRODUCT_KEY, (void *)demo_env("AIOT_PRODUCT_KEY"));
-    aiot_mqtt_setopt(h, AIOT_MQTTOPT_DEVICE_NAME, (void *)demo_env("AIOT_DEVICE_NAME"));
-    aiot_mqtt_setopt(h, AIOT_MQTTOPT_DEVICE_SECRET, (void *)demo_env("AIOT_DEVICE_SECRET"));
+    demo_mqtt_set_device(h, demo_env(tls ? "AIOT_TLS_HOST" : "AIOT_HOST"), port, demo_env("AIOT_PRODUCT_KEY"), demo_env("AIOT_DEVICE_NAME"), demo_env("AIOT_DEVICE_SECRET"));
     aiot_mqtt_setopt(h, AIOT_MQTTOPT_MAX_REPUB_NUM, &repub);
     aiot_mqtt_setopt(h, AIOT_MQTTOPT_RECV_TIMEOUT_MS, &recv_timeout);
     aiot_mqtt_setopt(h, AIOT_MQTTOPT_RECV_HANDLER, (void *)on_recv);

@@ -68,11 +68,7 @@ int main(void)
     void *mqtt = aiot_mqtt_init();
     uint16_t port = (uint16_t)atoi(demo_env("AIOT_PORT"));
     uint32_t rt = 100;
-    aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_HOST, (void *)demo_env("AIOT_HOST"));
-    aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_PORT, &port);
-    aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_PRODUCT_KEY, (void *)demo_env("AIOT_PRODUCT_KEY"));
-    aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_DEVICE_NAME, (void *)demo_env("AIOT_DEVICE_NAME"));
-    aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_DEVICE_SECRET, (void *)demo_env("AIOT_DEVICE_SECRET"));
+    demo_mqtt_set_device(mqtt, demo_env("AIOT_HOST"), port, demo_env("AIOT_PRODUCT_KEY"), demo_env("AIOT_DEVICE_NAME"), demo_env("AIOT_DEVICE_SECRET"));
     aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_RECV_TIMEOUT_MS, &rt);
     void *ota = aiot_ota_init();
     aiot_ota_setopt(ota, AIOT_OTAOPT_MQTT_HANDLE, mqtt);

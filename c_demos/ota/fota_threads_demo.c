@@ -187,11 +187,7 @@ int main(void)
     if (mqtt == NULL) {
         return 1;
     }
-    aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_HOST, (void *)demo_env("AIOT_TLS_HOST"));
-    aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_PORT, &port);
-    aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_PRODUCT_KEY, (void *)demo_env("AIOT_PRODUCT_KEY"));
-    aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_DEVICE_NAME, (void *)demo_env("AIOT_DEVICE_NAME"));
-    aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_DEVICE_SECRET, (void *)demo_env("AIOT_DEVICE_SECRET"));
+    demo_mqtt_set_device(mqtt, demo_env("AIOT_TLS_HOST"), port, demo_env("AIOT_PRODUCT_KEY"), demo_env("AIOT_DEVICE_NAME"), demo_env("AIOT_DEVICE_SECRET"));
     aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_NETWORK_CRED, &cred);
     aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_RECV_TIMEOUT_MS, &recv_timeout);
     aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_EVENT_HANDLER, (void *)mqtt_event_handler);

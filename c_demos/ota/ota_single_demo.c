@@ -134,11 +134,7 @@ int main(int argc, char *argv[])
     void *mqtt = aiot_mqtt_init();
     uint16_t port = demo_env_port("AIOT_PORT");
     uint32_t recv_timeout = 200;
-    aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_HOST, (void *)demo_env("AIOT_HOST"));
-    aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_PORT, &port);
-    aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_PRODUCT_KEY, (void *)pk);
-    aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_DEVICE_NAME, (void *)dn);
-    aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_DEVICE_SECRET, (void *)demo_env("AIOT_DEVICE_SECRET"));
+    demo_mqtt_set_device(mqtt, demo_env("AIOT_HOST"), port, pk, dn, demo_env("AIOT_DEVICE_SECRET"));
     aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_RECV_TIMEOUT_MS, &recv_timeout);
     void *ota = aiot_ota_init();
     aiot_ota_setopt(ota, AIOT_OTAOPT_MQTT_HANDLE, mqtt);
