@@ -4,6 +4,7 @@
 //! The MQTT session and the HTTP download use [`Connection`] only; they never see whether the
 //! bytes are encrypted, except through [`Connection::is_tls`].
 
+mod crypto;
 mod tls;
 
 #[cfg(test)]

@@ -2,8 +2,8 @@
 //! adapter.
 //!
 //! Differences from upstream, on purpose:
-//! * TLS 1.3 and 1.2 with rustls' default (modern, AEAD-only) suites; upstream's bundled
-//!   mbedTLS offers TLS 1.2 only.
+//! * TLS 1.3 and 1.2 with AES-GCM suites and P-256/P-384 key exchange (see `crypto.rs`);
+//!   upstream's bundled mbedTLS offers TLS 1.2 only.
 //! * When the host is an IP literal the server certificate must carry that IP in its subject
 //!   alternative names (`ServerName::IpAddress`). Upstream skips the name check for dotted
 //!   IPv4 hosts; we are stricter. For DNS names SNI is sent and the name is verified, like
@@ -153,8 +153,7 @@ fn build_config(cred: &Credential) -> Result<ClientConfig, Error> {
         return Err(Error::Port(STATE_PORT_TLS_INVALID_SERVER_CERT));
     }
 
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ClientConfig::builder_with_provider(provider)
+    let builder = ClientConfig::builder_with_provider(super::crypto::provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| {
             adapter_log!("tls config error: {e}\r\n");
