@@ -281,7 +281,8 @@ async fn handle(
     };
     let (chunk, pause) = match image.fault {
         Fault::Throttle(b) => (((b / 10).max(1)) as usize, Some(Duration::from_millis(100))),
-        _ => (16 * 1024, None),
+        // Large frames: fewer channel hand-offs and wake-ups; rustls cuts them into records.
+        _ => (256 * 1024, None),
     };
     let fault = image.fault;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(4);
