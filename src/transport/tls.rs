@@ -48,6 +48,8 @@ const DEFAULT_HANDSHAKE_MS: u32 = 10_000;
 const TX_KEEP_CAPACITY: usize = 256 * 1024;
 /// Distinct credentials whose client config (and session cache) is kept.
 const CONFIG_CACHE_LEN: usize = 8;
+/// Servers per credential whose TLS sessions are kept for resumption.
+const SESSION_CACHE_LEN: usize = 4;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -185,6 +187,9 @@ fn build_config(cred: &Credential) -> Result<ClientConfig, Error> {
         builder.with_no_client_auth()
     };
     config.max_fragment_size = fragment_size(cred.max_tls_fragment);
+    // A device talks to one or two servers per credential: a few cached sessions suffice
+    // (rustls' default table for 256 servers is 14 KB per credential).
+    config.resumption = rustls::client::Resumption::in_memory_sessions(SESSION_CACHE_LEN);
     Ok(config)
 }
 
@@ -995,6 +1000,44 @@ mod tests {
         assert!(reader.join().unwrap() == expect);
         drop(conn);
         assert!(server.join().unwrap());
+    }
+
+    #[test]
+    fn second_connection_with_the_same_credential_resumes() {
+        let cfg = server_config(SRV_PEM, SRV_KEY, None, false);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = thread::spawn(move || {
+            let mut kinds = Vec::new();
+            for _ in 0..2 {
+                let (sock, _) = listener.accept().unwrap();
+                sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                let mut tls = StreamOwned::new(ServerConnection::new(Arc::clone(&cfg)).unwrap(), sock);
+                // Until the client's first byte: the handshake, then the ticket is sent.
+                let mut b = [0u8; 1];
+                let _ = tls.read(&mut b);
+                kinds.push(tls.conn.handshake_kind());
+                let _ = tls.write_all(b"k").and_then(|_| tls.flush());
+            }
+            kinds
+        });
+        // A credential no other test uses, so the session cache starts empty.
+        let mut cred = ca_cred(CA_PEM);
+        cred.max_tls_fragment = 16383;
+        for _ in 0..2 {
+            let conn = open("localhost", port, &cred).unwrap();
+            assert_eq!(conn.send(b"x", 1000), Ok(1));
+            let mut b = [0u8; 1];
+            assert_eq!(conn.recv(&mut b, 2000), Ok(1));
+        }
+        let kinds = server.join().unwrap();
+        assert_eq!(
+            kinds,
+            [
+                Some(rustls::HandshakeKind::Full),
+                Some(rustls::HandshakeKind::Resumed)
+            ]
+        );
     }
 
     #[test]
