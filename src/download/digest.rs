@@ -1,7 +1,7 @@
 //! Streaming image digest (MD5 or SHA-256) compared with the task's hex digest.
 
-use md5::Md5;
-use sha2::{Digest as _, Sha256};
+use md5::{Digest as _, Md5};
+use ring::digest::{Context, SHA256};
 
 use crate::ota::message::{DIGEST_MD5, DIGEST_SHA256};
 
@@ -9,7 +9,8 @@ use crate::ota::message::{DIGEST_MD5, DIGEST_SHA256};
 #[derive(Clone)]
 pub(crate) enum Digest {
     Md5(Md5),
-    Sha256(Sha256),
+    /// ring's SHA-256 (the one rustls already carries; SHA-NI where the CPU has it).
+    Sha256(Context),
 }
 
 impl Digest {
@@ -17,7 +18,7 @@ impl Digest {
     pub(crate) fn new(method: u8) -> Option<Digest> {
         match method {
             DIGEST_MD5 => Some(Digest::Md5(Md5::new())),
-            DIGEST_SHA256 => Some(Digest::Sha256(Sha256::new())),
+            DIGEST_SHA256 => Some(Digest::Sha256(Context::new(&SHA256))),
             _ => None,
         }
     }
@@ -34,7 +35,7 @@ impl Digest {
     pub(crate) fn matches(&self, expected: &str) -> bool {
         match self {
             Digest::Md5(d) => hex_eq(&d.clone().finalize(), expected),
-            Digest::Sha256(d) => hex_eq(&d.clone().finalize(), expected),
+            Digest::Sha256(d) => hex_eq(d.clone().finish().as_ref(), expected),
         }
     }
 }

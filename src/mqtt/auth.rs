@@ -1,7 +1,6 @@
 //! Aliyun device credentials: user name, HMAC-SHA256 password and the signed client id.
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use ring::hmac;
 
 /// Fixed timestamp upstream signs with (not the real time).
 pub const TIMESTAMP: &str = "2524608000000";
@@ -23,10 +22,8 @@ pub fn password(product_key: &str, device_name: &str, device_secret: &str) -> St
 
 /// HMAC-SHA256 of `msg` as 64 upper-case hex characters.
 pub fn hmac_sha256_upper_hex(key: &[u8], msg: &[u8]) -> String {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
-    mac.update(msg);
-    mac.finalize()
-        .into_bytes()
+    hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), msg)
+        .as_ref()
         .iter()
         .map(|b| format!("{b:02X}"))
         .collect()
