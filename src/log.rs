@@ -3,7 +3,6 @@
 //! A line is `[<seconds>.<millis>][LK-XXXX] <text>`; payloads are dumped 16 bytes a line
 //! without a timestamp. Nothing is formatted while no sink is set.
 
-use std::fmt::Write as _;
 use std::sync::RwLock;
 
 use crate::sysdep;
@@ -82,31 +81,50 @@ pub fn raw(code: i32, text: &str) {
     }
 }
 
-/// Formats one 16-byte (or shorter, last) dump line: 81 bytes with its CRLF.
-pub fn format_dump_line(code: i32, dir: char, chunk: &[u8]) -> String {
-    let mut out = String::with_capacity(81);
-    let _ = write!(out, "[{}] {} ", tag(code), dir);
-    for i in 0..16 {
-        match chunk.get(i) {
-            Some(b) => {
-                let _ = write!(out, "{b:02X} ");
-            }
-            None => out.push_str("   "),
-        }
-        if i == 7 {
-            out.push(' ');
-        }
+/// Length of a dump line, CRLF included.
+const DUMP_LINE_LEN: usize = 81;
+const HEX_DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+
+/// One formatted dump line, on the stack: dumping a payload allocates nothing.
+pub struct DumpLine([u8; DUMP_LINE_LEN]);
+
+impl DumpLine {
+    pub fn as_str(&self) -> &str {
+        // Only ASCII is ever written.
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
-    out.push_str("| ");
-    for i in 0..16 {
-        match chunk.get(i) {
-            Some(&b) if (0x20..=0x7E).contains(&b) => out.push(b as char),
-            Some(_) => out.push('.'),
-            None => out.push(' '),
-        }
+}
+
+/// Formats one 16-byte (or shorter, last) dump line: `[LK-XXXX] <dir> `, 16 hex columns with
+/// an extra space after the eighth, `| `, the printable column, CRLF.
+pub fn dump_line(code: i32, dir: char, chunk: &[u8]) -> DumpLine {
+    let mut b = [b' '; DUMP_LINE_LEN];
+    let tag = (code.wrapping_neg() as u32) & 0xFFFF;
+    b[..4].copy_from_slice(b"[LK-");
+    for (i, shift) in [12, 8, 4, 0].into_iter().enumerate() {
+        b[4 + i] = HEX_DIGITS[((tag >> shift) & 0xF) as usize];
     }
-    out.push_str("\r\n");
-    out
+    b[8] = b']';
+    b[10] = if dir.is_ascii_graphic() { dir as u8 } else { b'?' };
+    let mut pos = 12;
+    for i in 0..16 {
+        if let Some(&v) = chunk.get(i) {
+            b[pos] = HEX_DIGITS[usize::from(v >> 4)];
+            b[pos + 1] = HEX_DIGITS[usize::from(v & 0xF)];
+        }
+        pos += if i == 7 { 4 } else { 3 };
+    }
+    b[pos] = b'|';
+    pos += 2;
+    for i in 0..16 {
+        b[pos + i] = match chunk.get(i) {
+            Some(&v) if (0x20..=0x7E).contains(&v) => v,
+            Some(_) => b'.',
+            None => b' ',
+        };
+    }
+    b[DUMP_LINE_LEN - 2..].copy_from_slice(b"\r\n");
+    DumpLine(b)
 }
 
 /// Dumps `data` as upstream does: a blank line, one line per 16 bytes, a blank line.
@@ -117,7 +135,7 @@ pub fn hexdump(code: i32, dir: char, data: &[u8]) {
     }
     emit(code, "\r\n");
     for chunk in data.chunks(16) {
-        emit(code, &format_dump_line(code, dir, chunk));
+        emit(code, dump_line(code, dir, chunk).as_str());
     }
     emit(code, "\r\n");
 }
@@ -145,17 +163,24 @@ mod tests {
 
     #[test]
     fn dump_line_layout_matches_seed() {
-        let line = format_dump_line(-0x030A, '>', b"{\"id\":0, \"params");
+        let line = dump_line(-0x030A, '>', b"{\"id\":0, \"params");
+        let line = line.as_str();
         assert_eq!(
             line,
             "[LK-030A] > 7B 22 69 64 22 3A 30 2C  20 22 70 61 72 61 6D 73 | {\"id\":0, \"params\r\n"
         );
         assert_eq!(line.len(), 81);
-        let short = format_dump_line(-0x030A, '>', b"0.0\"}}");
+        let short = dump_line(-0x030A, '>', b"0.0\"}}");
+        let short = short.as_str();
         assert_eq!(
             short,
             "[LK-030A] > 30 2E 30 22 7D 7D                                | 0.0\"}}          \r\n"
         );
         assert_eq!(short.len(), 81);
+        let binary = dump_line(-0x040E, '<', &[0x00, 0x7F, 0x80, 0xFF, b' ']);
+        assert_eq!(
+            binary.as_str(),
+            "[LK-040E] < 00 7F 80 FF 20                                   | ....            \r\n"
+        );
     }
 }
