@@ -76,9 +76,6 @@ int main(void)
     if (aiot_mqtt_connect(mqtt) < 0) {
         return 1;
     }
-    char topic[128];
-    snprintf(topic, sizeof(topic), "/ota/device/upgrade/%s/%s", demo_env("AIOT_PRODUCT_KEY"), demo_env("AIOT_DEVICE_NAME"));
-    aiot_mqtt_sub(mqtt, topic, NULL, 1, NULL);
     aiot_ota_report_version(ota, "1.0.0");
     for (int i = 0; i < 100 && g_dl == NULL; i++) {
         aiot_mqtt_recv(mqtt);

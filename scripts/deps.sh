@@ -9,6 +9,8 @@ command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
 command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
+# Headers for the platform's mosquitto plugin (platform/build.rs).
+[ -f /usr/include/mosquitto_broker.h ] || need+=(mosquitto-dev)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing: ${need[*]}"
   SUDO=""

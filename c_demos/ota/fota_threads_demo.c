@@ -203,12 +203,7 @@ int main(void)
         aiot_mqtt_deinit(&mqtt);
         return 1;
     }
-    /* The Aliyun platform subscribes a device to its OTA topics by itself; a plain broker (the
-     * local platform's mosquitto) needs the subscription. The OTA handle's topic maps do the rest. */
-    char topic[128];
-    snprintf(topic, sizeof(topic), "/ota/device/upgrade/%s/%s", demo_env("AIOT_PRODUCT_KEY"),
-             demo_env("AIOT_DEVICE_NAME"));
-    aiot_mqtt_sub(mqtt, topic, NULL, 1, NULL);
+    /* No SUBSCRIBE, as upstream: the platform delivers the device's OTA topics by itself. */
     res = aiot_ota_report_version(g_ota_handle, (char *)(getenv("AIOT_DEVICE_VERSION") ? getenv("AIOT_DEVICE_VERSION") : "1.0.0"));
     if (res < STATE_SUCCESS) {
         printf("report version failed: -0x%04X\r\n", (unsigned)-res);

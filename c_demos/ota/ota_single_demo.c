@@ -142,19 +142,9 @@ int main(int argc, char *argv[])
     if (aiot_mqtt_connect(mqtt) < 0) {
         return 1;
     }
-    /* A plain broker needs the subscriptions the Aliyun platform makes by itself. */
-    char topic[128];
-    const char *fmt = "/ota/device/upgrade/%s/%s";
-    if (strcmp(g_mode, "query") == 0) {
-        fmt = "/sys/%s/%s/thing/ota/firmware/get_reply";
-    } else if (strcmp(g_mode, "cota") == 0) {
-        fmt = "/sys/%s/%s/thing/config/push";
-    }
-    snprintf(topic, sizeof(topic), fmt, pk, dn);
-    aiot_mqtt_sub(mqtt, topic, NULL, 1, NULL);
+    /* No SUBSCRIBE, as upstream: the platform delivers pushes and replies by itself. */
     aiot_ota_report_version(ota, "1.0.0");
     if (strcmp(g_mode, "query") == 0) {
-        aiot_mqtt_recv(mqtt); /* the SUBACK, so the reply cannot overtake the subscription */
         if (aiot_ota_query_firmware(ota) < 0) {
             return 1;
         }

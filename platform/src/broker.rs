@@ -69,6 +69,10 @@ fn signal(pid: i32, sig: i32) {
     }
 }
 
+/// File name of the mosquitto plugin (built from `plugin/aiot_delivery.c`) in the state folder.
+pub const DELIVERY_PLUGIN: &str = "aiot_delivery.so";
+const DELIVERY_PLUGIN_SO: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/aiot_delivery.so"));
+
 /// What a test program needs to reach the broker.
 #[derive(Clone, Debug)]
 pub struct BrokerInfo {
@@ -291,8 +295,11 @@ impl Broker {
         } else {
             ""
         };
+        // Aliyun delivers a device's system topics without a SUBSCRIBE; the plugin does the same.
+        fs::write(state_dir.join(DELIVERY_PLUGIN), DELIVERY_PLUGIN_SO)?;
         let conf = format!(
             "{user}per_listener_settings false\nallow_anonymous false\npassword_file {d}/passwd\nacl_file {d}/acl\n\
+             plugin {d}/{DELIVERY_PLUGIN}\n\
              persistence false\nlog_dest file {d}/mosquitto.log\n{log_types}connection_messages true\n\
              max_keepalive 65535\nmessage_size_limit 0\nset_tcp_nodelay true\n\
              listener {tcp_port} 127.0.0.1\n\

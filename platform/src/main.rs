@@ -84,10 +84,10 @@ first reports a version on /ota/device/inform/<pk>/<dn>; with --push-on query it
 on /sys/<pk>/<dn>/thing/ota/firmware/get_reply to each firmware/get query (config/get_reply for
 cota). COTA jobs go to /sys/<pk>/<dn>/thing/config/push.
 
-IMPORTANT: like upstream, libaiot never subscribes to the OTA topics (Aliyun's broker delivers
-them by itself); on this mosquitto the device program must call aiot_mqtt_sub on
-/ota/device/upgrade/<pk>/<dn> (and .../thing/ota/firmware/get_reply, .../thing/config/push as
-needed) BEFORE it reports its version.
+Like Aliyun's broker, the platform delivers a device's system topics (/sys/<pk>/<dn>/...,
+/ota/device/<x>/<pk>/<dn>, /shadow/<x>/<pk>/<dn>) to it without a SUBSCRIBE (a mosquitto
+plugin, <state>/aiot_delivery.so), so device code written for upstream works unchanged: it
+never subscribes to its OTA topics. A device that subscribes anyway gets each message once.
 
 PROGRAM gets the variables of `exec` plus:
   AIOT_FIRMWARE_OUT        <state>/received.bin: where the device writes what it downloaded
@@ -125,8 +125,7 @@ on stderr: reported versions, queries, pushes and a progress bar per progress re
 Jobs are sent with `aiot-platform push --state-dir DIR --device PK/DN --image FILE --version V`
 (from another shell), through the file queue DIR/push-queue.
 
-Devices must subscribe to /ota/device/upgrade/<pk>/<dn> themselves (libaiot, like upstream,
-does not: Aliyun's broker delivers OTA topics without a subscription).";
+Devices need not subscribe to their OTA topics: as on Aliyun, the platform delivers them.";
 
 const EXAMPLES: &str = "\
 Examples:

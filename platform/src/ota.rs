@@ -2,10 +2,10 @@
 //! version reports, progress, firmware queries and config queries of every device, and publishes
 //! upgrade jobs (FOTA pushes, firmware/get replies, COTA pushes).
 //!
-//! The device library, like upstream, never subscribes to the OTA topics (Aliyun's broker
-//! delivers them on its own). On this plain mosquitto a device only gets pushes when it
-//! subscribes to `/ota/device/upgrade/<pk>/<dn>` (and `/sys/<pk>/<dn>/thing/ota/firmware/get_reply`,
-//! `/sys/<pk>/<dn>/thing/config/push`) itself with `aiot_mqtt_sub`.
+//! The device library, like upstream, never subscribes to the OTA topics: Aliyun's broker
+//! delivers them on its own, and so does ours through the delivery plugin
+//! (`plugin/aiot_delivery.c`), which sends what the platform publishes on a device's system
+//! topics straight to that device.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -384,7 +384,6 @@ pub fn run_serve(state_dir: PathBuf, devices: Vec<Device>) -> Result<u8, String>
         "push     : aiot-platform push --state-dir {} --device PK/DN --image FILE --version V",
         state_dir.display()
     );
-    println!("note     : devices must subscribe to /ota/device/upgrade/<pk>/<dn> themselves");
     println!();
     client.set_observer(|k, ev| match ev {
         OtaEvent::Progress { step, .. } => eprintln!("{}/{}  {}", k.0, k.1, bar(*step)),

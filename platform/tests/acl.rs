@@ -1,4 +1,5 @@
-//! Per-device ACL and the platform account, checked with hand-written MQTT 3.1.1 packets.
+//! Per-device ACL, the platform account and the delivery of system topics without a SUBSCRIBE,
+//! checked with hand-written MQTT 3.1.1 packets.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -149,8 +150,21 @@ fn devices_reach_their_own_topics_only_and_the_platform_reaches_all() {
         publish(&mut pp, 10 + i as u16, t, "for-1");
         // The first message device 1 sees is its own, not device 2's nor its own intrusion.
         assert_eq!(next_publish(&mut s1), (t.clone(), "for-1".to_owned()), "{t}");
-        assert_eq!(next_publish(&mut p), (t.clone(), "for-1".to_owned()));
+        // System topics (/sys, /ota, /shadow) go to the device alone (the delivery plugin);
+        // the custom topic is an ordinary publish that the '#' reader sees too.
+        if i == 0 {
+            assert_eq!(next_publish(&mut p), (t.clone(), "for-1".to_owned()));
+        }
     }
+    // Device 1 subscribed to its system topics and still got each once: next is the marker.
+    let custom1 = own1[0].clone();
+    publish(&mut pp, 15, &custom1, "marker-1");
+    assert_eq!(next_publish(&mut s1), (custom1.clone(), "marker-1".to_owned()));
+    assert_eq!(next_publish(&mut p), (custom1, "marker-1".to_owned()));
+    // Device 2 never subscribed to its OTA topic, and gets its push all the same (as on Aliyun).
+    let upgrade2 = format!("/ota/device/upgrade/{pk}/{n2}");
+    publish(&mut pp, 16, &upgrade2, "push-2");
+    assert_eq!(next_publish(&mut s2), (upgrade2, "push-2".to_owned()));
     publish(&mut pp, 20, &foreign, "marker");
     assert_eq!(next_publish(&mut s2), (foreign.clone(), "marker".to_owned()));
     // The platform reads everything devices write to their own topics.

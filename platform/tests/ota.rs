@@ -350,17 +350,11 @@ fn serve_and_push() {
     }
     let ports = std::fs::read_to_string(dir.join("ports")).unwrap();
     let parts: Vec<&str> = ports.split_whitespace().collect();
+    // Listen as the device itself (the platform's pushes on system topics go to the device only).
+    let device = &aiot_platform::default_devices()[0];
     let sub = Command::new("mosquitto_sub")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            parts[0],
-            "-u",
-            "platform",
-            "-P",
-            parts[2],
-        ])
+        .args(["-h", "127.0.0.1", "-p", parts[0], "-i", "serve-test-device1"])
+        .args(["-u", &device.username(), "-P", &device.password()])
         .args([
             "-t",
             "/ota/device/upgrade/a1TestPK001/device1",
