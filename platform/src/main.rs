@@ -415,8 +415,8 @@ pub(crate) fn run_program(
                     terminate(&mut child);
                     return Ok(124);
                 }
-                // Collect a mosquitto stopped by `broker-ctl` (reparented to us).
-                process::reap_all();
+                // Collect a mosquitto stopped by `broker-ctl` (reparented to us), not PROGRAM.
+                process::reap_all_except(child.id() as i32);
                 std::thread::sleep(Duration::from_millis(20));
             }
         })

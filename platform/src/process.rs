@@ -63,6 +63,18 @@ pub fn children() -> Vec<i32> {
         .collect()
 }
 
+/// Reaps every exited child except `keep` (a child someone waits for by its handle: reaping it
+/// here would leave that wait with ECHILD and lose its exit status).
+pub fn reap_all_except(keep: i32) {
+    for pid in children() {
+        if pid != keep {
+            let mut status = 0;
+            // SAFETY: waitpid on one pid of our own with WNOHANG only writes `status`.
+            unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        }
+    }
+}
+
 /// Reaps every exited child without blocking.
 pub fn reap_all() {
     for _ in 0..1000 {
