@@ -119,13 +119,30 @@ Exit status: 0 when the verdict holds, 1 when not, 2 when the platform could not
 
 const SERVE_LONG_ABOUT: &str = "\
 Run the broker, the HTTPS firmware server and the platform's OTA client in the foreground
-(Ctrl-C, SIGTERM or SIGHUP stops them). Prints how to reach them, then one line per device event
-on stderr: reported versions, queries, pushes and a progress bar per progress report.
+(Ctrl-C, SIGTERM or SIGHUP stops them). Prints how to reach them, then what devices do, on stderr:
+reported versions, queries and pushes as lines, and a progress bar per device and job: the
+position is the step the device reports (0..100); 100 finishes the bar, a failure step ends it
+with its meaning (-1 upgrade failed, -2 download failed, -3 verification failed, -4 flash failed).
+When stderr is not a terminal there are no bars, but a line per 10 % of progress and per failure.
 
 Jobs are sent with `aiot-platform push --state-dir DIR --device PK/DN --image FILE --version V`
 (from another shell), through the file queue DIR/push-queue.
 
 Devices need not subscribe to their OTA topics: as on Aliyun, the platform delivers them.";
+
+const PUSH_LONG_ABOUT: &str = "\
+Ask the `serve` running on --state-dir to publish a job to a device (QoS 1 on
+/ota/device/upgrade/<pk>/<dn>, or /sys/<pk>/<dn>/thing/config/push with --kind cota) and to answer
+the device's later firmware/get (config/get) queries with it. Prints the topic and the payload.
+
+Every job shape of ota-exec: several --image for a multi-file job (a \"files\" array; the first
+image is also the job's size/sign/url), --module, --ext-data (a JSON object), --sign-method,
+--fault, --kind. The images are read by `serve` when it takes the job.
+
+The request goes through the file queue <state>/push-queue: <id>.req, answered by <id>.done
+(topic and payload) or <id>.err (why not). Exit status: 0 once `serve` has pushed; 2 when the
+options are wrong (a bad --ext-data, a cota job with several images, ...), no `serve` runs on the
+folder, it refused the job or did not answer within 10 s.";
 
 const EXAMPLES: &str = "\
 Examples:
@@ -135,6 +152,8 @@ Examples:
   aiot-platform ota-exec --fault corrupt:5 --expect checksum-failure -- ./build/fota_demo
   aiot-platform serve --state-dir /tmp/aiot
   aiot-platform push --state-dir /tmp/aiot --device a1TestPK001/device1 --image fw.bin --version 1.1.0
+  aiot-platform push --state-dir /tmp/aiot --device a1TestPK001/device1 --image app.bin \\
+      --image res.bin --image dsp.bin --version 1.2.0 --module mcu --ext-data '{\"key\":\"value\"}'
   aiot-platform broker --state-dir /tmp/aiot
   aiot-platform broker-ctl restart --state-dir \"$AIOT_STATE_DIR\"
   aiot-platform password a1TestPK001 device1 s3cr3tDeviceSecretForTests0001";
@@ -263,25 +282,20 @@ enum Cmd {
         )]
         program: Vec<String>,
     },
-    /// Run broker, firmware server and OTA client in the foreground, printing what devices
-    /// report (versions, a progress bar); `push` sends jobs to it.
+    /// Run broker, firmware server and OTA client in the foreground, showing what devices
+    /// report (versions, a progress bar per device and job); `push` sends jobs to it.
     #[command(long_about = SERVE_LONG_ABOUT)]
     Serve {
-        /// State folder (created if missing).
+        /// State folder (created if missing); `push` takes the same --state-dir.
         #[arg(long, value_name = "DIR")]
         state_dir: PathBuf,
         /// A device as productKey/deviceName/deviceSecret. Repeatable; replaces the defaults.
         #[arg(long = "device", value_name = "PK/DN/DS", value_parser = Device::parse)]
         devices: Vec<Device>,
     },
-    /// Ask a running `serve` to push a firmware job to a device; prints the topic and payload.
-    #[command(
-        long_about = "Ask the `serve` running on --state-dir to publish a job to a device (QoS 1 \
-        on /ota/device/upgrade/<pk>/<dn>, or /sys/<pk>/<dn>/thing/config/push with --kind cota) and \
-        to answer the device's later firmware/get queries with it. The request goes through the \
-        file queue <state>/push-queue (<id>.req, answered by <id>.done or <id>.err). Prints the \
-        topic and the payload; fails when `serve` does not answer within 10 s."
-    )]
+    /// Ask a running `serve` to push a job (one or several images) to a device; prints the topic
+    /// and payload.
+    #[command(long_about = PUSH_LONG_ABOUT)]
     Push {
         /// The state folder of the running `serve`.
         #[arg(long, value_name = "DIR")]
@@ -289,19 +303,29 @@ enum Cmd {
         /// The device, as productKey/deviceName.
         #[arg(long, value_name = "PK/DN")]
         device: String,
-        /// The image file to serve.
-        #[arg(long, value_name = "FILE")]
-        image: PathBuf,
+        /// An image file to serve. Repeat for a multi-file job (up to 20, a "files" array): the
+        /// first one is the main image (size/sign/url of the job), as in ota-exec --files.
+        #[arg(long = "image", value_name = "FILE", required = true)]
+        images: Vec<PathBuf>,
         /// Target version (FOTA) or configId (COTA).
         #[arg(long)]
         version: String,
+        /// Digest announced in the job: sha256 ("SHA256", COTA "Sha256") or md5 ("Md5").
         #[arg(long, value_enum, default_value = "sha256")]
         sign_method: ota_cli::SignArg,
+        /// "module" of the job (FOTA only).
         #[arg(long, value_name = "M")]
         module: Option<String>,
-        /// Fault injected when serving this image (as in ota-exec).
+        /// "extData" of the job (FOTA only): a JSON object, e.g. '{"key":"value"}'; anything
+        /// else is refused (exit 2).
+        #[arg(long, value_name = "JSON")]
+        ext_data: Option<String>,
+        /// Fault injected when serving the images: none, drop:N, corrupt:K, throttle:B,
+        /// status:404, status:500, lie:N (see `ota-exec --help`).
         #[arg(long, default_value = "none", value_parser = parse_fault)]
         fault: Fault,
+        /// Firmware (push on /ota/device/upgrade) or remote configuration (push on
+        /// /sys/<pk>/<dn>/thing/config/push; one image).
         #[arg(long, value_enum, default_value = "fota")]
         kind: ota_cli::KindArg,
     },
@@ -578,19 +602,21 @@ fn main() -> ExitCode {
         Cmd::Push {
             state_dir,
             device,
-            image,
+            images,
             version,
             sign_method,
             module,
+            ext_data,
             fault,
             kind,
         } => ota_cli::run_push(ota_cli::PushArgs {
             state_dir,
             device,
-            image,
+            images,
             version,
             sign_method,
             module,
+            ext_data,
             fault,
             kind,
         }),

@@ -331,23 +331,82 @@ fn ota_exec_push_on_query_with_md5() {
     assert!(text.contains("answered the query with 1.1.0"), "{text}");
 }
 
+/// A running `aiot-platform serve` whose stderr is collected; stopped (SIGTERM, then SIGKILL
+/// after 5 s) when dropped, also when a test fails half way.
+struct Serve {
+    child: std::process::Child,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Serve {
+    fn start(dir: &Path) -> Serve {
+        let mut child = Command::new(EXE)
+            .args(["serve", "--state-dir"])
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (mut pipe, sink) = (child.stderr.take().unwrap(), stderr.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = std::io::Read::read(&mut pipe, &mut buf) {
+                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !dir.join("push-queue").is_dir() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Serve { child, stderr }
+    }
+
+    /// Waits (10 s at most) until stderr holds `text`; returns all of stderr.
+    fn wait_for(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let got = self.stderr.lock().unwrap().clone();
+            if got.contains(text) || Instant::now() >= deadline {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        // SAFETY: SIGTERM to the `serve` child this test started (not reaped yet).
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn push(dir: &Path, args: &[&str]) -> Output {
+    Command::new(EXE)
+        .args(["push", "--state-dir"])
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn serve_and_push() {
-    if !have("mosquitto_sub") {
+    if !have("mosquitto_sub") || !have("mosquitto_pub") {
         return;
     }
     let dir = state_dir("serve");
-    let mut serve = Command::new(EXE)
-        .args(["serve", "--state-dir"])
-        .arg(&dir)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !dir.join("push-queue").is_dir() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let serve = Serve::start(&dir);
     let ports = std::fs::read_to_string(dir.join("ports")).unwrap();
     let parts: Vec<&str> = ports.split_whitespace().collect();
     // Listen as the device itself (the platform's pushes on system topics go to the device only).
@@ -369,23 +428,173 @@ fn serve_and_push() {
     std::thread::sleep(Duration::from_millis(500));
     let image = dir.join("fw.bin");
     std::fs::write(&image, generate_image(1000, 9)).unwrap();
-    let push = Command::new(EXE)
-        .args(["push", "--state-dir"])
-        .arg(&dir)
-        .args(["--device", "a1TestPK001/device1", "--image"])
-        .arg(&image)
-        .args(["--version", "2.0.0", "--module", "mcu"])
-        .output()
-        .unwrap();
+    let out = push(
+        &dir,
+        &[
+            "--device",
+            "a1TestPK001/device1",
+            "--image",
+            image.to_str().unwrap(),
+            "--version",
+            "2.0.0",
+            "--module",
+            "mcu",
+        ],
+    );
     let got = sub.wait_with_output().unwrap();
-    // SAFETY: SIGTERM to the `serve` child this test started.
-    unsafe { libc::kill(serve.id() as i32, libc::SIGTERM) };
-    let _ = serve.wait();
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(push.status.success(), "{push:?}");
+    assert!(out.status.success(), "{out:?}");
     let payload = String::from_utf8_lossy(&got.stdout);
     let v: serde_json::Value = serde_json::from_str(payload.trim()).unwrap();
     assert_eq!(v["data"]["version"], "2.0.0");
     assert_eq!(v["data"]["module"], "mcu");
     assert_eq!(v["data"]["size"], 1000);
+    assert!(v["data"].get("files").is_none(), "{v}");
+
+    // A multi-file job: three images (two named alike), extData, md5.
+    std::fs::create_dir_all(dir.join("b")).unwrap();
+    let images = [dir.join("app.bin"), dir.join("res.bin"), dir.join("b/res.bin")];
+    for (i, path) in images.iter().enumerate() {
+        std::fs::write(path, generate_image(2000 + i, i as u64)).unwrap();
+    }
+    let mut args = vec!["--device", "a1TestPK001/device1", "--version", "3.0.0"];
+    for path in &images {
+        args.extend(["--image", path.to_str().unwrap()]);
+    }
+    args.extend([
+        "--module",
+        "mcu",
+        "--sign-method",
+        "md5",
+        "--ext-data",
+        "{\"key\": \"value\", \"n\": 1}",
+    ]);
+    let out = push(&dir, &args);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (topic, payload) = text.split_once('\n').unwrap();
+    assert_eq!(topic, "/ota/device/upgrade/a1TestPK001/device1");
+    let v: serde_json::Value = serde_json::from_str(payload.trim()).unwrap();
+    let data = &v["data"];
+    let files = data["files"].as_array().unwrap();
+    assert_eq!(files.len(), 3, "{v}");
+    let names: Vec<&str> = files.iter().map(|f| f["fileName"].as_str().unwrap()).collect();
+    assert_eq!(names, ["app.bin", "res.bin", "res-1.bin"]);
+    for (i, f) in files.iter().enumerate() {
+        assert_eq!(f["fileSize"], 2000 + i, "{v}");
+    }
+    assert_eq!(data["url"], files[0]["fileUrl"]);
+    assert_eq!(data["size"], 2000);
+    assert_eq!(data["signMethod"], "Md5");
+    assert_eq!(data["module"], "mcu");
+    assert_eq!(data["extData"], serde_json::json!({"key": "value", "n": 1}));
+    assert!(
+        payload.contains("\"extData\":{\"key\":\"value\",\"n\":1}"),
+        "{payload}"
+    );
+
+    // serve shows the device's progress as plain lines (stderr is a pipe): one per 10 %, and
+    // the failure of a device it pushed nothing to.
+    let progress = |dn: &str, step: &str| {
+        let d = aiot_platform::default_devices()
+            .into_iter()
+            .find(|d| d.device_name == dn)
+            .unwrap();
+        let status = Command::new("mosquitto_pub")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                parts[0],
+                "-i",
+                &format!("serve-test-{dn}"),
+            ])
+            .args(["-u", &d.username(), "-P", &d.password(), "-q", "1"])
+            .args(["-t", &format!("/ota/device/progress/a1TestPK001/{dn}")])
+            .args([
+                "-m",
+                &format!("{{\"id\":1,\"params\":{{\"step\":\"{step}\",\"desc\":\"\"}}}}"),
+            ])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    for step in ["0", "5", "50", "100"] {
+        progress("device1", step);
+    }
+    progress("device2", "-3");
+    let log = serve.wait_for("verification failed");
+    assert!(
+        log.contains("a1TestPK001/device1  platform pushed 3.0.0"),
+        "{log}"
+    );
+    assert!(log.contains("a1TestPK001/device1 -> 3.0.0    0%\n"), "{log}");
+    assert!(!log.contains("a1TestPK001/device1 -> 3.0.0    5%"), "{log}");
+    assert!(log.contains("a1TestPK001/device1 -> 3.0.0   50%\n"), "{log}");
+    assert!(log.contains("a1TestPK001/device1 -> 3.0.0  100% done\n"), "{log}");
+    assert!(
+        log.contains("a1TestPK001/device2 -> ?: verification failed (step -3)"),
+        "{log}"
+    );
+
+    // A request serve cannot take: push fails (2) with serve's reason.
+    let out = push(
+        &dir,
+        &[
+            "--device",
+            "a1TestPK001/device1",
+            "--image",
+            dir.join("missing.bin").to_str().unwrap(),
+            "--version",
+            "1",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    // A hand-written request without a version: <id>.err says so.
+    let queue = dir.join("push-queue");
+    std::fs::write(
+        queue.join("hand.req"),
+        "device=a1TestPK001/device1\nimage=/x.bin\nextra=1\n",
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !queue.join("hand.err").exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let err = std::fs::read_to_string(queue.join("hand.err")).unwrap_or_default();
+    assert!(err.contains("no version="), "{err:?}");
+    drop(serve);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn push_refuses_bad_options() {
+    let dir = state_dir("push-refused");
+    std::fs::create_dir_all(dir.join("push-queue")).unwrap();
+    let image = dir.join("fw.bin");
+    std::fs::write(&image, b"firmware").unwrap();
+    let image = image.to_str().unwrap();
+    let base = ["--device", "pk/dn", "--version", "1.0", "--image", image];
+    for (extra, why) in [
+        (
+            &["--ext-data", "[1, 2]"][..],
+            "--ext-data must be a JSON object, not an array",
+        ),
+        (&["--ext-data", "{\"a\":"][..], "--ext-data is not JSON"),
+        (&["--ext-data", "plain text"][..], "--ext-data is not JSON"),
+        (
+            &["--kind", "cota", "--image", image][..],
+            "a cota job takes one image",
+        ),
+    ] {
+        let out = push(&dir, &[&base[..], extra].concat());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {stderr}");
+        assert!(stderr.contains(why), "{extra:?}: {stderr}");
+    }
+    // Refused before anything reached the queue.
+    assert_eq!(std::fs::read_dir(dir.join("push-queue")).unwrap().count(), 0);
+    let out = push(&dir, &["--device", "pk/dn", "--version", "1.0"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--image"));
+    let _ = std::fs::remove_dir_all(&dir);
 }
