@@ -10,7 +10,7 @@
  *   <pk>/<dn> or /shadow/<x>/<pk>/<dn> is published directly to every client logged in as
  *   "<dn>&<pk>" and not delivered through subscriptions (so a device that also subscribed gets
  *   it once).
- * - MOSQ_EVT_DISCONNECT: forgets the client.
+ * - MOSQ_EVT_DISCONNECT: forgets that connection (not a newer one with the same client id).
  *
  * Built by platform/build.rs against the mosquitto-dev headers (plugin API version 5,
  * mosquitto 2.0); the platform binary carries it and writes it into the state folder.
@@ -29,6 +29,7 @@
 #define MAX_USER 160
 
 struct session {
+    const struct mosquitto *client; /* the connection, to forget it on its own disconnect */
     char client_id[MAX_ID];
     char username[MAX_USER];
 };
@@ -46,21 +47,27 @@ static bool copy(char *dst, size_t cap, const char *src)
     return true;
 }
 
-static void forget(const char *client_id)
+/* Forgets the entry of this connection. A client that took over the client id of an older
+ * connection has its own entry: the old connection's disconnect does not remove it. */
+static void forget(const struct mosquitto *client)
 {
     for (unsigned i = 0; i < MAX_CLIENTS; i++) {
-        if (g_sessions[i].client_id[0] && strcmp(g_sessions[i].client_id, client_id) == 0) {
+        if (g_sessions[i].client_id[0] && g_sessions[i].client == client) {
             g_sessions[i].client_id[0] = '\0';
         }
     }
 }
 
-static void remember(const char *client_id, const char *username)
+static void remember(const struct mosquitto *client, const char *client_id, const char *username)
 {
     if (client_id == NULL || username == NULL) {
         return;
     }
-    forget(client_id);
+    for (unsigned i = 0; i < MAX_CLIENTS; i++) {
+        if (g_sessions[i].client_id[0] && strcmp(g_sessions[i].client_id, client_id) == 0) {
+            g_sessions[i].client_id[0] = '\0';
+        }
+    }
     unsigned slot = MAX_CLIENTS;
     for (unsigned i = 0; i < MAX_CLIENTS; i++) {
         if (g_sessions[i].client_id[0] == '\0') {
@@ -72,6 +79,7 @@ static void remember(const char *client_id, const char *username)
         slot = g_next;
         g_next = (g_next + 1) % MAX_CLIENTS;
     }
+    g_sessions[slot].client = client;
     if (!copy(g_sessions[slot].client_id, MAX_ID, client_id) ||
         !copy(g_sessions[slot].username, MAX_USER, username)) {
         g_sessions[slot].client_id[0] = '\0';
@@ -129,7 +137,7 @@ static int on_basic_auth(int event, void *event_data, void *userdata)
     (void)event;
     (void)userdata;
     struct mosquitto_evt_basic_auth *ev = event_data;
-    remember(mosquitto_client_id(ev->client), ev->username);
+    remember(ev->client, mosquitto_client_id(ev->client), ev->username);
     return MOSQ_ERR_PLUGIN_DEFER;
 }
 
@@ -138,10 +146,7 @@ static int on_disconnect(int event, void *event_data, void *userdata)
     (void)event;
     (void)userdata;
     struct mosquitto_evt_disconnect *ev = event_data;
-    const char *id = mosquitto_client_id(ev->client);
-    if (id != NULL) {
-        forget(id);
-    }
+    forget(ev->client);
     return MOSQ_ERR_SUCCESS;
 }
 

@@ -175,3 +175,31 @@ fn devices_reach_their_own_topics_only_and_the_platform_reaches_all() {
     drop(platform);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn system_topics_reach_a_device_that_took_over_its_client_id() {
+    let dir = std::env::temp_dir().join(format!("aiot-platform-takeover-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let platform = Platform::start(&dir).unwrap();
+    let port = platform.broker.tcp_port();
+    let d1 = platform.devices()[0].clone();
+    let (pk, dn) = (d1.product_key.as_str(), d1.device_name.as_str());
+    let cid = format!("{pk}.{dn}|securemode=3,signmethod=hmacsha256|");
+    let (user, pass) = platform.broker.platform_credentials();
+    let (mut pp, rc) = connect(port, "platform-writer", user, pass);
+    assert_eq!(rc, 0);
+
+    // A device reconnects while the broker still holds its old connection (as after a
+    // client-side heartbeat timeout): the broker closes the old one; the new one gets pushes.
+    let (mut old, rc) = connect(port, &cid, &d1.username(), &d1.password());
+    assert_eq!(rc, 0);
+    let (mut new, rc) = connect(port, &cid, &d1.username(), &d1.password());
+    assert_eq!(rc, 0);
+    let mut b = [0u8; 1];
+    assert_eq!(old.read(&mut b).unwrap_or(0), 0, "the old connection is closed");
+    let upgrade = format!("/ota/device/upgrade/{pk}/{dn}");
+    publish(&mut pp, 1, &upgrade, "after-takeover");
+    assert_eq!(next_publish(&mut new), (upgrade, "after-takeover".to_owned()));
+    drop(platform);
+    let _ = std::fs::remove_dir_all(&dir);
+}
