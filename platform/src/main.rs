@@ -8,6 +8,8 @@ use aiot_platform::firmware::Fault;
 use aiot_platform::{process, BrokerInfo, Device, Platform};
 
 mod ota_cli;
+mod progress_board;
+mod push_queue;
 use clap::{Parser, Subcommand, ValueEnum};
 
 const ABOUT: &str = "A local Aliyun IoT platform for testing devices built on Link SDK C 4.x / libaiot";
