@@ -296,10 +296,19 @@ impl Broker {
             ""
         };
         // Aliyun delivers a device's system topics without a SUBSCRIBE; the plugin does the same.
-        fs::write(state_dir.join(DELIVERY_PLUGIN), DELIVERY_PLUGIN_SO)?;
+        let plugin = if DELIVERY_PLUGIN_SO.is_empty() {
+            eprintln!(
+                "aiot-platform: built without {DELIVERY_PLUGIN} (no mosquitto-dev headers): devices \
+                 get their OTA topics only if they subscribe to them"
+            );
+            String::new()
+        } else {
+            fs::write(state_dir.join(DELIVERY_PLUGIN), DELIVERY_PLUGIN_SO)?;
+            format!("plugin {d}/{DELIVERY_PLUGIN}\n")
+        };
         let conf = format!(
             "{user}per_listener_settings false\nallow_anonymous false\npassword_file {d}/passwd\nacl_file {d}/acl\n\
-             plugin {d}/{DELIVERY_PLUGIN}\n\
+             {plugin}\
              persistence false\nlog_dest file {d}/mosquitto.log\n{log_types}connection_messages true\n\
              max_keepalive 65535\nmessage_size_limit 0\nset_tcp_nodelay true\n\
              listener {tcp_port} 127.0.0.1\n\
