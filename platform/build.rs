@@ -9,6 +9,8 @@ fn main() {
     let src = "plugin/aiot_delivery.c";
     println!("cargo:rerun-if-changed={src}");
     println!("cargo:rerun-if-env-changed=CC");
+    // Installing mosquitto-dev later builds the plugin on the next build.
+    println!("cargo:rerun-if-changed=/usr/include/mosquitto_broker.h");
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR")).join("aiot_delivery.so");
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
     let built = Command::new(&cc)
