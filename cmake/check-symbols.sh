@@ -2,13 +2,22 @@
 # libaiot.so exports upstream's names only: aiot_*, g_aiot_sysdep_portfile and ali_ca_cert.
 set -eu
 so="$1"
+with_ota="${2:-ON}"
 syms=$(nm -D --defined-only "$so" | awk '{print $3}')
 bad=$(printf '%s\n' "$syms" | grep -Ev '^(aiot_[a-z_]+|g_aiot_sysdep_portfile|ali_ca_cert)$' || true)
 count=$(printf '%s\n' "$syms" | grep -c .)
 if [ -n "$bad" ]; then
   echo "unexpected exported symbols:"; echo "$bad"; exit 1
 fi
-for want in aiot_mqtt_init aiot_mqtt_pub aiot_ota_init aiot_download_recv g_aiot_sysdep_portfile ali_ca_cert; do
-  printf '%s\n' "$syms" | grep -qx "$want" || { echo "missing export $want"; exit 1; }
+want="aiot_mqtt_init aiot_mqtt_pub g_aiot_sysdep_portfile ali_ca_cert"
+case "$with_ota" in
+  ON|on|1|TRUE|true) want="$want aiot_ota_init aiot_download_recv" ;;
+  *) # The MQTT-only build exports no OTA name.
+     if printf '%s\n' "$syms" | grep -Eq '^aiot_(ota|download)_'; then
+       echo "OTA names exported by an MQTT-only build"; exit 1
+     fi ;;
+esac
+for w in $want; do
+  printf '%s\n' "$syms" | grep -qx "$w" || { echo "missing export $w"; exit 1; }
 done
 echo "$count exported symbols, all upstream names"

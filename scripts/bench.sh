@@ -10,6 +10,11 @@ so=build/cargo/release/libaiot.so
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 strip -o "$tmp/libaiot.so" "$so"
 echo "stripped_libaiot_so_bytes $(stat -c %s "$tmp/libaiot.so")"
+# The MQTT core alone (-DAIOT_WITH_OTA=OFF), as the MQTT core issue measures it.
+cmake -S . -B build-mqtt -DCMAKE_BUILD_TYPE=Release -DAIOT_WITH_OTA=OFF >/dev/null
+cmake --build build-mqtt -j2 >/dev/null
+strip -o "$tmp/libaiot-mqtt.so" build-mqtt/cargo/release/libaiot.so
+echo "stripped_libaiot_so_mqtt_only_bytes $(stat -c %s "$tmp/libaiot-mqtt.so")"
 echo "exported_symbols $(nm -D --defined-only "$so" | awk '{print $3}' | grep -c .)"
 build/cargo/release/aiot-platform exec --timeout 300 -- build/mqtt_bench
 for method in sha256 md5; do

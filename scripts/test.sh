@@ -8,6 +8,8 @@ export PATH="/usr/sbin:$PATH"
 
 echo "== cargo test (workspace)"
 cargo test --workspace --locked 2>&1
+echo "== cargo test (library without the OTA feature: the MQTT core alone)"
+cargo test -p aiot --no-default-features --lib --locked 2>&1
 
 echo "== ABI check of include/ against upstream 4.2"
 scripts/abi-check.sh -q \
@@ -17,3 +19,8 @@ echo "== CMake build + CTest"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j2
 (cd build && ctest --output-on-failure -j2 --timeout 300)
+
+echo "== MQTT-only build (-DAIOT_WITH_OTA=OFF) + CTest"
+cmake -S . -B build-mqtt -DCMAKE_BUILD_TYPE=Release -DAIOT_WITH_OTA=OFF >/dev/null
+cmake --build build-mqtt -j2
+(cd build-mqtt && ctest --output-on-failure -j2 --timeout 300)

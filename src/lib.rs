@@ -3,11 +3,13 @@
 //! The safe core (`log`, `sysdep`, `transport`, `mqtt`) has no `unsafe`; the `ffi` module is
 //! the C boundary, one file per upstream header.
 
+#[cfg(feature = "ota")]
 pub mod download;
 pub mod error;
 pub mod ffi;
 pub mod log;
 pub mod mqtt;
+#[cfg(feature = "ota")]
 pub mod ota;
 pub mod state;
 

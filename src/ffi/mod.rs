@@ -5,6 +5,7 @@
 
 pub mod ca;
 pub mod mqtt;
+#[cfg(feature = "ota")]
 pub mod ota;
 pub mod state;
 pub mod sysdep;
