@@ -10,11 +10,18 @@ use aiot_platform::firmware::{generate_image, Fault, FirmwareServer};
 
 const EXE: &str = env!("CARGO_BIN_EXE_aiot-platform");
 
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
+/// Fails the test (never skips it) when a tool it drives is missing.
+fn require(tools: &[&str]) {
+    for tool in tools {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(
+            found,
+            "{tool} is missing: scripts/deps.sh installs what the tests need"
+        );
+    }
 }
 
 fn state_dir(name: &str) -> PathBuf {
@@ -71,20 +78,17 @@ fn rand_suffix() -> u128 {
         .as_nanos()
 }
 
-fn server(name: &str) -> Option<(PathBuf, FirmwareServer)> {
-    if !have("curl") {
-        eprintln!("curl missing: skipped");
-        return None;
-    }
+fn server(name: &str) -> (PathBuf, FirmwareServer) {
+    require(&["curl"]);
     let dir = state_dir(name);
     aiot_platform::pki::generate(&dir).unwrap();
     let s = FirmwareServer::start(&dir).unwrap();
-    Some((dir, s))
+    (dir, s)
 }
 
 #[test]
 fn range_serving() {
-    let Some((dir, s)) = server("range") else { return };
+    let (dir, s) = server("range");
     let data = generate_image(10_000, 3);
     let img = s.add_image("fw", data.clone(), Fault::None);
     let url = s.url(&img, true);
@@ -147,7 +151,7 @@ fn range_serving() {
 
 #[test]
 fn faults() {
-    let Some((dir, s)) = server("faults") else { return };
+    let (dir, s) = server("faults");
     let data = generate_image(50_000, 4);
 
     // drop:N: the first GET stops after N bytes; a resumed Range request succeeds.
@@ -234,15 +238,12 @@ pub "/ota/device/inform/$PK/$DN" "{\"id\":2, \"params\":{\"version\":\"$AIOT_FIR
 sleep 0.3
 "#;
 
-fn ota_exec(args: &[&str]) -> Option<Output> {
+fn ota_exec(args: &[&str]) -> Output {
     ota_exec_mode("inform", args)
 }
 
-fn ota_exec_mode(mode: &str, args: &[&str]) -> Option<Output> {
-    if !have("curl") || !have("mosquitto_sub") || !have("mosquitto_pub") || !have("sha256sum") {
-        eprintln!("curl / mosquitto clients / sha256sum missing: skipped");
-        return None;
-    }
+fn ota_exec_mode(mode: &str, args: &[&str]) -> Output {
+    require(&["curl", "mosquitto_sub", "mosquitto_pub", "sha256sum"]);
     let out = Command::new(EXE)
         .arg("ota-exec")
         .args(["--image-size", "200000", "--timeout", "12"])
@@ -253,12 +254,12 @@ fn ota_exec_mode(mode: &str, args: &[&str]) -> Option<Output> {
         .unwrap();
     eprintln!("{}", String::from_utf8_lossy(&out.stdout));
     eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    Some(out)
+    out
 }
 
 #[test]
 fn ota_exec_success() {
-    let Some(out) = ota_exec(&[]) else { return };
+    let out = ota_exec(&[]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("steps    : [0, 50, 100]"), "{text}");
@@ -268,9 +269,7 @@ fn ota_exec_success() {
 
 #[test]
 fn ota_exec_success_after_a_dropped_connection() {
-    let Some(out) = ota_exec(&["--fault", "drop:5000"]) else {
-        return;
-    };
+    let out = ota_exec(&["--fault", "drop:5000"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("range=bytes=5000-"), "{text}");
@@ -278,9 +277,7 @@ fn ota_exec_success_after_a_dropped_connection() {
 
 #[test]
 fn ota_exec_checksum_failure() {
-    let Some(out) = ota_exec(&["--fault", "corrupt:1234", "--expect", "checksum-failure"]) else {
-        return;
-    };
+    let out = ota_exec(&["--fault", "corrupt:1234", "--expect", "checksum-failure"]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -288,9 +285,7 @@ fn ota_exec_checksum_failure() {
         String::from_utf8_lossy(&out.stdout)
     );
     // The same run judged for success fails.
-    let Some(out) = ota_exec(&["--fault", "corrupt:1234"]) else {
-        return;
-    };
+    let out = ota_exec(&["--fault", "corrupt:1234"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("verdict  : FAIL"), "{text}");
@@ -298,9 +293,7 @@ fn ota_exec_checksum_failure() {
 
 #[test]
 fn ota_exec_fetch_failure() {
-    let Some(out) = ota_exec(&["--fault", "status:404", "--expect", "fetch-failure"]) else {
-        return;
-    };
+    let out = ota_exec(&["--fault", "status:404", "--expect", "fetch-failure"]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -311,7 +304,7 @@ fn ota_exec_fetch_failure() {
 
 #[test]
 fn ota_exec_push_on_query_with_md5() {
-    let Some(out) = ota_exec_mode(
+    let out = ota_exec_mode(
         "query",
         &[
             "--push-on",
@@ -321,9 +314,7 @@ fn ota_exec_push_on_query_with_md5() {
             "--expect",
             "checksum-failure",
         ],
-    ) else {
-        return;
-    };
+    );
     // The shell device checks SHA-256 only, so an MD5 sign reads as a checksum failure: what
     // matters is that the query was answered with an Md5 job.
     let text = String::from_utf8_lossy(&out.stdout);
@@ -402,9 +393,7 @@ fn push(dir: &Path, args: &[&str]) -> Output {
 
 #[test]
 fn serve_and_push() {
-    if !have("mosquitto_sub") || !have("mosquitto_pub") {
-        return;
-    }
+    require(&["mosquitto_sub", "mosquitto_pub"]);
     let dir = state_dir("serve");
     let serve = Serve::start(&dir);
     let ports = std::fs::read_to_string(dir.join("ports")).unwrap();
