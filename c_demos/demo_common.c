@@ -237,6 +237,25 @@ void demo_mqtt_set_device(void *handle, const char *host, uint16_t port, const c
     CHECK_OK(aiot_mqtt_setopt(handle, AIOT_MQTTOPT_DEVICE_SECRET, (void *)ds));
 }
 
+extern aiot_sysdep_portfile_t g_aiot_sysdep_portfile;
+
+void *demo_mqtt_new(const char *host, uint16_t port, const demo_env_t *env,
+                    aiot_mqtt_recv_handler_t recv_handler, aiot_mqtt_event_handler_t event_handler)
+{
+    aiot_sysdep_set_portfile(&g_aiot_sysdep_portfile);
+    CHECK_OK(aiot_state_set_logcb(demo_logcb));
+    void *handle = aiot_mqtt_init();
+    CHECK(handle != NULL, "aiot_mqtt_init returned NULL");
+    demo_mqtt_set_device(handle, host, port, env->product_key, env->device_name, env->device_secret);
+    if (recv_handler != NULL) {
+        CHECK_OK(aiot_mqtt_setopt(handle, AIOT_MQTTOPT_RECV_HANDLER, (void *)recv_handler));
+    }
+    if (event_handler != NULL) {
+        CHECK_OK(aiot_mqtt_setopt(handle, AIOT_MQTTOPT_EVENT_HANDLER, (void *)event_handler));
+    }
+    return handle;
+}
+
 aiot_sysdep_network_cred_t demo_ca_cred(const char *ca_pem)
 {
     aiot_sysdep_network_cred_t cred;

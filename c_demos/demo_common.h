@@ -114,6 +114,11 @@ void demo_log(const char *fmt, ...)
 void demo_mqtt_set_device(void *handle, const char *host, uint16_t port, const char *pk,
                           const char *dn, const char *ds);
 
+/* The usual start of a demo: our POSIX port, demo_logcb, then a new MQTT handle for the
+ * device of `env` at host:port with these handlers (NULL: none). Every step is checked. */
+void *demo_mqtt_new(const char *host, uint16_t port, const demo_env_t *env,
+                    aiot_mqtt_recv_handler_t recv_handler, aiot_mqtt_event_handler_t event_handler);
+
 /* Builds a CA credential (TLS, server verified against `ca_pem`, a NUL-terminated PEM). */
 aiot_sysdep_network_cred_t demo_ca_cred(const char *ca_pem);
 

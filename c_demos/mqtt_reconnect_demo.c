@@ -209,14 +209,7 @@ int main(void)
     snprintf(topic, sizeof(topic), "/%s/%s/user/reconnect", env.product_key, env.device_name);
     atexit(thaw_broker);
 
-    aiot_sysdep_set_portfile(&g_aiot_sysdep_portfile);
-    CHECK_OK(aiot_state_set_logcb(demo_logcb));
-
-    mqtt = aiot_mqtt_init();
-    CHECK(mqtt != NULL, "aiot_mqtt_init returned NULL");
-    demo_mqtt_set_device(mqtt, env.host, env.port, env.product_key, env.device_name, env.device_secret);
-    CHECK_OK(aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_RECV_HANDLER, (void *)default_handler));
-    CHECK_OK(aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_EVENT_HANDLER, (void *)event_handler));
+    mqtt = demo_mqtt_new(env.host, env.port, &env, default_handler, event_handler);
     CHECK_OK(aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_RECONN_INTERVAL_MS, &reconn_interval_ms));
     CHECK_OK(aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_RECV_TIMEOUT_MS, &recv_timeout_ms));
     CHECK_OK(aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_REPUB_TIMEOUT_MS, &repub_timeout_ms));

@@ -234,15 +234,8 @@ int main(void)
     snprintf(g_topic, sizeof(g_topic), "/%s/%s/user/threads", env.product_key, env.device_name);
     memset(st.sent_qos, 0xFF, sizeof(st.sent_qos));
 
-    aiot_sysdep_set_portfile(&g_aiot_sysdep_portfile);
     demo_log_set_quiet(1); /* thousands of messages: keep topic lines and hexdumps out */
-    CHECK_OK(aiot_state_set_logcb(demo_logcb));
-
-    g_mqtt = aiot_mqtt_init();
-    CHECK(g_mqtt != NULL, "aiot_mqtt_init returned NULL");
-    demo_mqtt_set_device(g_mqtt, env.host, env.port, env.product_key, env.device_name, env.device_secret);
-    CHECK_OK(aiot_mqtt_setopt(g_mqtt, AIOT_MQTTOPT_RECV_HANDLER, (void *)default_handler));
-    CHECK_OK(aiot_mqtt_setopt(g_mqtt, AIOT_MQTTOPT_EVENT_HANDLER, (void *)event_handler));
+    g_mqtt = demo_mqtt_new(env.host, env.port, &env, default_handler, event_handler);
     CHECK_OK(aiot_mqtt_setopt(g_mqtt, AIOT_MQTTOPT_HEARTBEAT_INTERVAL_MS, &heartbeat_ms));
     CHECK_OK(aiot_mqtt_setopt(g_mqtt, AIOT_MQTTOPT_RECV_TIMEOUT_MS, &recv_timeout_ms));
 

@@ -83,12 +83,7 @@ int main(void)
     ca_pem = demo_read_file(demo_env("AIOT_CA_FILE"), NULL);
     snprintf(echo_topic, sizeof(echo_topic), "/%s/%s/user/tls_echo", env.product_key, env.device_name);
 
-    aiot_sysdep_set_portfile(&g_aiot_sysdep_portfile);
-    CHECK_OK(aiot_state_set_logcb(demo_logcb));
-
-    mqtt = aiot_mqtt_init();
-    CHECK(mqtt != NULL, "aiot_mqtt_init returned NULL");
-    demo_mqtt_set_device(mqtt, env.tls_host, env.tls_port, env.product_key, env.device_name, env.device_secret);
+    mqtt = demo_mqtt_new(env.tls_host, env.tls_port, &env, NULL, NULL);
     cred = demo_ca_cred(ca_pem);
     CHECK_OK(aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_NETWORK_CRED, &cred));
     CHECK_OK(aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_RECV_HANDLER, (void *)default_handler));

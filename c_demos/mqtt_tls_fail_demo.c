@@ -69,14 +69,7 @@ int main(void)
     wrong_ca_pem = demo_read_file(demo_env("AIOT_WRONG_CA_FILE"), NULL);
     snprintf(topic, sizeof(topic), "/%s/%s/user/tls_fail", env.product_key, env.device_name);
 
-    aiot_sysdep_set_portfile(&g_aiot_sysdep_portfile);
-    CHECK_OK(aiot_state_set_logcb(demo_logcb));
-
-    mqtt = aiot_mqtt_init();
-    CHECK(mqtt != NULL, "aiot_mqtt_init returned NULL");
-    demo_mqtt_set_device(mqtt, env.tls_host, env.tls_port, env.product_key, env.device_name, env.device_secret);
-    CHECK_OK(aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_RECV_HANDLER, (void *)default_handler));
-    CHECK_OK(aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_EVENT_HANDLER, (void *)event_handler));
+    mqtt = demo_mqtt_new(env.tls_host, env.tls_port, &env, default_handler, event_handler);
     CHECK_OK(aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_CONNECT_TIMEOUT_MS, &connect_timeout_ms));
 
     /* (a) a CA that did not sign the server certificate */
