@@ -227,63 +227,7 @@ enum Cmd {
     /// Start the broker, the firmware server and the platform's OTA client, run PROGRAM (a
     /// device doing an OTA upgrade), then judge what the platform saw.
     #[command(long_about = OTA_EXEC_LONG_ABOUT)]
-    OtaExec {
-        /// State folder (default: a new temporary folder, removed afterwards).
-        #[arg(long, value_name = "DIR")]
-        state_dir: Option<PathBuf>,
-        /// Kill PROGRAM after this many seconds (it then counts as exit 124).
-        #[arg(long, value_name = "SECS", default_value_t = 120)]
-        timeout: u64,
-        /// A device as productKey/deviceName/deviceSecret. Repeatable; replaces the defaults.
-        #[arg(long = "device", value_name = "PK/DN/DS", value_parser = Device::parse)]
-        devices: Vec<Device>,
-        /// Serve this file as the image (the first one with --files N).
-        #[arg(long, value_name = "FILE")]
-        image: Option<PathBuf>,
-        /// Size of the generated image (deterministic pseudo-random bytes).
-        #[arg(long, value_name = "BYTES", default_value_t = ota_cli::DEFAULT_IMAGE_SIZE)]
-        image_size: usize,
-        /// Target version (FOTA) or configId (COTA).
-        #[arg(long, default_value = "1.1.0")]
-        version: String,
-        /// Digest announced in the job: sha256 ("SHA256", COTA "Sha256") or md5 ("Md5").
-        #[arg(long, value_enum, default_value = "sha256")]
-        sign_method: ota_cli::SignArg,
-        /// Fault injected by the firmware server: none, drop:N, corrupt:K, throttle:B,
-        /// status:404, status:500, lie:N (see the long help).
-        #[arg(long, default_value = "none", value_parser = parse_fault)]
-        fault: Fault,
-        /// When the job is sent.
-        #[arg(long, value_enum, default_value = "inform")]
-        push_on: ota_cli::PushOnArg,
-        /// Firmware (push on /ota/device/upgrade) or remote configuration (push on
-        /// /sys/<pk>/<dn>/thing/config/push).
-        #[arg(long, value_enum, default_value = "fota")]
-        kind: ota_cli::KindArg,
-        /// Multi-file job: N images (1..=20) in a "files" array.
-        #[arg(long, value_name = "N", default_value_t = 1)]
-        files: usize,
-        /// "module" of the job.
-        #[arg(long, value_name = "M")]
-        module: Option<String>,
-        /// "extData" of the job (JSON text, placed as is).
-        #[arg(long, value_name = "JSON")]
-        ext_data: Option<String>,
-        /// The outcome that makes ota-exec exit 0.
-        #[arg(long, value_enum, default_value = "success")]
-        expect: ota_cli::ExpectArg,
-        /// URL scheme of the job: https (localhost, platform CA) or plain http (127.0.0.1).
-        #[arg(long, value_enum, default_value = "https")]
-        scheme: ota_cli::SchemeArg,
-        /// The program to run, and its arguments (after `--`).
-        #[arg(
-            value_name = "PROGRAM [ARGS]...",
-            required = true,
-            trailing_var_arg = true,
-            allow_hyphen_values = true
-        )]
-        program: Vec<String>,
-    },
+    OtaExec(ota_cli::OtaExecArgs),
     /// Run broker, firmware server and OTA client in the foreground, showing what devices
     /// report (versions, a progress bar per device and job); `push` sends jobs to it.
     #[command(long_about = SERVE_LONG_ABOUT)]
@@ -298,39 +242,7 @@ enum Cmd {
     /// Ask a running `serve` to push a job (one or several images) to a device; prints the topic
     /// and payload.
     #[command(long_about = PUSH_LONG_ABOUT)]
-    Push {
-        /// The state folder of the running `serve`.
-        #[arg(long, value_name = "DIR")]
-        state_dir: PathBuf,
-        /// The device, as productKey/deviceName.
-        #[arg(long, value_name = "PK/DN")]
-        device: String,
-        /// An image file to serve. Repeat for a multi-file job (up to 20, a "files" array): the
-        /// first one is the main image (size/sign/url of the job), as in ota-exec --files.
-        #[arg(long = "image", value_name = "FILE", required = true)]
-        images: Vec<PathBuf>,
-        /// Target version (FOTA) or configId (COTA).
-        #[arg(long)]
-        version: String,
-        /// Digest announced in the job: sha256 ("SHA256", COTA "Sha256") or md5 ("Md5").
-        #[arg(long, value_enum, default_value = "sha256")]
-        sign_method: ota_cli::SignArg,
-        /// "module" of the job (FOTA only).
-        #[arg(long, value_name = "M")]
-        module: Option<String>,
-        /// "extData" of the job (FOTA only): a JSON object, e.g. '{"key":"value"}'; anything
-        /// else is refused (exit 2).
-        #[arg(long, value_name = "JSON")]
-        ext_data: Option<String>,
-        /// Fault injected when serving the images: none, drop:N, corrupt:K, throttle:B,
-        /// status:404, status:500, lie:N (see `ota-exec --help`).
-        #[arg(long, default_value = "none", value_parser = parse_fault)]
-        fault: Fault,
-        /// Firmware (push on /ota/device/upgrade) or remote configuration (push on
-        /// /sys/<pk>/<dn>/thing/config/push; one image).
-        #[arg(long, value_enum, default_value = "fota")]
-        kind: ota_cli::KindArg,
-    },
+    Push(ota_cli::PushArgs),
     /// Print the MQTT password of a device (upper-case hex HMAC-SHA256).
     Password {
         product_key: String,
@@ -565,63 +477,12 @@ fn parse_fault(s: &str) -> Result<Fault, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Cmd::OtaExec {
-            state_dir,
-            timeout,
-            devices,
-            image,
-            image_size,
-            version,
-            sign_method,
-            fault,
-            push_on,
-            kind,
-            files,
-            module,
-            ext_data,
-            expect,
-            scheme,
-            program,
-        } => ota_cli::run_ota_exec(ota_cli::OtaExecArgs {
-            state_dir,
-            timeout,
-            devices: devices_or_default(devices),
-            image,
-            image_size,
-            version,
-            sign_method,
-            fault,
-            push_on,
-            kind,
-            files,
-            module,
-            ext_data,
-            expect,
-            scheme,
-            program,
-        }),
+        Cmd::OtaExec(mut a) => {
+            a.devices = devices_or_default(a.devices);
+            ota_cli::run_ota_exec(a)
+        }
         Cmd::Serve { state_dir, devices } => ota_cli::run_serve(state_dir, devices_or_default(devices)),
-        Cmd::Push {
-            state_dir,
-            device,
-            images,
-            version,
-            sign_method,
-            module,
-            ext_data,
-            fault,
-            kind,
-        } => ota_cli::run_push(ota_cli::PushArgs {
-            state_dir,
-            device,
-            images,
-            version,
-            sign_method,
-            module,
-            ext_data,
-            fault,
-            kind,
-        }),
+        Cmd::Push(a) => ota_cli::run_push(a),
         Cmd::Password {
             product_key,
             device_name,

@@ -58,22 +58,62 @@ pub enum SchemeArg {
 }
 
 /// Options of `ota-exec`.
+#[derive(clap::Args)]
 pub struct OtaExecArgs {
+    /// State folder (default: a new temporary folder, removed afterwards).
+    #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Kill PROGRAM after this many seconds (it then counts as exit 124).
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
     pub timeout: u64,
+    /// A device as productKey/deviceName/deviceSecret. Repeatable; replaces the defaults.
+    #[arg(long = "device", value_name = "PK/DN/DS", value_parser = Device::parse)]
     pub devices: Vec<Device>,
+    /// Serve this file as the image (the first one with --files N).
+    #[arg(long, value_name = "FILE")]
     pub image: Option<PathBuf>,
+    /// Size of the generated image (deterministic pseudo-random bytes).
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_IMAGE_SIZE)]
     pub image_size: usize,
+    /// Target version (FOTA) or configId (COTA).
+    #[arg(long, default_value = "1.1.0")]
     pub version: String,
+    /// Digest announced in the job: sha256 ("SHA256", COTA "Sha256") or md5 ("Md5").
+    #[arg(long, value_enum, default_value = "sha256")]
     pub sign_method: SignArg,
+    /// Fault injected by the firmware server: none, drop:N, corrupt:K, throttle:B,
+    /// status:404, status:500, lie:N (see the long help).
+    #[arg(long, default_value = "none", value_parser = crate::parse_fault)]
     pub fault: Fault,
+    /// When the job is sent.
+    #[arg(long, value_enum, default_value = "inform")]
     pub push_on: PushOnArg,
+    /// Firmware (push on /ota/device/upgrade) or remote configuration (push on
+    /// /sys/<pk>/<dn>/thing/config/push).
+    #[arg(long, value_enum, default_value = "fota")]
     pub kind: KindArg,
+    /// Multi-file job: N images (1..=20) in a "files" array.
+    #[arg(long, value_name = "N", default_value_t = 1)]
     pub files: usize,
+    /// "module" of the job.
+    #[arg(long, value_name = "M")]
     pub module: Option<String>,
+    /// "extData" of the job (JSON text, placed as is).
+    #[arg(long, value_name = "JSON")]
     pub ext_data: Option<String>,
+    /// The outcome that makes ota-exec exit 0.
+    #[arg(long, value_enum, default_value = "success")]
     pub expect: ExpectArg,
+    /// URL scheme of the job: https (localhost, platform CA) or plain http (127.0.0.1).
+    #[arg(long, value_enum, default_value = "https")]
     pub scheme: SchemeArg,
+    /// The program to run, and its arguments (after `--`).
+    #[arg(
+        value_name = "PROGRAM [ARGS]...",
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
     pub program: Vec<String>,
 }
 
@@ -382,15 +422,38 @@ pub fn run_serve(state_dir: PathBuf, devices: Vec<Device>) -> Result<u8, String>
 }
 
 /// Options of `push`.
+#[derive(clap::Args)]
 pub struct PushArgs {
+    /// The state folder of the running `serve`.
+    #[arg(long, value_name = "DIR")]
     pub state_dir: PathBuf,
+    /// The device, as productKey/deviceName.
+    #[arg(long, value_name = "PK/DN")]
     pub device: String,
+    /// An image file to serve. Repeat for a multi-file job (up to 20, a "files" array): the
+    /// first one is the main image (size/sign/url of the job), as in ota-exec --files.
+    #[arg(long = "image", value_name = "FILE", required = true)]
     pub images: Vec<PathBuf>,
+    /// Target version (FOTA) or configId (COTA).
+    #[arg(long)]
     pub version: String,
+    /// Digest announced in the job: sha256 ("SHA256", COTA "Sha256") or md5 ("Md5").
+    #[arg(long, value_enum, default_value = "sha256")]
     pub sign_method: SignArg,
+    /// "module" of the job (FOTA only).
+    #[arg(long, value_name = "M")]
     pub module: Option<String>,
+    /// "extData" of the job (FOTA only): a JSON object, e.g. '{"key":"value"}'; anything
+    /// else is refused (exit 2).
+    #[arg(long, value_name = "JSON")]
     pub ext_data: Option<String>,
+    /// Fault injected when serving the images: none, drop:N, corrupt:K, throttle:B,
+    /// status:404, status:500, lie:N (see `ota-exec --help`).
+    #[arg(long, default_value = "none", value_parser = crate::parse_fault)]
     pub fault: Fault,
+    /// Firmware (push on /ota/device/upgrade) or remote configuration (push on
+    /// /sys/<pk>/<dn>/thing/config/push; one image).
+    #[arg(long, value_enum, default_value = "fota")]
     pub kind: KindArg,
 }
 
