@@ -200,6 +200,10 @@ pub(crate) fn exchange(x: &Exchange<'_>, on_sent: Option<SentHook>) -> Outcome {
         (Ok(response), Some(conn)) => {
             // ureq's body (and its share of the connection) is dropped here: the body is
             // read from `conn`, where it still is in full.
+            if response.status().is_success() {
+                // Only the body is left to read: open its records without rustls' copies.
+                conn.take_over_records();
+            }
             Outcome::Response(Response {
                 status: response.status().as_u16(),
                 content_length: response.body().content_length(),

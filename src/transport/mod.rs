@@ -5,6 +5,7 @@
 //! bytes are encrypted, except through [`Connection::is_tls`].
 
 mod crypto;
+mod record_layer;
 mod tls;
 
 #[cfg(test)]
@@ -90,6 +91,14 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// For bulk receiving (a download once its response header is read): a TLS 1.3 session
+    /// opens its records in place from now on instead of through rustls, saving two copies and
+    /// an allocation per record. The connection then receives and closes but sends nothing
+    /// more. Plain TCP and TLS 1.2 are left as they are. Returns whether records are ours.
+    pub fn take_over_records(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.take_over_records())
     }
 
     /// Writes all of `buf`; `Ok(n)` with `n < len` means the timeout hit (upstream:

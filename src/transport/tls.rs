@@ -18,6 +18,10 @@
 //! plaintext is served from rustls' reader; leftover plaintext stays there for the next call.
 //! A record cut short by a timeout is kept and completed by the next call.
 //!
+//! Bulk receive: after [`TlsSession::take_over_records`] (a download, once its response header
+//! is read) a TLS 1.3 session opens records itself, in place (`record_layer.rs`), instead of
+//! through rustls' three copies per record.
+//!
 //! Threading: one thread may be in `recv` while others `send`. The rustls connection sits in
 //! a mutex that is held only to feed a record, copy plaintext out or encrypt; never while the
 //! port blocks.
@@ -30,14 +34,13 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, ProtocolVersion, RootCertStore};
 use rustls_pki_types::pem::PemObject;
 
+use super::record_layer::{Opened, RecordError as OpenError, RecordKeys, HEADER_LEN};
 use super::Endpoint;
 use crate::error::Error;
 use crate::log;
 use crate::state::*;
 use crate::sysdep::{Credential, PortNetwork, CRED_SVRCERT_CA, CRED_SVRCERT_PSK};
 
-/// Record header: content type, version, length.
-const HEADER_LEN: usize = 5;
 /// Largest record body TLS allows (2^14 plaintext + 2048 expansion, TLS 1.2 ciphertext).
 const MAX_BODY_LEN: usize = 16384 + 2048;
 /// Time given to the close_notify alert when the connection is dropped.
@@ -190,6 +193,8 @@ fn build_config(cred: &Credential) -> Result<ClientConfig, Error> {
     // A device talks to one or two servers per credential: a few cached sessions suffice
     // (rustls' default table for 256 servers is 14 KB per credential).
     config.resumption = rustls::client::Resumption::in_memory_sessions(SESSION_CACHE_LEN);
+    // Lets a download take over record decryption (`TlsSession::take_over_records`).
+    config.enable_secret_extraction = true;
     Ok(config)
 }
 
@@ -289,12 +294,102 @@ fn recv_error_code(e: &rustls::Error) -> i32 {
 // Session
 // ---------------------------------------------------------------------------------------------
 
+impl OwnRecords {
+    /// `TlsSession::recv` once the records are ours.
+    fn recv(
+        &mut self,
+        reader: &mut RecordReader,
+        net: &dyn PortNetwork,
+        buf: &mut [u8],
+        deadline: Instant,
+    ) -> Result<usize, Error> {
+        let mut got = 0;
+        loop {
+            if self.carry_pos < self.carry.len() {
+                let n = (self.carry.len() - self.carry_pos).min(buf.len() - got);
+                buf[got..got + n].copy_from_slice(&self.carry[self.carry_pos..self.carry_pos + n]);
+                self.carry_pos += n;
+                got += n;
+                if self.carry_pos == self.carry.len() {
+                    self.carry = Vec::new();
+                    self.carry_pos = 0;
+                }
+            }
+            let n = self.plain.len().min(buf.len() - got);
+            buf[got..got + n].copy_from_slice(&reader.buf[self.plain.start..self.plain.start + n]);
+            self.plain.start += n;
+            got += n;
+            if got == buf.len() {
+                return Ok(got);
+            }
+            if let Some((code, why)) = &self.end {
+                if got > 0 {
+                    return Ok(got);
+                }
+                adapter_log!("tls recv error: {why}\r\n");
+                return Err(Error::Port(*code));
+            }
+            match reader.read(net, deadline) {
+                Ok(Some(len)) => {
+                    // The buffer keeps the plaintext until the next read; reset only rewinds.
+                    let opened = self.keys.open(&mut reader.buf[..len]);
+                    reader.reset();
+                    match opened {
+                        Ok(Opened::Data(range)) => self.plain = range,
+                        Ok(Opened::Skipped) => {}
+                        Ok(Opened::CloseNotify) => {
+                            let why = "peer sent close_notify".to_owned();
+                            self.end = Some((STATE_PORT_TLS_RECV_CONNECTION_CLOSED, why));
+                        }
+                        Err(e) => self.end = Some(refusal(e)),
+                    }
+                }
+                Ok(None) => return Ok(got),
+                Err(RecordError::Invalid) => {
+                    self.end = Some((STATE_PORT_TLS_INVALID_RECORD, "invalid record".to_owned()));
+                }
+                Err(RecordError::Port(code)) => {
+                    if got > 0 {
+                        return Ok(got);
+                    }
+                    adapter_log!(
+                        "tls recv error: network recv failed, res: -0x{:04X}\r\n",
+                        -i64::from(code)
+                    );
+                    return Err(Error::Port(STATE_PORT_TLS_RECV_FAILED));
+                }
+            }
+        }
+    }
+}
+
+/// Port code and log text for a record the record layer refused.
+fn refusal(e: OpenError) -> (i32, String) {
+    match e {
+        OpenError::Invalid => (
+            STATE_PORT_TLS_INVALID_RECORD,
+            "record refused (decrypt error)".to_owned(),
+        ),
+        OpenError::Alert(desc) => (STATE_PORT_TLS_RECV_FAILED, format!("received fatal alert {desc}")),
+        OpenError::Unsupported(t) => (
+            STATE_PORT_TLS_RECV_FAILED,
+            format!("post-handshake message type {t} is not supported"),
+        ),
+        OpenError::Exhausted => (
+            STATE_PORT_TLS_RECV_FAILED,
+            "sequence numbers exhausted".to_owned(),
+        ),
+    }
+}
+
 /// Send side: encrypted bytes, of which `sent` are already on the wire. A send that timed out
 /// part way keeps the rest here and the next send finishes it first, so the record stream
 /// stays intact.
 struct TxState {
     out: Vec<u8>,
     sent: usize,
+    /// Set once the records are ours (`take_over_records`): only close_notify is sent.
+    keys: Option<RecordKeys>,
 }
 
 /// Sends `tx.out[tx.sent..]`. `Ok(true)` all sent, `Ok(false)` the deadline hit, `Err` the
@@ -319,9 +414,28 @@ fn push(net: &dyn PortNetwork, tx: &mut TxState, deadline: Instant) -> Result<bo
     Ok(true)
 }
 
+/// Receive side once the records are ours: plaintext waits in the reader's buffer.
+struct OwnRecords {
+    keys: RecordKeys,
+    /// Plaintext rustls still held at the takeover, served first.
+    carry: Vec<u8>,
+    carry_pos: usize,
+    /// Unread plaintext of the last record, in `RecordReader::buf`.
+    plain: std::ops::Range<usize>,
+    /// Sticky end of the stream: close_notify or a refused record (port code, reason).
+    end: Option<(i32, String)>,
+}
+
+struct RxState {
+    reader: RecordReader,
+    own: Option<OwnRecords>,
+}
+
+/// Lock order: `rx`, then `tx`, then `conn`.
 pub(super) struct TlsSession {
-    conn: Mutex<ClientConnection>,
-    rx: Mutex<RecordReader>,
+    /// `None` once the records are ours.
+    conn: Mutex<Option<ClientConnection>>,
+    rx: Mutex<RxState>,
     tx: Mutex<TxState>,
 }
 
@@ -368,6 +482,7 @@ impl TlsSession {
         let mut tx = TxState {
             out: Vec::with_capacity(4096),
             sent: 0,
+            keys: None,
         };
         loop {
             if conn.wants_write() {
@@ -431,8 +546,8 @@ impl TlsSession {
         tx.out.clear();
         tx.sent = 0;
         Ok(TlsSession {
-            conn: Mutex::new(conn),
-            rx: Mutex::new(reader),
+            conn: Mutex::new(Some(conn)),
+            rx: Mutex::new(RxState { reader, own: None }),
             tx: Mutex::new(tx),
         })
     }
@@ -449,15 +564,21 @@ impl TlsSession {
         }
         let deadline = deadline_after(timeout_ms);
         let mut rx = lock(&self.rx);
+        let RxState { reader: rx, own } = &mut *rx;
+        if let Some(own) = own {
+            return own.recv(rx, net, buf, deadline);
+        }
         let mut got = 0;
         loop {
             // Plaintext rustls already holds.
             {
                 let mut conn = lock(&self.conn);
+                let Some(conn) = conn.as_mut() else {
+                    return Err(Error::Port(STATE_PORT_TLS_RECV_FAILED));
+                };
                 loop {
                     match conn.reader().read(&mut buf[got..]) {
                         Ok(0) => {
-                            drop(conn);
                             if got > 0 {
                                 return Ok(got);
                             }
@@ -473,7 +594,6 @@ impl TlsSession {
                         Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                         Err(e) if e.kind() == ErrorKind::Interrupted => {}
                         Err(e) => {
-                            drop(conn);
                             if got > 0 {
                                 return Ok(got);
                             }
@@ -486,7 +606,10 @@ impl TlsSession {
             // One more record from the port, without holding the connection lock.
             let code = match rx.read(net, deadline) {
                 Ok(Some(len)) => {
-                    let r = feed(&mut lock(&self.conn), &rx.buf[..len]);
+                    let r = match lock(&self.conn).as_mut() {
+                        Some(conn) => feed(conn, &rx.buf[..len]),
+                        None => Err(rustls::Error::General("connection taken over".into())),
+                    };
                     rx.reset();
                     match r {
                         Ok(()) => continue,
@@ -521,6 +644,63 @@ impl TlsSession {
         }
     }
 
+    /// See `Connection::take_over_records`. Returns whether the records are ours now.
+    pub(super) fn take_over_records(&self) -> bool {
+        let mut rx = lock(&self.rx);
+        if rx.own.is_some() {
+            return true;
+        }
+        let mut tx = lock(&self.tx);
+        let mut slot = lock(&self.conn);
+        let Some(conn) = slot.as_mut() else {
+            return false;
+        };
+        let aes_gcm = matches!(
+            conn.negotiated_cipher_suite().map(|s| s.suite()),
+            Some(
+                rustls::CipherSuite::TLS13_AES_128_GCM_SHA256 | rustls::CipherSuite::TLS13_AES_256_GCM_SHA384
+            )
+        );
+        if !aes_gcm || conn.is_handshaking() || conn.wants_write() || tx.sent < tx.out.len() {
+            return false;
+        }
+        // Plaintext rustls already decrypted is served first. `Ok` means the peer's
+        // close_notify already came: the stream ends after the carried bytes.
+        let mut carry = Vec::new();
+        let closed = match conn.reader().read_to_end(&mut carry) {
+            Ok(_) => true,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => false,
+            Err(_) => return false,
+        };
+        let Some(conn) = slot.take() else {
+            return false;
+        };
+        let keys = conn.dangerous_extract_secrets().ok().and_then(|s| {
+            let rx_keys = RecordKeys::new(s.rx.0, &s.rx.1)?;
+            Some((rx_keys, RecordKeys::new(s.tx.0, &s.tx.1)?))
+        });
+        let Some((rx_keys, tx_keys)) = keys else {
+            // rustls gave the connection up: it is unusable now and the caller's next receive
+            // fails (a download then renews on a new connection).
+            adapter_log!("tls error: record takeover failed\r\n");
+            return false;
+        };
+        tx.keys = Some(tx_keys);
+        rx.own = Some(OwnRecords {
+            keys: rx_keys,
+            carry,
+            carry_pos: 0,
+            plain: 0..0,
+            end: closed.then(|| {
+                (
+                    STATE_PORT_TLS_RECV_CONNECTION_CLOSED,
+                    "peer sent close_notify".to_owned(),
+                )
+            }),
+        });
+        true
+    }
+
     /// See `Connection::send`.
     pub(super) fn send(&self, net: &dyn PortNetwork, buf: &[u8], timeout_ms: u32) -> Result<usize, Error> {
         if buf.is_empty() || timeout_ms == 0 {
@@ -547,6 +727,10 @@ impl TlsSession {
         tx.sent = 0;
         {
             let mut conn = lock(&self.conn);
+            let Some(conn) = conn.as_mut() else {
+                adapter_log!("tls send error: this connection only receives now\r\n");
+                return Err(Error::Port(STATE_PORT_TLS_SEND_FAILED));
+            };
             let mut off = 0;
             loop {
                 // Also flushes whatever rustls queued on its own (alerts, key updates).
@@ -596,13 +780,22 @@ impl TlsSession {
 
     /// Best-effort close_notify (after any unsent records), with a short timeout.
     pub(super) fn close(self, net: &dyn PortNetwork) {
-        let mut conn = self.conn.into_inner().unwrap_or_else(|e| e.into_inner());
+        let conn = self.conn.into_inner().unwrap_or_else(|e| e.into_inner());
         let mut tx = self.tx.into_inner().unwrap_or_else(|e| e.into_inner());
-        conn.send_close_notify();
-        while conn.wants_write() {
-            if conn.write_tls(&mut tx.out).is_err() {
-                return;
+        match (conn, tx.keys.as_mut()) {
+            (Some(mut conn), _) => {
+                conn.send_close_notify();
+                while conn.wants_write() {
+                    if conn.write_tls(&mut tx.out).is_err() {
+                        return;
+                    }
+                }
             }
+            (None, Some(keys)) => match keys.seal_close_notify() {
+                Ok(record) => tx.out.extend_from_slice(&record),
+                Err(_) => return,
+            },
+            (None, None) => return,
         }
         if tx.sent < tx.out.len() {
             let _ = push(net, &mut tx, deadline_after(CLOSE_TIMEOUT_MS));
@@ -958,6 +1151,179 @@ mod tests {
         assert_eq!(conn.recv(&mut b, 50), Ok(0));
         assert_eq!(conn.recv(&mut b, 0), Err(Error::Port(STATE_PORT_INPUT_OUT_RANGE)));
         tx.send(()).unwrap();
+        drop(conn);
+        assert!(server.join().unwrap());
+    }
+
+    // ---- records taken over from rustls (bulk receive) ----
+
+    const HEAD: &[u8] = b"HTTP/1.1 200 OK\r\n\r\n";
+
+    /// Reads the request and answers `HEAD` through rustls, as a download's header exchange.
+    fn answer_head(tls: &mut Tls) {
+        let mut req = [0u8; 4];
+        tls.read_exact(&mut req).unwrap();
+        tls.write_all(HEAD).unwrap();
+        tls.flush().unwrap();
+    }
+
+    /// Opens a connection, sends the request and reads `HEAD` byte by byte (as ureq does), so
+    /// that the rest of the first record stays with rustls until the takeover.
+    fn request(port: u16) -> Connection {
+        let conn = open("localhost", port, &ca_cred(CA_PEM)).unwrap();
+        assert_eq!(conn.send(b"GET!", 1000), Ok(4));
+        for &want in HEAD {
+            let mut b = [0u8; 1];
+            assert_eq!(conn.recv(&mut b, 2000), Ok(1));
+            assert_eq!(b[0], want);
+        }
+        conn
+    }
+
+    fn pattern(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
+    }
+
+    /// Encrypts `data` as records and hands them to `mangle` before they go out raw.
+    fn write_raw(tls: &mut Tls, data: &[u8], mangle: impl FnOnce(&mut Vec<u8>)) {
+        tls.conn.writer().write_all(data).unwrap();
+        let mut wire = Vec::new();
+        while tls.conn.wants_write() {
+            tls.conn.write_tls(&mut wire).unwrap();
+        }
+        mangle(&mut wire);
+        tls.sock.write_all(&wire).unwrap();
+    }
+
+    #[test]
+    fn taken_over_records_carry_the_whole_stream_and_close_cleanly() {
+        let body = pattern(1 << 20);
+        let sent = body.clone();
+        let serve = move |tls: &mut Tls| {
+            let mut req = [0u8; 4];
+            tls.read_exact(&mut req).unwrap();
+            // Header and body start share the first record: rustls holds that part at the
+            // takeover.
+            tls.write_all(&[HEAD, &sent[..1000]].concat()).unwrap();
+            tls.flush().unwrap();
+            tls.write_all(&sent[1000..]).unwrap();
+            tls.conn.send_close_notify();
+            tls.flush().unwrap();
+            // Our close_notify arrives sealed by the record layer: a clean end (Ok(0)).
+            assert_eq!(tls.read(&mut [0u8; 16]).unwrap(), 0);
+        };
+        let (port, server) = tls_server(server_config(SRV_PEM, SRV_KEY, None, false), serve);
+        let conn = request(port);
+        assert!(conn.take_over_records());
+        assert!(conn.take_over_records(), "a second call keeps the takeover");
+        let mut got = Vec::new();
+        let sizes = [1usize, 999, 7, 16384, 50_000, 3];
+        let mut buf = vec![0u8; 50_000];
+        for i in 0.. {
+            let want = sizes[i % sizes.len()];
+            match conn.recv(&mut buf[..want], 2000) {
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) => {
+                    assert_eq!(e, Error::Port(STATE_PORT_TLS_RECV_CONNECTION_CLOSED));
+                    break;
+                }
+            }
+        }
+        assert!(got == body, "{} bytes received, {} sent", got.len(), body.len());
+        assert_eq!(
+            conn.send(b"x", 1000),
+            Err(Error::Port(STATE_PORT_TLS_SEND_FAILED))
+        );
+        drop(conn);
+        assert!(server.join().unwrap());
+    }
+
+    #[test]
+    fn taken_over_records_keep_a_record_cut_by_a_timeout() {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let serve = move |tls: &mut Tls| {
+            answer_head(tls);
+            let mut wire = Vec::new();
+            write_raw(tls, b"split record", |w| wire = std::mem::take(w));
+            tls.sock.write_all(&wire[..10]).unwrap();
+            let _ = rx.recv();
+            tls.sock.write_all(&wire[10..]).unwrap();
+            let _ = rx.recv();
+        };
+        let (port, server) = tls_server(server_config(SRV_PEM, SRV_KEY, None, false), serve);
+        let conn = request(port);
+        assert!(conn.take_over_records());
+        let mut b = [0u8; 12];
+        assert_eq!(conn.recv(&mut b, 100), Ok(0));
+        tx.send(()).unwrap();
+        assert_eq!(conn.recv(&mut b, 2000), Ok(12));
+        assert_eq!(&b, b"split record");
+        tx.send(()).unwrap();
+        drop(conn);
+        assert!(server.join().unwrap());
+    }
+
+    #[test]
+    fn tampered_record_after_takeover_is_refused_for_good() {
+        let serve = |tls: &mut Tls| {
+            answer_head(tls);
+            write_raw(tls, b"good", |_| {});
+            write_raw(tls, b"evil", |w| *w.last_mut().unwrap() ^= 1);
+            let _ = tls.read(&mut [0u8; 16]);
+        };
+        let (port, server) = tls_server(server_config(SRV_PEM, SRV_KEY, None, false), serve);
+        let conn = request(port);
+        assert!(conn.take_over_records());
+        let mut b = [0u8; 8];
+        assert_eq!(
+            conn.recv(&mut b, 2000),
+            Ok(4),
+            "bytes before the bad record come first"
+        );
+        assert_eq!(&b[..4], b"good");
+        for _ in 0..2 {
+            assert_eq!(
+                conn.recv(&mut b, 2000),
+                Err(Error::Port(STATE_PORT_TLS_INVALID_RECORD))
+            );
+        }
+        drop(conn);
+        assert!(server.join().unwrap());
+    }
+
+    #[test]
+    fn key_update_after_takeover_ends_the_stream() {
+        let serve = |tls: &mut Tls| {
+            answer_head(tls);
+            tls.write_all(b"before").unwrap();
+            tls.conn.refresh_traffic_keys().unwrap();
+            tls.write_all(b"after").unwrap();
+            tls.flush().unwrap();
+            let _ = tls.read(&mut [0u8; 16]);
+        };
+        let (port, server) = tls_server(server_config(SRV_PEM, SRV_KEY, None, false), serve);
+        let conn = request(port);
+        assert!(conn.take_over_records());
+        let mut b = [0u8; 6];
+        assert_eq!(conn.recv(&mut b, 2000), Ok(6));
+        assert_eq!(&b, b"before");
+        assert_eq!(
+            conn.recv(&mut b, 2000),
+            Err(Error::Port(STATE_PORT_TLS_RECV_FAILED))
+        );
+        drop(conn);
+        assert!(server.join().unwrap());
+    }
+
+    #[test]
+    fn tls12_sessions_stay_with_rustls() {
+        let (port, server) = tls_server(server_config(SRV_PEM, SRV_KEY, None, true), echo);
+        let conn = open("localhost", port, &ca_cred(CA_PEM)).unwrap();
+        assert!(!conn.take_over_records());
+        assert_eq!(conn.send(b"ping", 1000), Ok(4));
+        let mut b = [0u8; 4];
+        assert_eq!(conn.recv(&mut b, 2000), Ok(4));
+        assert_eq!(&b, b"ping");
         drop(conn);
         assert!(server.join().unwrap());
     }
