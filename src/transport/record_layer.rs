@@ -13,8 +13,6 @@
 //! then simply misses that ticket). KeyUpdate and anything else end the connection with an
 //! error; the download then renews on a new connection.
 
-use std::ops::Range;
-
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM, AES_256_GCM, NONCE_LEN};
 use rustls::ConnectionTrafficSecrets;
 
@@ -34,8 +32,8 @@ const ALERT_CLOSE_NOTIFY: u8 = 0;
 /// What one opened record holds.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Opened {
-    /// Application data at this range of the record buffer (may be empty).
-    Data(Range<usize>),
+    /// This many bytes of application data, at the start of the body (may be none).
+    Data(usize),
     /// The peer closed the stream.
     CloseNotify,
     /// A message this layer skips (a NewSessionTicket).
@@ -85,26 +83,25 @@ impl RecordKeys {
         Ok(Nonce::assume_unique_for_key(nonce))
     }
 
-    /// Opens the whole record in `record` (header included) in place.
-    pub(super) fn open(&mut self, record: &mut [u8]) -> Result<Opened, RecordError> {
-        if record.len() < HEADER_LEN + TAG_LEN + 1 || record.len() > HEADER_LEN + MAX_CIPHERTEXT {
-            return Err(RecordError::Invalid);
-        }
-        let (header, body) = record.split_at_mut(HEADER_LEN);
-        let announced = usize::from(u16::from_be_bytes([header[3], header[4]]));
-        if header[0] != TYPE_APPLICATION_DATA || announced != body.len() {
+    /// Opens one record in place: `header` as received, `body` the bytes it announces.
+    pub(super) fn open(&mut self, header: &[u8], body: &mut [u8]) -> Result<Opened, RecordError> {
+        let announced = match header {
+            [TYPE_APPLICATION_DATA, _, _, hi, lo] => usize::from(u16::from_be_bytes([*hi, *lo])),
+            _ => return Err(RecordError::Invalid),
+        };
+        if announced != body.len() || body.len() < TAG_LEN + 1 || body.len() > MAX_CIPHERTEXT {
             return Err(RecordError::Invalid);
         }
         let nonce = self.next_nonce()?;
         let plain = self
             .key
-            .open_in_place(nonce, Aad::from(&*header), body)
+            .open_in_place(nonce, Aad::from(header), body)
             .map_err(|_| RecordError::Invalid)?;
         // TLSInnerPlaintext: content, then the real content type, then zero padding.
         let type_at = plain.iter().rposition(|&b| b != 0).ok_or(RecordError::Invalid)?;
         let content = &plain[..type_at];
         match plain[type_at] {
-            TYPE_APPLICATION_DATA => Ok(Opened::Data(HEADER_LEN..HEADER_LEN + type_at)),
+            TYPE_APPLICATION_DATA => Ok(Opened::Data(type_at)),
             TYPE_ALERT => match content {
                 [_, ALERT_CLOSE_NOTIFY] => Ok(Opened::CloseNotify),
                 [_, desc] => Err(RecordError::Alert(*desc)),
@@ -165,21 +162,29 @@ mod tests {
         [&header[..], &body].concat()
     }
 
+    fn open(k: &mut RecordKeys, record: &mut [u8]) -> Result<Opened, RecordError> {
+        if record.len() < HEADER_LEN {
+            return Err(RecordError::Invalid);
+        }
+        let (header, body) = record.split_at_mut(HEADER_LEN);
+        k.open(header, body)
+    }
+
     #[test]
     fn opens_data_alerts_and_tickets_in_sequence() {
         let (mut tx, mut rx) = (keys(3), keys(3));
         let mut r = seal(&mut tx, b"hello\x17\0\0\0");
-        assert_eq!(rx.open(&mut r), Ok(Opened::Data(5..10)));
+        assert_eq!(open(&mut rx, &mut r), Ok(Opened::Data(5)));
         assert_eq!(&r[5..10], b"hello");
         let mut r = seal(&mut tx, &[TYPE_APPLICATION_DATA]);
-        assert_eq!(rx.open(&mut r), Ok(Opened::Data(5..5)));
+        assert_eq!(open(&mut rx, &mut r), Ok(Opened::Data(0)));
         let mut r = seal(
             &mut tx,
             &[HANDSHAKE_NEW_SESSION_TICKET, 0, 0, 1, 0, TYPE_HANDSHAKE],
         );
-        assert_eq!(rx.open(&mut r), Ok(Opened::Skipped));
+        assert_eq!(open(&mut rx, &mut r), Ok(Opened::Skipped));
         let mut r = tx.seal_close_notify().unwrap();
-        assert_eq!(rx.open(&mut r), Ok(Opened::CloseNotify));
+        assert_eq!(open(&mut rx, &mut r), Ok(Opened::CloseNotify));
     }
 
     #[test]
@@ -188,30 +193,30 @@ mod tests {
         let good = seal(&mut tx, b"data\x17");
         let mut flipped = good.clone();
         flipped[7] ^= 1;
-        assert_eq!(rx.open(&mut flipped), Err(RecordError::Invalid));
+        assert_eq!(open(&mut rx, &mut flipped), Err(RecordError::Invalid));
         // The failed record used sequence number 0: the same record no longer opens.
         let mut again = good.clone();
-        assert_eq!(rx.open(&mut again), Err(RecordError::Invalid));
+        assert_eq!(open(&mut rx, &mut again), Err(RecordError::Invalid));
 
         let (mut tx, mut rx) = (keys(0), keys(0));
         let mut r = seal(&mut tx, &[1, 40, TYPE_ALERT]);
-        assert_eq!(rx.open(&mut r), Err(RecordError::Alert(40)));
+        assert_eq!(open(&mut rx, &mut r), Err(RecordError::Alert(40)));
         let mut r = seal(&mut tx, &[24, 0, 0, 1, 0, TYPE_HANDSHAKE]);
-        assert_eq!(rx.open(&mut r), Err(RecordError::Unsupported(24)));
+        assert_eq!(open(&mut rx, &mut r), Err(RecordError::Unsupported(24)));
         let mut r = seal(&mut tx, &[0, 0, 0]);
-        assert_eq!(rx.open(&mut r), Err(RecordError::Invalid));
+        assert_eq!(open(&mut rx, &mut r), Err(RecordError::Invalid));
         let mut r = seal(&mut tx, b"x\x14");
-        assert_eq!(rx.open(&mut r), Err(RecordError::Invalid));
+        assert_eq!(open(&mut rx, &mut r), Err(RecordError::Invalid));
 
         let (mut tx, mut rx) = (keys(0), keys(0));
         let mut r = seal(&mut tx, b"x\x17");
         r[0] = TYPE_HANDSHAKE;
-        assert_eq!(rx.open(&mut r), Err(RecordError::Invalid));
+        assert_eq!(open(&mut rx, &mut r), Err(RecordError::Invalid));
         let mut short = vec![TYPE_APPLICATION_DATA, 3, 3, 0, 4, 1, 2, 3, 4];
-        assert_eq!(rx.open(&mut short), Err(RecordError::Invalid));
+        assert_eq!(open(&mut rx, &mut short), Err(RecordError::Invalid));
         let mut r = seal(&mut tx, b"x\x17");
         r[4] ^= 1;
-        assert_eq!(rx.open(&mut r), Err(RecordError::Invalid));
+        assert_eq!(open(&mut rx, &mut r), Err(RecordError::Invalid));
     }
 
     #[test]

@@ -227,25 +227,11 @@ impl RecordReader {
         }
     }
 
-    /// `Ok(Some(len))`: `buf[..len]` is one whole record (call [`Self::reset`] once it is
-    /// used). `Ok(None)`: the deadline passed first.
-    fn read(&mut self, net: &dyn PortNetwork, deadline: Instant) -> Result<Option<usize>, RecordError> {
-        loop {
-            if self.have == self.need {
-                if self.header_done {
-                    return Ok(Some(self.need));
-                }
-                let h = &self.buf[..HEADER_LEN];
-                let len = usize::from(u16::from_be_bytes([h[3], h[4]]));
-                if !(20..=24).contains(&h[0]) || h[1] != 3 || len > MAX_BODY_LEN {
-                    return Err(RecordError::Invalid);
-                }
-                self.header_done = true;
-                self.need = HEADER_LEN + len;
-                continue;
-            }
+    /// Receives into `buf[have..need]`. `Ok(false)`: the deadline passed first.
+    fn fill(&mut self, net: &dyn PortNetwork, deadline: Instant) -> Result<bool, RecordError> {
+        while self.have < self.need {
             let Some(ms) = remaining_ms(deadline) else {
-                return Ok(None);
+                return Ok(false);
             };
             let want = self.need - self.have;
             let r = net.recv(&mut self.buf[self.have..self.need], ms);
@@ -256,9 +242,77 @@ impl RecordReader {
             self.have += n;
             if n < want {
                 // Short only on timeout (port contract).
-                return Ok(None);
+                return Ok(false);
             }
         }
+        Ok(true)
+    }
+
+    /// Completes the header: `Ok(Some(body_len))`, or `Ok(None)` when the deadline passed.
+    fn header(&mut self, net: &dyn PortNetwork, deadline: Instant) -> Result<Option<usize>, RecordError> {
+        if !self.header_done {
+            if !self.fill(net, deadline)? {
+                return Ok(None);
+            }
+            let h = &self.buf[..HEADER_LEN];
+            let len = usize::from(u16::from_be_bytes([h[3], h[4]]));
+            if !(20..=24).contains(&h[0]) || h[1] != 3 || len > MAX_BODY_LEN {
+                return Err(RecordError::Invalid);
+            }
+            self.header_done = true;
+            self.need = HEADER_LEN + len;
+        }
+        Ok(Some(self.need - HEADER_LEN))
+    }
+
+    /// `Ok(Some(len))`: `buf[..len]` is one whole record (call [`Self::reset`] once it is
+    /// used). `Ok(None)`: the deadline passed first.
+    fn read(&mut self, net: &dyn PortNetwork, deadline: Instant) -> Result<Option<usize>, RecordError> {
+        if self.header(net, deadline)?.is_none() || !self.fill(net, deadline)? {
+            return Ok(None);
+        }
+        Ok(Some(self.need))
+    }
+
+    /// Whether the header is read and none of the body yet.
+    fn at_body_start(&self) -> bool {
+        self.header_done && self.have == HEADER_LEN
+    }
+
+    /// At the body start, receives the whole body into `out` (exactly its length) instead of
+    /// `buf`. `Ok(true)`: `out` holds it (the header stays in `buf` until [`Self::reset`]).
+    /// Otherwise what arrived moves into `buf`, where [`Self::read`] completes the record.
+    fn read_body_into(
+        &mut self,
+        net: &dyn PortNetwork,
+        deadline: Instant,
+        out: &mut [u8],
+    ) -> Result<bool, RecordError> {
+        debug_assert!(self.at_body_start() && out.len() == self.need - HEADER_LEN);
+        let mut got = 0;
+        let mut result = Ok(false);
+        while got < out.len() {
+            let Some(ms) = remaining_ms(deadline) else {
+                break;
+            };
+            let want = out.len() - got;
+            let r = net.recv(&mut out[got..], ms);
+            if r < 0 {
+                result = Err(RecordError::Port(r));
+                break;
+            }
+            let n = (r as usize).min(want);
+            got += n;
+            if n < want {
+                break;
+            }
+        }
+        if got == out.len() {
+            return Ok(true);
+        }
+        self.buf[HEADER_LEN..HEADER_LEN + got].copy_from_slice(&out[..got]);
+        self.have += got;
+        result
     }
 
     fn reset(&mut self) {
@@ -329,35 +383,80 @@ impl OwnRecords {
                 adapter_log!("tls recv error: {why}\r\n");
                 return Err(Error::Port(*code));
             }
-            match reader.read(net, deadline) {
-                Ok(Some(len)) => {
-                    // The buffer keeps the plaintext until the next read; reset only rewinds.
-                    let opened = self.keys.open(&mut reader.buf[..len]);
-                    reader.reset();
-                    match opened {
-                        Ok(Opened::Data(range)) => self.plain = range,
-                        Ok(Opened::Skipped) => {}
-                        Ok(Opened::CloseNotify) => {
-                            let why = "peer sent close_notify".to_owned();
-                            self.end = Some((STATE_PORT_TLS_RECV_CONNECTION_CLOSED, why));
-                        }
-                        Err(e) => self.end = Some(refusal(e)),
-                    }
-                }
+            let body_len = match reader.header(net, deadline) {
+                Ok(Some(len)) => len,
                 Ok(None) => return Ok(got),
-                Err(RecordError::Invalid) => {
-                    self.end = Some((STATE_PORT_TLS_INVALID_RECORD, "invalid record".to_owned()));
-                }
-                Err(RecordError::Port(code)) => {
-                    if got > 0 {
-                        return Ok(got);
+                Err(e) => match self.reader_failed(e, got) {
+                    Some(r) => return r,
+                    None => continue,
+                },
+            };
+            let opened = if reader.at_body_start() && body_len <= buf.len() - got {
+                // The whole record fits the caller's buffer: received and opened right there.
+                let out = &mut buf[got..got + body_len];
+                match reader.read_body_into(net, deadline, out) {
+                    Ok(true) => {
+                        let opened = self.keys.open(&reader.buf[..HEADER_LEN], out);
+                        reader.reset();
+                        if let Ok(Opened::Data(n)) = opened {
+                            got += n;
+                            continue;
+                        }
+                        opened
                     }
-                    adapter_log!(
-                        "tls recv error: network recv failed, res: -0x{:04X}\r\n",
-                        -i64::from(code)
-                    );
-                    return Err(Error::Port(STATE_PORT_TLS_RECV_FAILED));
+                    Ok(false) => return Ok(got),
+                    Err(e) => match self.reader_failed(e, got) {
+                        Some(r) => return r,
+                        None => continue,
+                    },
                 }
+            } else {
+                match reader.read(net, deadline) {
+                    Ok(Some(len)) => {
+                        // The buffer keeps the plaintext until the next read; reset only
+                        // rewinds.
+                        let (header, body) = reader.buf[..len].split_at_mut(HEADER_LEN);
+                        let opened = self.keys.open(header, body);
+                        reader.reset();
+                        if let Ok(Opened::Data(n)) = opened {
+                            self.plain = HEADER_LEN..HEADER_LEN + n;
+                            continue;
+                        }
+                        opened
+                    }
+                    Ok(None) => return Ok(got),
+                    Err(e) => match self.reader_failed(e, got) {
+                        Some(r) => return r,
+                        None => continue,
+                    },
+                }
+            };
+            match opened {
+                Ok(Opened::Data(_) | Opened::Skipped) => {}
+                Ok(Opened::CloseNotify) => {
+                    let why = "peer sent close_notify".to_owned();
+                    self.end = Some((STATE_PORT_TLS_RECV_CONNECTION_CLOSED, why));
+                }
+                Err(e) => self.end = Some(refusal(e)),
+            }
+        }
+    }
+
+    /// A failed record read: a bad header ends the stream (`None`: the caller goes on to
+    /// report it); a port error is returned now (bytes already read first).
+    fn reader_failed(&mut self, e: RecordError, got: usize) -> Option<Result<usize, Error>> {
+        match e {
+            RecordError::Invalid => {
+                self.end = Some((STATE_PORT_TLS_INVALID_RECORD, "invalid record".to_owned()));
+                None
+            }
+            RecordError::Port(_) if got > 0 => Some(Ok(got)),
+            RecordError::Port(code) => {
+                adapter_log!(
+                    "tls recv error: network recv failed, res: -0x{:04X}\r\n",
+                    -i64::from(code)
+                );
+                Some(Err(Error::Port(STATE_PORT_TLS_RECV_FAILED)))
             }
         }
     }
@@ -1240,6 +1339,13 @@ mod tests {
 
     #[test]
     fn taken_over_records_keep_a_record_cut_by_a_timeout() {
+        // 12 bytes: the record is opened in the reader's buffer; 100: in the caller's.
+        for room in [12, 100] {
+            record_cut_by_a_timeout(room);
+        }
+    }
+
+    fn record_cut_by_a_timeout(room: usize) {
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let serve = move |tls: &mut Tls| {
             answer_head(tls);
@@ -1253,11 +1359,11 @@ mod tests {
         let (port, server) = tls_server(server_config(SRV_PEM, SRV_KEY, None, false), serve);
         let conn = request(port);
         assert!(conn.take_over_records());
-        let mut b = [0u8; 12];
+        let mut b = vec![0u8; room];
         assert_eq!(conn.recv(&mut b, 100), Ok(0));
         tx.send(()).unwrap();
-        assert_eq!(conn.recv(&mut b, 2000), Ok(12));
-        assert_eq!(&b, b"split record");
+        assert_eq!(conn.recv(&mut b[..12], 2000), Ok(12));
+        assert_eq!(&b[..12], b"split record");
         tx.send(()).unwrap();
         drop(conn);
         assert!(server.join().unwrap());
