@@ -2,15 +2,23 @@
 //!
 //! A line is `[<seconds>.<millis>][LK-XXXX] <text>`; payloads are dumped 16 bytes a line
 //! without a timestamp. Nothing is formatted while no sink is set.
+//!
+//! Lines reach the sink NUL-terminated, ready for the C callback: a download dumps every body
+//! byte (upstream does too), 4 million lines for 64 MiB, so a dump line costs one format on the
+//! stack and one call, nothing else.
 
-use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 
 use crate::sysdep;
 
-/// Receives each finished log line with its (negative) `STATE_*` code.
-pub type Sink = Box<dyn Fn(i32, &str) + Send + Sync>;
+/// Receives each finished log line with its (negative) `STATE_*` code. The line is the text's
+/// bytes then one NUL, its last byte (NULs in the text are dropped).
+pub type Sink = Arc<dyn Fn(i32, &mut [u8]) + Send + Sync>;
 
 static SINK: RwLock<Option<Sink>> = RwLock::new(None);
+/// Mirrors `SINK.is_some()` for the cheap check before any formatting.
+static ENABLED: AtomicBool = AtomicBool::new(false);
 
 /// Code of the raw lines written by the port itself (`-0x0F00`).
 pub const PORT_LOG_CODE: i32 = -0x0F00;
@@ -20,20 +28,47 @@ const LINE_LIMIT: usize = 160;
 
 /// Installs or removes the sink.
 pub fn set_sink(sink: Option<Sink>) {
-    *SINK.write().unwrap_or_else(|e| e.into_inner()) = sink;
+    let mut slot = SINK.write().unwrap_or_else(|e| e.into_inner());
+    ENABLED.store(sink.is_some(), Ordering::Relaxed);
+    *slot = sink;
 }
 
 /// Whether a sink is installed; callers skip building log text when not.
 pub fn enabled() -> bool {
-    SINK.read().map(|s| s.is_some()).unwrap_or(false)
+    ENABLED.load(Ordering::Relaxed)
 }
 
-fn emit(code: i32, text: &str) {
-    if let Ok(guard) = SINK.read() {
-        if let Some(sink) = guard.as_ref() {
-            sink(code, text);
-        }
+/// The sink, taken out of the lock: a callback may set another sink without deadlocking.
+fn sink() -> Option<Sink> {
+    if !enabled() {
+        return None;
     }
+    SINK.read().ok()?.clone()
+}
+
+/// Longest line (with its NUL) built on the stack; every line the core makes fits (lines are
+/// cut at 162 bytes, port lines at 199), so logging allocates nothing.
+const STACK_LINE: usize = 512;
+
+fn emit(code: i32, text: &str) {
+    let Some(sink) = sink() else {
+        return;
+    };
+    let mut stack = [0u8; STACK_LINE];
+    let mut heap = Vec::new();
+    let buf: &mut [u8] = if text.len() < STACK_LINE {
+        &mut stack
+    } else {
+        heap.resize(text.len() + 1, 0);
+        &mut heap
+    };
+    let mut n = 0;
+    for part in text.as_bytes().split(|&b| b == 0) {
+        buf[n..n + part.len()].copy_from_slice(part);
+        n += part.len();
+    }
+    buf[n] = 0;
+    sink(code, &mut buf[..=n]);
 }
 
 /// `[1579511737.377]`: port time in ms with a dot before the last three digits.
@@ -81,63 +116,105 @@ pub fn raw(code: i32, text: &str) {
     }
 }
 
-/// Length of a dump line, CRLF included.
+/// Length of a dump line, CRLF included (the NUL after it is not counted).
 const DUMP_LINE_LEN: usize = 81;
 const HEX_DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+/// Where the hex columns, the `|` and the printable column of a dump line start.
+const HEX_AT: usize = 12;
+const BAR_AT: usize = HEX_AT + 16 * 3 + 1;
+const TEXT_AT: usize = BAR_AT + 2;
 
-/// One formatted dump line, on the stack: dumping a payload allocates nothing.
-pub struct DumpLine([u8; DUMP_LINE_LEN]);
+/// Upper-case hex of every byte value, two digits each.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    let mut t = [[0u8; 2]; 256];
+    let mut v = 0;
+    while v < 256 {
+        t[v] = [HEX_DIGITS[v >> 4], HEX_DIGITS[v & 0xF]];
+        v += 1;
+    }
+    t
+};
+
+/// One formatted dump line and its NUL, on the stack: dumping a payload allocates nothing.
+pub struct DumpLine([u8; DUMP_LINE_LEN + 1]);
 
 impl DumpLine {
+    /// A blank line carrying the `[LK-XXXX] <dir> ` prefix.
+    fn new(code: i32, dir: char) -> DumpLine {
+        let mut b = [b' '; DUMP_LINE_LEN + 1];
+        let tag = (code.wrapping_neg() as u32) & 0xFFFF;
+        b[..4].copy_from_slice(b"[LK-");
+        for (i, shift) in [12, 8, 4, 0].into_iter().enumerate() {
+            b[4 + i] = HEX_DIGITS[((tag >> shift) & 0xF) as usize];
+        }
+        b[8] = b']';
+        b[10] = if dir.is_ascii_graphic() { dir as u8 } else { b'?' };
+        DumpLine(b)
+    }
+
+    /// Writes everything after the prefix for `chunk` (its first 16 bytes): hex columns with an
+    /// extra space after the eighth, `| `, the printable column (others as `.`), CRLF, NUL.
+    /// Every byte after the prefix is written, so the line is right even if the callback
+    /// scribbled on the last one.
+    fn fill(&mut self, chunk: &[u8]) {
+        let b = &mut self.0;
+        for i in 0..16 {
+            let at = HEX_AT + 3 * i + usize::from(i >= 8);
+            let (pair, text) = match chunk.get(i) {
+                Some(&v) => (
+                    HEX_PAIRS[usize::from(v)],
+                    if v.wrapping_sub(0x20) < 0x5F { v } else { b'.' },
+                ),
+                None => ([b' '; 2], b' '),
+            };
+            b[at] = pair[0];
+            b[at + 1] = pair[1];
+            b[at + 2] = b' ';
+            b[TEXT_AT + i] = text;
+        }
+        b[HEX_AT + 24] = b' ';
+        b[BAR_AT] = b'|';
+        b[BAR_AT + 1] = b' ';
+        b[DUMP_LINE_LEN - 2] = b'\r';
+        b[DUMP_LINE_LEN - 1] = b'\n';
+        b[DUMP_LINE_LEN] = 0;
+    }
+
     pub fn as_str(&self) -> &str {
         // Only ASCII is ever written.
-        std::str::from_utf8(&self.0).unwrap_or_default()
+        std::str::from_utf8(&self.0[..DUMP_LINE_LEN]).unwrap_or_default()
     }
 }
 
 /// Formats one 16-byte (or shorter, last) dump line: `[LK-XXXX] <dir> `, 16 hex columns with
 /// an extra space after the eighth, `| `, the printable column, CRLF.
 pub fn dump_line(code: i32, dir: char, chunk: &[u8]) -> DumpLine {
-    let mut b = [b' '; DUMP_LINE_LEN];
-    let tag = (code.wrapping_neg() as u32) & 0xFFFF;
-    b[..4].copy_from_slice(b"[LK-");
-    for (i, shift) in [12, 8, 4, 0].into_iter().enumerate() {
-        b[4 + i] = HEX_DIGITS[((tag >> shift) & 0xF) as usize];
-    }
-    b[8] = b']';
-    b[10] = if dir.is_ascii_graphic() { dir as u8 } else { b'?' };
-    let mut pos = 12;
-    for i in 0..16 {
-        if let Some(&v) = chunk.get(i) {
-            b[pos] = HEX_DIGITS[usize::from(v >> 4)];
-            b[pos + 1] = HEX_DIGITS[usize::from(v & 0xF)];
-        }
-        pos += if i == 7 { 4 } else { 3 };
-    }
-    b[pos] = b'|';
-    pos += 2;
-    for i in 0..16 {
-        b[pos + i] = match chunk.get(i) {
-            Some(&v) if (0x20..=0x7E).contains(&v) => v,
-            Some(_) => b'.',
-            None => b' ',
-        };
-    }
-    b[DUMP_LINE_LEN - 2..].copy_from_slice(b"\r\n");
-    DumpLine(b)
+    let mut line = DumpLine::new(code, dir);
+    line.fill(chunk);
+    line
 }
 
 /// Dumps `data` as upstream does: a blank line, one line per 16 bytes, a blank line.
 /// `dir` is `'>'` for outgoing and `'<'` for incoming bytes. Nothing for empty data.
 pub fn hexdump(code: i32, dir: char, data: &[u8]) {
-    if data.is_empty() || !enabled() {
+    if data.is_empty() {
         return;
     }
-    emit(code, "\r\n");
-    for chunk in data.chunks(16) {
-        emit(code, dump_line(code, dir, chunk).as_str());
+    if let Some(sink) = sink() {
+        dump_to(&*sink, code, dir, data);
     }
-    emit(code, "\r\n");
+}
+
+fn dump_to(sink: &dyn Fn(i32, &mut [u8]), code: i32, dir: char, data: &[u8]) {
+    sink(code, &mut [b'\r', b'\n', 0]);
+    let fresh = DumpLine::new(code, dir);
+    let mut line = DumpLine(fresh.0);
+    for chunk in data.chunks(16) {
+        line.0[..HEX_AT].copy_from_slice(&fresh.0[..HEX_AT]);
+        line.fill(chunk);
+        sink(code, &mut line.0);
+    }
+    sink(code, &mut [b'\r', b'\n', 0]);
 }
 
 #[cfg(test)]
@@ -159,6 +236,35 @@ mod tests {
         let line = format_line(1_000, -0x0319, &text);
         assert_eq!(line.len(), 162);
         assert!(line.ends_with("\r\n"));
+    }
+
+    #[test]
+    fn dump_lines_stay_right_when_the_callback_writes_into_them() {
+        let data: Vec<u8> = (0u8..40).map(|i| b'a' + i % 26).collect();
+        let lines = std::cell::RefCell::new(Vec::new());
+        let sink = |code: i32, line: &mut [u8]| {
+            assert_eq!(code, -0x040E);
+            assert_eq!(line.last(), Some(&0), "NUL-terminated");
+            lines
+                .borrow_mut()
+                .push(String::from_utf8(line[..line.len() - 1].to_vec()).unwrap());
+            line.fill(b'#');
+            *line.last_mut().unwrap() = 0;
+        };
+        dump_to(&sink, -0x040E, '<', &data);
+        let lines = lines.into_inner();
+        let expect: Vec<String> = std::iter::once("\r\n".to_owned())
+            .chain(
+                data.chunks(16)
+                    .map(|c| dump_line(-0x040E, '<', c).as_str().to_owned()),
+            )
+            .chain(std::iter::once("\r\n".to_owned()))
+            .collect();
+        assert_eq!(lines, expect);
+        assert_eq!(
+            lines[3],
+            "[LK-040E] < 67 68 69 6A 6B 6C 6D 6E                          | ghijklmn        \r\n"
+        );
     }
 
     #[test]

@@ -708,9 +708,10 @@ fn request_and_response_lines_are_logged() {
     let me = thread::current().id();
     let lines = Arc::new(Mutex::new(Vec::<(i32, String)>::new()));
     let sink_lines = Arc::clone(&lines);
-    log::set_sink(Some(Box::new(move |code, text| {
+    log::set_sink(Some(Arc::new(move |code, line: &mut [u8]| {
         if thread::current().id() == me {
-            sink_lines.lock().unwrap().push((code, text.to_owned()));
+            let text = String::from_utf8_lossy(line.strip_suffix(&[0]).unwrap()).into_owned();
+            sink_lines.lock().unwrap().push((code, text));
         }
     })));
     dl.send_request().unwrap();
