@@ -21,6 +21,9 @@ for method in sha256 md5; do
   build/cargo/release/aiot-platform ota-exec --timeout 300 --image-size 67108864 --sign-method "$method" \
     --expect success -- build/ota_bench | grep -E '^(ota_|curl_|aiot_vs)' || true
 done
+# The shape of upstream's fota demo: log callback on (every body byte is dumped to it), 8 KiB buffer.
+AIOT_BENCH_LOGCB=1 build/cargo/release/aiot-platform ota-exec --timeout 300 --image-size 67108864 \
+  --sign-method sha256 --expect success -- build/ota_bench | grep -E '^ota_download_(sha256_logcb|log_lines)' || true
 # (ota_bench keeps no copy of the image, so ota-exec's own success verdict does not apply.)
 echo "fota_threads_demo_peak_rss: $(AIOT_DOWNLOAD_BUFFER=8192 build/cargo/release/aiot-platform ota-exec \
   --image-size 67108864 --expect success -- build/fota_threads_demo | grep -E 'peak RSS' | head -1 || true)"
