@@ -151,4 +151,39 @@ fn link_args() {
     if linux_gnu && std::env::var_os("AIOT_NO_RELR").is_none() {
         println!("cargo:rustc-cdylib-link-arg=-Wl,-z,pack-relative-relocs");
     }
+    symbol_order();
+}
+
+/// Puts the functions a normal run executes (`link/hot-symbols.txt`, written by
+/// `scripts/hot-symbols.sh`) together at the start of `.text`: the kernel maps code in 64 KB
+/// fault-around windows, so a run then maps a few of them instead of the whole library (peak
+/// RSS, BENCHMARKS.md). Names the build no longer has are ignored. Only for the default (OTA)
+/// build the list comes from (the MQTT-only library would grow by its padding), and only with
+/// rust-lld, the default linker of x86_64-unknown-linux-gnu since Rust 1.90, when RUSTFLAGS
+/// name no linker settings (GNU ld has no such option). `AIOT_NO_SYMBOL_ORDER=1` turns it off.
+fn symbol_order() {
+    println!("cargo:rerun-if-env-changed=AIOT_NO_SYMBOL_ORDER");
+    let list = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("link/hot-symbols.txt");
+    println!("cargo:rerun-if-changed={}", list.display());
+    let env = |k: &str| std::env::var(k).unwrap_or_default();
+    let rust_lld = env("TARGET") == "x86_64-unknown-linux-gnu"
+        && std::env::var_os("RUSTC_LINKER").is_none()
+        && !env("CARGO_ENCODED_RUSTFLAGS").contains("link")
+        && std::process::Command::new(env("RUSTC"))
+            .arg("-V")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|v| v.split('.').nth(1)?.parse::<u32>().ok())
+            .is_some_and(|minor| minor >= 90);
+    if rust_lld
+        && list.exists()
+        && std::env::var_os("CARGO_FEATURE_OTA").is_some()
+        && std::env::var_os("AIOT_NO_SYMBOL_ORDER").is_none()
+    {
+        println!(
+            "cargo:rustc-cdylib-link-arg=-Wl,--symbol-ordering-file={},--no-warn-symbol-ordering",
+            list.display()
+        );
+    }
 }
