@@ -43,6 +43,9 @@ use crate::sysdep::{Credential, PortNetwork, CRED_SVRCERT_CA, CRED_SVRCERT_PSK};
 
 /// Largest record body TLS allows (2^14 plaintext + 2048 expansion, TLS 1.2 ciphertext).
 const MAX_BODY_LEN: usize = 16384 + 2048;
+/// Only a download takes records over (`take_over_records`); without the OTA component this
+/// constant lets the compiler drop the record layer from the MQTT core.
+const TAKEOVER: bool = cfg!(feature = "ota");
 /// Time given to the close_notify alert when the connection is dropped.
 const CLOSE_TIMEOUT_MS: u32 = 100;
 /// Handshake deadline when the endpoint gives no connect timeout.
@@ -664,7 +667,7 @@ impl TlsSession {
         let deadline = deadline_after(timeout_ms);
         let mut rx = lock(&self.rx);
         let RxState { reader: rx, own } = &mut *rx;
-        if let Some(own) = own {
+        if let Some(own) = own.as_mut().filter(|_| TAKEOVER) {
             return own.recv(rx, net, buf, deadline);
         }
         let mut got = 0;
@@ -751,7 +754,7 @@ impl TlsSession {
         }
         let mut tx = lock(&self.tx);
         let mut slot = lock(&self.conn);
-        let Some(conn) = slot.as_mut() else {
+        let Some(conn) = slot.as_mut().filter(|_| TAKEOVER) else {
             return false;
         };
         let aes_gcm = matches!(
@@ -890,11 +893,11 @@ impl TlsSession {
                     }
                 }
             }
-            (None, Some(keys)) => match keys.seal_close_notify() {
+            (None, Some(keys)) if TAKEOVER => match keys.seal_close_notify() {
                 Ok(record) => tx.out.extend_from_slice(&record),
                 Err(_) => return,
             },
-            (None, None) => return,
+            (None, _) => return,
         }
         if tx.sent < tx.out.len() {
             let _ = push(net, &mut tx, deadline_after(CLOSE_TIMEOUT_MS));
@@ -1254,171 +1257,175 @@ mod tests {
         assert!(server.join().unwrap());
     }
 
-    // ---- records taken over from rustls (bulk receive) ----
+    /// Records taken over from rustls (bulk receive): only the OTA build takes them over.
+    #[cfg(feature = "ota")]
+    mod takeover {
+        use super::*;
 
-    const HEAD: &[u8] = b"HTTP/1.1 200 OK\r\n\r\n";
+        const HEAD: &[u8] = b"HTTP/1.1 200 OK\r\n\r\n";
 
-    /// Reads the request and answers `HEAD` through rustls, as a download's header exchange.
-    fn answer_head(tls: &mut Tls) {
-        let mut req = [0u8; 4];
-        tls.read_exact(&mut req).unwrap();
-        tls.write_all(HEAD).unwrap();
-        tls.flush().unwrap();
-    }
-
-    /// Opens a connection, sends the request and reads `HEAD` byte by byte (as ureq does), so
-    /// that the rest of the first record stays with rustls until the takeover.
-    fn request(port: u16) -> Connection {
-        let conn = open("localhost", port, &ca_cred(CA_PEM)).unwrap();
-        assert_eq!(conn.send(b"GET!", 1000), Ok(4));
-        for &want in HEAD {
-            let mut b = [0u8; 1];
-            assert_eq!(conn.recv(&mut b, 2000), Ok(1));
-            assert_eq!(b[0], want);
-        }
-        conn
-    }
-
-    fn pattern(len: usize) -> Vec<u8> {
-        (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
-    }
-
-    /// Encrypts `data` as records and hands them to `mangle` before they go out raw.
-    fn write_raw(tls: &mut Tls, data: &[u8], mangle: impl FnOnce(&mut Vec<u8>)) {
-        tls.conn.writer().write_all(data).unwrap();
-        let mut wire = Vec::new();
-        while tls.conn.wants_write() {
-            tls.conn.write_tls(&mut wire).unwrap();
-        }
-        mangle(&mut wire);
-        tls.sock.write_all(&wire).unwrap();
-    }
-
-    #[test]
-    fn taken_over_records_carry_the_whole_stream_and_close_cleanly() {
-        let body = pattern(1 << 20);
-        let sent = body.clone();
-        let serve = move |tls: &mut Tls| {
+        /// Reads the request and answers `HEAD` through rustls, as a download's header exchange.
+        fn answer_head(tls: &mut Tls) {
             let mut req = [0u8; 4];
             tls.read_exact(&mut req).unwrap();
-            // Header and body start share the first record: rustls holds that part at the
-            // takeover.
-            tls.write_all(&[HEAD, &sent[..1000]].concat()).unwrap();
+            tls.write_all(HEAD).unwrap();
             tls.flush().unwrap();
-            tls.write_all(&sent[1000..]).unwrap();
-            tls.conn.send_close_notify();
-            tls.flush().unwrap();
-            // Our close_notify arrives sealed by the record layer: a clean end (Ok(0)).
-            assert_eq!(tls.read(&mut [0u8; 16]).unwrap(), 0);
-        };
-        let (port, server) = tls_server(server_config(SRV_PEM, SRV_KEY, None, false), serve);
-        let conn = request(port);
-        assert!(conn.take_over_records());
-        assert!(conn.take_over_records(), "a second call keeps the takeover");
-        let mut got = Vec::new();
-        let sizes = [1usize, 999, 7, 16384, 50_000, 3];
-        let mut buf = vec![0u8; 50_000];
-        for i in 0.. {
-            let want = sizes[i % sizes.len()];
-            match conn.recv(&mut buf[..want], 2000) {
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-                Err(e) => {
-                    assert_eq!(e, Error::Port(STATE_PORT_TLS_RECV_CONNECTION_CLOSED));
-                    break;
+        }
+
+        /// Opens a connection, sends the request and reads `HEAD` byte by byte (as ureq does), so
+        /// that the rest of the first record stays with rustls until the takeover.
+        fn request(port: u16) -> Connection {
+            let conn = open("localhost", port, &ca_cred(CA_PEM)).unwrap();
+            assert_eq!(conn.send(b"GET!", 1000), Ok(4));
+            for &want in HEAD {
+                let mut b = [0u8; 1];
+                assert_eq!(conn.recv(&mut b, 2000), Ok(1));
+                assert_eq!(b[0], want);
+            }
+            conn
+        }
+
+        fn pattern(len: usize) -> Vec<u8> {
+            (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
+        }
+
+        /// Encrypts `data` as records and hands them to `mangle` before they go out raw.
+        fn write_raw(tls: &mut Tls, data: &[u8], mangle: impl FnOnce(&mut Vec<u8>)) {
+            tls.conn.writer().write_all(data).unwrap();
+            let mut wire = Vec::new();
+            while tls.conn.wants_write() {
+                tls.conn.write_tls(&mut wire).unwrap();
+            }
+            mangle(&mut wire);
+            tls.sock.write_all(&wire).unwrap();
+        }
+
+        #[test]
+        fn taken_over_records_carry_the_whole_stream_and_close_cleanly() {
+            let body = pattern(1 << 20);
+            let sent = body.clone();
+            let serve = move |tls: &mut Tls| {
+                let mut req = [0u8; 4];
+                tls.read_exact(&mut req).unwrap();
+                // Header and body start share the first record: rustls holds that part at the
+                // takeover.
+                tls.write_all(&[HEAD, &sent[..1000]].concat()).unwrap();
+                tls.flush().unwrap();
+                tls.write_all(&sent[1000..]).unwrap();
+                tls.conn.send_close_notify();
+                tls.flush().unwrap();
+                // Our close_notify arrives sealed by the record layer: a clean end (Ok(0)).
+                assert_eq!(tls.read(&mut [0u8; 16]).unwrap(), 0);
+            };
+            let (port, server) = tls_server(server_config(SRV_PEM, SRV_KEY, None, false), serve);
+            let conn = request(port);
+            assert!(conn.take_over_records());
+            assert!(conn.take_over_records(), "a second call keeps the takeover");
+            let mut got = Vec::new();
+            let sizes = [1usize, 999, 7, 16384, 50_000, 3];
+            let mut buf = vec![0u8; 50_000];
+            for i in 0.. {
+                let want = sizes[i % sizes.len()];
+                match conn.recv(&mut buf[..want], 2000) {
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                    Err(e) => {
+                        assert_eq!(e, Error::Port(STATE_PORT_TLS_RECV_CONNECTION_CLOSED));
+                        break;
+                    }
                 }
             }
+            assert!(got == body, "{} bytes received, {} sent", got.len(), body.len());
+            assert_eq!(
+                conn.send(b"x", 1000),
+                Err(Error::Port(STATE_PORT_TLS_SEND_FAILED))
+            );
+            drop(conn);
+            assert!(server.join().unwrap());
         }
-        assert!(got == body, "{} bytes received, {} sent", got.len(), body.len());
-        assert_eq!(
-            conn.send(b"x", 1000),
-            Err(Error::Port(STATE_PORT_TLS_SEND_FAILED))
-        );
-        drop(conn);
-        assert!(server.join().unwrap());
-    }
 
-    #[test]
-    fn taken_over_records_keep_a_record_cut_by_a_timeout() {
-        // 12 bytes: the record is opened in the reader's buffer; 100: in the caller's.
-        for room in [12, 100] {
-            record_cut_by_a_timeout(room);
+        #[test]
+        fn taken_over_records_keep_a_record_cut_by_a_timeout() {
+            // 12 bytes: the record is opened in the reader's buffer; 100: in the caller's.
+            for room in [12, 100] {
+                record_cut_by_a_timeout(room);
+            }
         }
-    }
 
-    fn record_cut_by_a_timeout(room: usize) {
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let serve = move |tls: &mut Tls| {
-            answer_head(tls);
-            let mut wire = Vec::new();
-            write_raw(tls, b"split record", |w| wire = std::mem::take(w));
-            tls.sock.write_all(&wire[..10]).unwrap();
-            let _ = rx.recv();
-            tls.sock.write_all(&wire[10..]).unwrap();
-            let _ = rx.recv();
-        };
-        let (port, server) = tls_server(server_config(SRV_PEM, SRV_KEY, None, false), serve);
-        let conn = request(port);
-        assert!(conn.take_over_records());
-        let mut b = vec![0u8; room];
-        assert_eq!(conn.recv(&mut b, 100), Ok(0));
-        tx.send(()).unwrap();
-        assert_eq!(conn.recv(&mut b[..12], 2000), Ok(12));
-        assert_eq!(&b[..12], b"split record");
-        tx.send(()).unwrap();
-        drop(conn);
-        assert!(server.join().unwrap());
-    }
+        fn record_cut_by_a_timeout(room: usize) {
+            let (tx, rx) = std::sync::mpsc::channel::<()>();
+            let serve = move |tls: &mut Tls| {
+                answer_head(tls);
+                let mut wire = Vec::new();
+                write_raw(tls, b"split record", |w| wire = std::mem::take(w));
+                tls.sock.write_all(&wire[..10]).unwrap();
+                let _ = rx.recv();
+                tls.sock.write_all(&wire[10..]).unwrap();
+                let _ = rx.recv();
+            };
+            let (port, server) = tls_server(server_config(SRV_PEM, SRV_KEY, None, false), serve);
+            let conn = request(port);
+            assert!(conn.take_over_records());
+            let mut b = vec![0u8; room];
+            assert_eq!(conn.recv(&mut b, 100), Ok(0));
+            tx.send(()).unwrap();
+            assert_eq!(conn.recv(&mut b[..12], 2000), Ok(12));
+            assert_eq!(&b[..12], b"split record");
+            tx.send(()).unwrap();
+            drop(conn);
+            assert!(server.join().unwrap());
+        }
 
-    #[test]
-    fn tampered_record_after_takeover_is_refused_for_good() {
-        let serve = |tls: &mut Tls| {
-            answer_head(tls);
-            write_raw(tls, b"good", |_| {});
-            write_raw(tls, b"evil", |w| *w.last_mut().unwrap() ^= 1);
-            let _ = tls.read(&mut [0u8; 16]);
-        };
-        let (port, server) = tls_server(server_config(SRV_PEM, SRV_KEY, None, false), serve);
-        let conn = request(port);
-        assert!(conn.take_over_records());
-        let mut b = [0u8; 8];
-        assert_eq!(
-            conn.recv(&mut b, 2000),
-            Ok(4),
-            "bytes before the bad record come first"
-        );
-        assert_eq!(&b[..4], b"good");
-        for _ in 0..2 {
+        #[test]
+        fn tampered_record_after_takeover_is_refused_for_good() {
+            let serve = |tls: &mut Tls| {
+                answer_head(tls);
+                write_raw(tls, b"good", |_| {});
+                write_raw(tls, b"evil", |w| *w.last_mut().unwrap() ^= 1);
+                let _ = tls.read(&mut [0u8; 16]);
+            };
+            let (port, server) = tls_server(server_config(SRV_PEM, SRV_KEY, None, false), serve);
+            let conn = request(port);
+            assert!(conn.take_over_records());
+            let mut b = [0u8; 8];
             assert_eq!(
                 conn.recv(&mut b, 2000),
-                Err(Error::Port(STATE_PORT_TLS_INVALID_RECORD))
+                Ok(4),
+                "bytes before the bad record come first"
             );
+            assert_eq!(&b[..4], b"good");
+            for _ in 0..2 {
+                assert_eq!(
+                    conn.recv(&mut b, 2000),
+                    Err(Error::Port(STATE_PORT_TLS_INVALID_RECORD))
+                );
+            }
+            drop(conn);
+            assert!(server.join().unwrap());
         }
-        drop(conn);
-        assert!(server.join().unwrap());
-    }
 
-    #[test]
-    fn key_update_after_takeover_ends_the_stream() {
-        let serve = |tls: &mut Tls| {
-            answer_head(tls);
-            tls.write_all(b"before").unwrap();
-            tls.conn.refresh_traffic_keys().unwrap();
-            tls.write_all(b"after").unwrap();
-            tls.flush().unwrap();
-            let _ = tls.read(&mut [0u8; 16]);
-        };
-        let (port, server) = tls_server(server_config(SRV_PEM, SRV_KEY, None, false), serve);
-        let conn = request(port);
-        assert!(conn.take_over_records());
-        let mut b = [0u8; 6];
-        assert_eq!(conn.recv(&mut b, 2000), Ok(6));
-        assert_eq!(&b, b"before");
-        assert_eq!(
-            conn.recv(&mut b, 2000),
-            Err(Error::Port(STATE_PORT_TLS_RECV_FAILED))
-        );
-        drop(conn);
-        assert!(server.join().unwrap());
+        #[test]
+        fn key_update_after_takeover_ends_the_stream() {
+            let serve = |tls: &mut Tls| {
+                answer_head(tls);
+                tls.write_all(b"before").unwrap();
+                tls.conn.refresh_traffic_keys().unwrap();
+                tls.write_all(b"after").unwrap();
+                tls.flush().unwrap();
+                let _ = tls.read(&mut [0u8; 16]);
+            };
+            let (port, server) = tls_server(server_config(SRV_PEM, SRV_KEY, None, false), serve);
+            let conn = request(port);
+            assert!(conn.take_over_records());
+            let mut b = [0u8; 6];
+            assert_eq!(conn.recv(&mut b, 2000), Ok(6));
+            assert_eq!(&b, b"before");
+            assert_eq!(
+                conn.recv(&mut b, 2000),
+                Err(Error::Port(STATE_PORT_TLS_RECV_FAILED))
+            );
+            drop(conn);
+            assert!(server.join().unwrap());
+        }
     }
 
     #[test]
