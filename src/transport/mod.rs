@@ -93,10 +93,11 @@ impl Connection {
         }
     }
 
-    /// For bulk receiving (a download once its response header is read): a TLS 1.3 session
-    /// opens its records in place from now on instead of through rustls, saving two copies and
-    /// an allocation per record. The connection then receives and closes but sends nothing
-    /// more. Plain TCP and TLS 1.2 are left as they are. Returns whether records are ours.
+    /// For bulk receiving (a download once its response header is read): a TLS session (AES-GCM,
+    /// 1.3 or 1.2) opens its records in place from now on instead of through rustls, saving two
+    /// copies and an allocation per record. The connection then receives and closes but sends
+    /// nothing more. Plain TCP is left as it is. Returns whether records are ours (never
+    /// without the OTA component).
     pub fn take_over_records(&self) -> bool {
         self.tls.as_ref().is_some_and(|t| t.take_over_records())
     }

@@ -19,8 +19,8 @@
 //! A record cut short by a timeout is kept and completed by the next call.
 //!
 //! Bulk receive: after [`TlsSession::take_over_records`] (a download, once its response header
-//! is read) a TLS 1.3 session opens records itself, in place (`record_layer.rs`), instead of
-//! through rustls' three copies per record.
+//! is read) an AES-GCM session, TLS 1.3 or 1.2, opens records itself, in place
+//! (`record_layer.rs`), instead of through rustls' three copies per record.
 //!
 //! Threading: one thread may be in `recv` while others `send`. The rustls connection sits in
 //! a mutex that is held only to feed a record, copy plaintext out or encrypt; never while the
@@ -34,7 +34,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, ProtocolVersion, RootCertStore};
 use rustls_pki_types::pem::PemObject;
 
-use super::record_layer::{Opened, RecordError as OpenError, RecordKeys, HEADER_LEN};
+use super::record_layer::{Opened, RecordError as OpenError, RecordKeys, Version, HEADER_LEN};
 use super::Endpoint;
 use crate::error::Error;
 use crate::log;
@@ -232,12 +232,18 @@ impl RecordReader {
 
     /// Receives into `buf[have..need]`. `Ok(false)`: the deadline passed first.
     fn fill(&mut self, net: &dyn PortNetwork, deadline: Instant) -> Result<bool, RecordError> {
-        while self.have < self.need {
+        self.fill_to(self.need, net, deadline)
+    }
+
+    /// Receives into `buf[have..end]` (`end` at most `need`). `Ok(false)`: the deadline passed.
+    fn fill_to(&mut self, end: usize, net: &dyn PortNetwork, deadline: Instant) -> Result<bool, RecordError> {
+        let end = end.min(self.need);
+        while self.have < end {
             let Some(ms) = remaining_ms(deadline) else {
                 return Ok(false);
             };
-            let want = self.need - self.have;
-            let r = net.recv(&mut self.buf[self.have..self.need], ms);
+            let want = end - self.have;
+            let r = net.recv(&mut self.buf[self.have..end], ms);
             if r < 0 {
                 return Err(RecordError::Port(r));
             }
@@ -277,21 +283,22 @@ impl RecordReader {
         Ok(Some(self.need))
     }
 
-    /// Whether the header is read and none of the body yet.
-    fn at_body_start(&self) -> bool {
-        self.header_done && self.have == HEADER_LEN
+    /// Whether the header is read and at most `prefix` bytes of the body.
+    fn within_prefix(&self, prefix: usize) -> bool {
+        self.header_done && self.have <= HEADER_LEN + prefix
     }
 
-    /// At the body start, receives the whole body into `out` (exactly its length) instead of
-    /// `buf`. `Ok(true)`: `out` holds it (the header stays in `buf` until [`Self::reset`]).
-    /// Otherwise what arrived moves into `buf`, where [`Self::read`] completes the record.
+    /// Once the header and the first `prefix` body bytes are in `buf`, receives the rest of the
+    /// record into `out` (exactly its length) instead of `buf`. `Ok(true)`: `out` holds it (the
+    /// header and prefix stay in `buf` until [`Self::reset`]). Otherwise what arrived moves
+    /// into `buf`, where [`Self::read`] completes the record.
     fn read_body_into(
         &mut self,
         net: &dyn PortNetwork,
         deadline: Instant,
         out: &mut [u8],
     ) -> Result<bool, RecordError> {
-        debug_assert!(self.at_body_start() && out.len() == self.need - HEADER_LEN);
+        debug_assert!(self.header_done && out.len() == self.need - self.have);
         let mut got = 0;
         let mut result = Ok(false);
         while got < out.len() {
@@ -313,7 +320,7 @@ impl RecordReader {
         if got == out.len() {
             return Ok(true);
         }
-        self.buf[HEADER_LEN..HEADER_LEN + got].copy_from_slice(&out[..got]);
+        self.buf[self.have..self.have + got].copy_from_slice(&out[..got]);
         self.have += got;
         result
     }
@@ -394,12 +401,22 @@ impl OwnRecords {
                     None => continue,
                 },
             };
-            let opened = if reader.at_body_start() && body_len <= buf.len() - got {
-                // The whole record fits the caller's buffer: received and opened right there.
-                let out = &mut buf[got..got + body_len];
+            let x = self.keys.explicit_len();
+            let opened = if reader.within_prefix(x) && body_len >= x && body_len - x <= buf.len() - got {
+                // The ciphertext fits the caller's buffer: received and opened right there.
+                match reader.fill_to(HEADER_LEN + x, net, deadline) {
+                    Ok(true) => {}
+                    Ok(false) => return Ok(got),
+                    Err(e) => match self.reader_failed(e, got) {
+                        Some(r) => return r,
+                        None => continue,
+                    },
+                }
+                let out = &mut buf[got..got + body_len - x];
                 match reader.read_body_into(net, deadline, out) {
                     Ok(true) => {
-                        let opened = self.keys.open(&reader.buf[..HEADER_LEN], out);
+                        let (header, explicit) = reader.buf[..HEADER_LEN + x].split_at(HEADER_LEN);
+                        let opened = self.keys.open(header, explicit, out);
                         reader.reset();
                         if let Ok(Opened::Data(n)) = opened {
                             got += n;
@@ -418,11 +435,17 @@ impl OwnRecords {
                     Ok(Some(len)) => {
                         // The buffer keeps the plaintext until the next read; reset only
                         // rewinds.
-                        let (header, body) = reader.buf[..len].split_at_mut(HEADER_LEN);
-                        let opened = self.keys.open(header, body);
+                        let (header, rest) = reader.buf[..len].split_at_mut(HEADER_LEN);
+                        let opened = match rest.len() >= x {
+                            true => {
+                                let (explicit, body) = rest.split_at_mut(x);
+                                self.keys.open(header, explicit, body)
+                            }
+                            false => Err(OpenError::Invalid),
+                        };
                         reader.reset();
                         if let Ok(Opened::Data(n)) = opened {
-                            self.plain = HEADER_LEN..HEADER_LEN + n;
+                            self.plain = HEADER_LEN + x..HEADER_LEN + x + n;
                             continue;
                         }
                         opened
@@ -757,13 +780,18 @@ impl TlsSession {
         let Some(conn) = slot.as_mut().filter(|_| TAKEOVER) else {
             return false;
         };
-        let aes_gcm = matches!(
-            conn.negotiated_cipher_suite().map(|s| s.suite()),
+        use rustls::CipherSuite as S;
+        let version = match conn.negotiated_cipher_suite().map(|s| s.suite()) {
+            Some(S::TLS13_AES_128_GCM_SHA256 | S::TLS13_AES_256_GCM_SHA384) => Version::Tls13,
             Some(
-                rustls::CipherSuite::TLS13_AES_128_GCM_SHA256 | rustls::CipherSuite::TLS13_AES_256_GCM_SHA384
-            )
-        );
-        if !aes_gcm || conn.is_handshaking() || conn.wants_write() || tx.sent < tx.out.len() {
+                S::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+                | S::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
+                | S::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
+                | S::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+            ) => Version::Tls12,
+            _ => return false,
+        };
+        if conn.is_handshaking() || conn.wants_write() || tx.sent < tx.out.len() {
             return false;
         }
         // Plaintext rustls already decrypted is served first. `Ok` means the peer's
@@ -778,8 +806,8 @@ impl TlsSession {
             return false;
         };
         let keys = conn.dangerous_extract_secrets().ok().and_then(|s| {
-            let rx_keys = RecordKeys::new(s.rx.0, &s.rx.1)?;
-            Some((rx_keys, RecordKeys::new(s.tx.0, &s.tx.1)?))
+            let rx_keys = RecordKeys::new(version, s.rx.0, &s.rx.1)?;
+            Some((rx_keys, RecordKeys::new(version, s.tx.0, &s.tx.1)?))
         });
         let Some((rx_keys, tx_keys)) = keys else {
             // rustls gave the connection up: it is unusable now and the caller's next receive
@@ -1300,8 +1328,17 @@ mod tests {
             tls.sock.write_all(&wire).unwrap();
         }
 
+        /// Each test runs over TLS 1.3 and over TLS 1.2 (AES-GCM, explicit nonces).
+        const VERSIONS: [bool; 2] = [false, true];
+
         #[test]
         fn taken_over_records_carry_the_whole_stream_and_close_cleanly() {
+            for tls12 in VERSIONS {
+                whole_stream(tls12);
+            }
+        }
+
+        fn whole_stream(tls12: bool) {
             let body = pattern(1 << 20);
             let sent = body.clone();
             let serve = move |tls: &mut Tls| {
@@ -1317,7 +1354,7 @@ mod tests {
                 // Our close_notify arrives sealed by the record layer: a clean end (Ok(0)).
                 assert_eq!(tls.read(&mut [0u8; 16]).unwrap(), 0);
             };
-            let (port, server) = tls_server(server_config(SRV_PEM, SRV_KEY, None, false), serve);
+            let (port, server) = tls_server(server_config(SRV_PEM, SRV_KEY, None, tls12), serve);
             let conn = request(port);
             assert!(conn.take_over_records());
             assert!(conn.take_over_records(), "a second call keeps the takeover");
@@ -1346,12 +1383,14 @@ mod tests {
         #[test]
         fn taken_over_records_keep_a_record_cut_by_a_timeout() {
             // 12 bytes: the record is opened in the reader's buffer; 100: in the caller's.
-            for room in [12, 100] {
-                record_cut_by_a_timeout(room);
+            for tls12 in VERSIONS {
+                for room in [12, 100] {
+                    record_cut_by_a_timeout(tls12, room);
+                }
             }
         }
 
-        fn record_cut_by_a_timeout(room: usize) {
+        fn record_cut_by_a_timeout(tls12: bool, room: usize) {
             let (tx, rx) = std::sync::mpsc::channel::<()>();
             let serve = move |tls: &mut Tls| {
                 answer_head(tls);
@@ -1362,7 +1401,7 @@ mod tests {
                 tls.sock.write_all(&wire[10..]).unwrap();
                 let _ = rx.recv();
             };
-            let (port, server) = tls_server(server_config(SRV_PEM, SRV_KEY, None, false), serve);
+            let (port, server) = tls_server(server_config(SRV_PEM, SRV_KEY, None, tls12), serve);
             let conn = request(port);
             assert!(conn.take_over_records());
             let mut b = vec![0u8; room];
@@ -1377,13 +1416,19 @@ mod tests {
 
         #[test]
         fn tampered_record_after_takeover_is_refused_for_good() {
+            for tls12 in VERSIONS {
+                tampered_record(tls12);
+            }
+        }
+
+        fn tampered_record(tls12: bool) {
             let serve = |tls: &mut Tls| {
                 answer_head(tls);
                 write_raw(tls, b"good", |_| {});
                 write_raw(tls, b"evil", |w| *w.last_mut().unwrap() ^= 1);
                 let _ = tls.read(&mut [0u8; 16]);
             };
-            let (port, server) = tls_server(server_config(SRV_PEM, SRV_KEY, None, false), serve);
+            let (port, server) = tls_server(server_config(SRV_PEM, SRV_KEY, None, tls12), serve);
             let conn = request(port);
             assert!(conn.take_over_records());
             let mut b = [0u8; 8];
@@ -1428,9 +1473,11 @@ mod tests {
         }
     }
 
+    /// Without the OTA component nothing takes records over.
+    #[cfg(not(feature = "ota"))]
     #[test]
-    fn tls12_sessions_stay_with_rustls() {
-        let (port, server) = tls_server(server_config(SRV_PEM, SRV_KEY, None, true), echo);
+    fn records_stay_with_rustls_in_the_mqtt_core() {
+        let (port, server) = tls_server(server_config(SRV_PEM, SRV_KEY, None, false), echo);
         let conn = open("localhost", port, &ca_cred(CA_PEM)).unwrap();
         assert!(!conn.take_over_records());
         assert_eq!(conn.send(b"ping", 1000), Ok(4));
