@@ -5,7 +5,7 @@ use crate::ota::message::{DIGEST_MD5, DIGEST_SHA256};
 use crate::sysdep::posix::PosixPort;
 use crate::sysdep::CRED_SVRCERT_CA;
 
-use md5::Md5;
+use md5::{Digest as _, Md5};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 use rustls_pki_types::pem::PemObject;
