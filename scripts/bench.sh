@@ -16,6 +16,9 @@ cmake --build build-mqtt -j2 >/dev/null
 strip -o "$tmp/libaiot-mqtt.so" build-mqtt/cargo/release/libaiot.so
 echo "stripped_libaiot_so_mqtt_only_bytes $(stat -c %s "$tmp/libaiot-mqtt.so")"
 echo "exported_symbols $(nm -D --defined-only "$so" | awk '{print $3}' | grep -c .)"
+# The hot-function order (link/hot-symbols.txt) only helps while its names exist in the build;
+# regenerate it with scripts/hot-symbols.sh when this falls.
+echo "hot_symbols_in_library $(grep -v '^#' link/hot-symbols.txt | sort -u | comm -12 - <(nm --defined-only "$so" | awk '{print $3}' | sort -u) | wc -l)/$(grep -vc '^#' link/hot-symbols.txt)"
 build/cargo/release/aiot-platform exec --timeout 300 -- build/mqtt_bench
 for method in sha256 md5; do
   build/cargo/release/aiot-platform ota-exec --timeout 300 --image-size 67108864 --sign-method "$method" \
