@@ -32,11 +32,14 @@ use super::{NetOption, Port, PortNetwork, SocketType};
 use crate::log;
 use crate::state::*;
 
-/// Size of the per-connection read buffer. A TLS download asks for a 5-byte record header and
-/// then the record body: with 64 KB one `read()` usually covers several records (16 KB made two
-/// calls per record, the second for a few bytes; `scripts/bench.sh`: ~590 -> ~640 MB/s). The
-/// pages are only touched as data arrives, so an MQTT connection costs little of it.
+/// Size of the per-connection read buffer for bulk data. A TLS download asks for a 5-byte record
+/// header and then the record body: with 64 KB one `read()` usually covers several records
+/// (16 KB made two calls per record, the second for a few bytes; `scripts/bench.sh`: ~590 ->
+/// ~640 MB/s).
 const RX_BUF: usize = 64 * 1024;
+/// A connection starts with this much and grows to [`RX_BUF`] on its first read of more: an
+/// MQTT connection with small packets never touches 64 KB of memory.
+const RX_BUF_START: usize = 4 * 1024;
 
 /// Upstream's `CORE_SYSDEP_DEFAULT_CONNECT_TIMEOUT_MS`.
 const DEFAULT_CONNECT_TIMEOUT_MS: u32 = 10_000;
@@ -281,7 +284,7 @@ impl PortNetwork for PosixNetwork {
         {
             let rx = self.rx.get_mut().unwrap_or_else(|e| e.into_inner());
             if rx.buf.is_empty() {
-                rx.buf = vec![0u8; RX_BUF].into_boxed_slice();
+                rx.buf = vec![0u8; RX_BUF_START].into_boxed_slice();
             }
             rx.pos = 0;
             rx.end = 0;
@@ -335,6 +338,9 @@ impl PortNetwork for PosixNetwork {
             }
             // rx is empty here: everything buffered was handed out above.
             let want = len - got;
+            if want > rx.buf.len() && rx.buf.len() < RX_BUF {
+                rx.buf = vec![0u8; RX_BUF].into_boxed_slice();
+            }
             let direct = want >= RX_BUF;
             let res = if direct {
                 (&*stream).read(&mut out[got..])

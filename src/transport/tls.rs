@@ -43,6 +43,8 @@ use crate::sysdep::{Credential, PortNetwork, CRED_SVRCERT_CA, CRED_SVRCERT_PSK};
 
 /// Largest record body TLS allows (2^14 plaintext + 2048 expansion, TLS 1.2 ciphertext).
 const MAX_BODY_LEN: usize = 16384 + 2048;
+/// Record body room a session starts with (MQTT packets and most handshake records fit).
+const RECORD_START_LEN: usize = 4096;
 /// Only a download takes records over (`take_over_records`); without the OTA component this
 /// constant lets the compiler drop the record layer from the MQTT core.
 const TAKEOVER: bool = cfg!(feature = "ota");
@@ -214,7 +216,9 @@ enum RecordError {
 
 /// Reads one TLS record exactly through the port, keeping a partial record across timeouts.
 struct RecordReader {
-    buf: Box<[u8]>,
+    /// Starts small and grows to the largest record on the first record that needs it, so an
+    /// MQTT session of small records does not touch 18 KB.
+    buf: Vec<u8>,
     have: usize,
     need: usize,
     header_done: bool,
@@ -223,7 +227,7 @@ struct RecordReader {
 impl RecordReader {
     fn new() -> RecordReader {
         RecordReader {
-            buf: vec![0u8; HEADER_LEN + MAX_BODY_LEN].into_boxed_slice(),
+            buf: vec![0u8; HEADER_LEN + RECORD_START_LEN],
             have: 0,
             need: HEADER_LEN,
             header_done: false,
@@ -270,6 +274,9 @@ impl RecordReader {
             }
             self.header_done = true;
             self.need = HEADER_LEN + len;
+            if self.buf.len() < self.need {
+                self.buf.resize(HEADER_LEN + MAX_BODY_LEN, 0);
+            }
         }
         Ok(Some(self.need - HEADER_LEN))
     }
