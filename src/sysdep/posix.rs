@@ -493,6 +493,27 @@ mod tests {
     }
 
     #[test]
+    fn small_then_bulk_reads_keep_the_byte_order() {
+        let (net, mut server) = pair();
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let sent = data.clone();
+        let t = thread::spawn(move || server.write_all(&sent).unwrap());
+        // Small reads while the buffer is small, then reads larger than it (it grows), then
+        // reads larger than the grown buffer (straight into the caller's memory).
+        let mut got = Vec::new();
+        for want in [5usize, 3000, 5, 16_401, 70_000, 1, 100_000] {
+            let mut buf = vec![0u8; want];
+            assert_eq!(net.recv(&mut buf, 2000), want as i32);
+            got.extend_from_slice(&buf);
+        }
+        let mut rest = vec![0u8; data.len() - got.len()];
+        assert_eq!(net.recv(&mut rest, 2000), rest.len() as i32);
+        got.extend_from_slice(&rest);
+        assert!(got == data);
+        t.join().unwrap();
+    }
+
+    #[test]
     fn recv_waits_for_later_bytes() {
         let (net, mut server) = pair();
         let t = thread::spawn(move || {
