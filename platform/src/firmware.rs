@@ -136,10 +136,22 @@ struct Shared {
     log: Mutex<Vec<RequestRecord>>,
 }
 
+/// Which of the server's listeners a URL points at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listener {
+    /// HTTPS, TLS 1.3 or 1.2 (the client picks; ours takes 1.3).
+    Https,
+    /// HTTPS that speaks TLS 1.2 only, as some object stores still do.
+    HttpsTls12,
+    /// Plain HTTP on 127.0.0.1.
+    Http,
+}
+
 /// A running firmware server. Dropping it stops it.
 pub struct FirmwareServer {
     rt: Option<tokio::runtime::Runtime>,
     https_port: u16,
+    https12_port: u16,
     http_port: u16,
     shared: Arc<Shared>,
     counter: AtomicU64,
@@ -319,23 +331,45 @@ async fn handle(
         .expect("response"))
 }
 
-fn tls_acceptor(state_dir: &Path) -> std::io::Result<tokio_rustls::TlsAcceptor> {
+/// The HTTPS acceptor with the certificate in `state_dir`; `tls12_only` limits it to TLS 1.2.
+fn tls_acceptor(state_dir: &Path, tls12_only: bool) -> std::io::Result<tokio_rustls::TlsAcceptor> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-    crate::pki::issue_server_cert(state_dir, &["localhost"], "firmware")?;
     let certs = CertificateDer::pem_file_iter(state_dir.join("firmware.pem"))
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
         .map_err(|e| std::io::Error::other(format!("firmware.pem: {e}")))?;
     let key = PrivateKeyDer::from_pem_file(state_dir.join("firmware.key"))
         .map_err(|e| std::io::Error::other(format!("firmware.key: {e}")))?;
-    let config =
-        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(std::io::Error::other)?
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .map_err(std::io::Error::other)?;
+    let builder =
+        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()));
+    let builder = if tls12_only {
+        builder.with_protocol_versions(&[&rustls::version::TLS12])
+    } else {
+        builder.with_safe_default_protocol_versions()
+    };
+    let config = builder
+        .map_err(std::io::Error::other)?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(std::io::Error::other)?;
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Accepts TLS connections on `listener` until the runtime stops.
+async fn serve_tls(listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor, shared: Arc<Shared>) {
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let acceptor = acceptor.clone();
+        let sh = shared.clone();
+        tokio::spawn(async move {
+            if let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                serve_conn(tls, sh, true).await;
+            }
+        });
+    }
 }
 
 async fn serve_conn<S>(io: S, shared: Arc<Shared>, tls: bool)
@@ -356,38 +390,24 @@ impl FirmwareServer {
     /// Starts the server on free ports of 127.0.0.1; its certificate (`firmware.pem`,
     /// `firmware.key`, DNS:localhost) is issued by the CA in `state_dir`.
     pub fn start(state_dir: &Path) -> std::io::Result<FirmwareServer> {
-        let acceptor = tls_acceptor(state_dir)?;
+        crate::pki::issue_server_cert(state_dir, &["localhost"], "firmware")?;
+        let acceptor = tls_acceptor(state_dir, false)?;
+        let acceptor12 = tls_acceptor(state_dir, true)?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("aiot-firmware")
             .enable_all()
             .build()?;
         let shared = Arc::new(Shared::default());
-        let (https, http) = rt.block_on(async {
-            let a = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-            let b = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-            Ok::<_, std::io::Error>((a, b))
+        let (https, https12, http) = rt.block_on(async {
+            let bind = || TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)));
+            Ok::<_, std::io::Error>((bind().await?, bind().await?, bind().await?))
         })?;
         let https_port = https.local_addr()?.port();
+        let https12_port = https12.local_addr()?.port();
         let http_port = http.local_addr()?.port();
-        let sh = shared.clone();
-        rt.spawn(async move {
-            loop {
-                let Ok((tcp, _)) = https.accept().await else {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                };
-                let acceptor = acceptor.clone();
-                let sh = sh.clone();
-                tokio::spawn(async move {
-                    if let Ok(Ok(tls)) =
-                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
-                    {
-                        serve_conn(tls, sh, true).await;
-                    }
-                });
-            }
-        });
+        rt.spawn(serve_tls(https, acceptor, shared.clone()));
+        rt.spawn(serve_tls(https12, acceptor12, shared.clone()));
         let sh = shared.clone();
         rt.spawn(async move {
             loop {
@@ -401,6 +421,7 @@ impl FirmwareServer {
         Ok(FirmwareServer {
             rt: Some(rt),
             https_port,
+            https12_port,
             http_port,
             shared,
             counter: AtomicU64::new(0),
@@ -409,6 +430,11 @@ impl FirmwareServer {
 
     pub fn https_port(&self) -> u16 {
         self.https_port
+    }
+
+    /// The port of the TLS 1.2-only HTTPS listener.
+    pub fn https12_port(&self) -> u16 {
+        self.https12_port
     }
 
     pub fn http_port(&self) -> u16 {
@@ -434,24 +460,18 @@ impl FirmwareServer {
         format!("/ota/{}/{}.bin", &image.md5[..32], image.name)
     }
 
-    /// The Aliyun-like URL of `image`: `https://localhost:<port>/ota/<hex>/<name>.bin?Expires=..&Signature=..`
-    /// (`http://127.0.0.1:<port>/...` when `tls` is false).
-    pub fn url(&self, image: &Image, tls: bool) -> String {
+    /// The Aliyun-like URL of `image` on `listener`:
+    /// `https://localhost:<port>/ota/<hex>/<name>.bin?Expires=..&Signature=..`
+    /// (`http://127.0.0.1:<port>/...` for plain HTTP).
+    pub fn url(&self, image: &Image, listener: Listener) -> String {
         let n = self.counter.fetch_add(1, Ordering::SeqCst);
         let sig = &image.sha256[..16];
         let query = format!("Expires={}&Signature={sig}{n}", 2524608000u64 + n);
-        if tls {
-            format!(
-                "https://localhost:{}{}?{query}",
-                self.https_port,
-                self.path_of(image)
-            )
-        } else {
-            format!(
-                "http://127.0.0.1:{}{}?{query}",
-                self.http_port,
-                self.path_of(image)
-            )
+        let path = self.path_of(image);
+        match listener {
+            Listener::Https => format!("https://localhost:{}{path}?{query}", self.https_port),
+            Listener::HttpsTls12 => format!("https://localhost:{}{path}?{query}", self.https12_port),
+            Listener::Http => format!("http://127.0.0.1:{}{path}?{query}", self.http_port),
         }
     }
 

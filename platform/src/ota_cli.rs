@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aiot_platform::firmware::{generate_image, sha256_hex, Fault, FirmwareServer};
+use aiot_platform::firmware::{generate_image, sha256_hex, Fault, FirmwareServer, Listener};
 use aiot_platform::ota::{judge, Expect, Job, JobFile, Kind, OtaClient, OtaEvent, PushOn, SignMethod};
 use aiot_platform::{process, Device, Platform};
 use clap::ValueEnum;
@@ -54,7 +54,20 @@ pub enum ExpectArg {
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum SchemeArg {
     Https,
+    /// HTTPS from a listener that speaks TLS 1.2 only.
+    #[value(name = "https-tls12")]
+    HttpsTls12,
     Http,
+}
+
+impl From<SchemeArg> for Listener {
+    fn from(s: SchemeArg) -> Listener {
+        match s {
+            SchemeArg::Https => Listener::Https,
+            SchemeArg::HttpsTls12 => Listener::HttpsTls12,
+            SchemeArg::Http => Listener::Http,
+        }
+    }
 }
 
 /// Options of `ota-exec`.
@@ -104,7 +117,8 @@ pub struct OtaExecArgs {
     /// The outcome that makes ota-exec exit 0.
     #[arg(long, value_enum, default_value = "success")]
     pub expect: ExpectArg,
-    /// URL scheme of the job: https (localhost, platform CA) or plain http (127.0.0.1).
+    /// URL scheme of the job: https (localhost, platform CA), https-tls12 (the same from a
+    /// listener limited to TLS 1.2) or plain http (127.0.0.1).
     #[arg(long, value_enum, default_value = "https")]
     pub scheme: SchemeArg,
     /// The program to run, and its arguments (after `--`).
@@ -122,7 +136,7 @@ fn build_job(
     server: &FirmwareServer,
     images: Vec<(String, Vec<u8>)>,
     fault: Fault,
-    tls: bool,
+    listener: Listener,
     mut job: Job,
 ) -> Job {
     job.files = images
@@ -131,7 +145,7 @@ fn build_job(
             let img = server.add_image(&name, data, fault);
             JobFile {
                 name: format!("{name}.bin"),
-                url: server.url(&img, tls),
+                url: server.url(&img, listener),
                 size: img.data.len() as u64,
                 sha256: img.sha256.clone(),
                 md5: img.md5.clone(),
@@ -200,7 +214,7 @@ pub fn run_ota_exec(a: OtaExecArgs) -> Result<u8, String> {
         &server,
         images,
         a.fault,
-        matches!(a.scheme, SchemeArg::Https),
+        a.scheme.into(),
         Job {
             kind,
             version: a.version.clone(),
@@ -221,7 +235,11 @@ pub fn run_ota_exec(a: OtaExecArgs) -> Result<u8, String> {
     let me = std::env::current_exe().map_err(|e| format!("own path: {e}"))?;
     let mut env = platform.env(&me);
     env.push(("AIOT_FIRMWARE_OUT", out_file.clone().into_os_string()));
-    env.push(("AIOT_FIRMWARE_PORT", server.https_port().to_string().into()));
+    let https_port = match a.scheme {
+        SchemeArg::HttpsTls12 => server.https12_port(),
+        _ => server.https_port(),
+    };
+    env.push(("AIOT_FIRMWARE_PORT", https_port.to_string().into()));
     env.push(("AIOT_FIRMWARE_HTTP_PORT", server.http_port().to_string().into()));
     env.push(("AIOT_FIRMWARE_VERSION", a.version.clone().into()));
     env.push(("AIOT_FIRMWARE_SIZE", (image0.len() as u64).to_string().into()));
@@ -343,7 +361,7 @@ fn handle_request(text: &str, server: &FirmwareServer, client: &OtaClient) -> Re
         server,
         images,
         req.fault,
-        true,
+        Listener::Https,
         Job {
             kind: req.kind,
             version: req.version.clone(),

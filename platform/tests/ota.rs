@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use aiot_platform::firmware::{generate_image, Fault, FirmwareServer};
+use aiot_platform::firmware::{generate_image, Fault, FirmwareServer, Listener};
 
 const EXE: &str = env!("CARGO_BIN_EXE_aiot-platform");
 
@@ -91,7 +91,7 @@ fn range_serving() {
     let (dir, s) = server("range");
     let data = generate_image(10_000, 3);
     let img = s.add_image("fw", data.clone(), Fault::None);
-    let url = s.url(&img, true);
+    let url = s.url(&img, Listener::Https);
     assert!(
         url.starts_with(&format!("https://localhost:{}/ota/", s.https_port())),
         "{url}"
@@ -141,12 +141,52 @@ fn range_serving() {
     assert_eq!(f.status, "404");
 
     // Plain HTTP.
-    let f = curl(&dir, &s.url(&img, false), None);
+    let f = curl(&dir, &s.url(&img, Listener::Http), None);
     assert_eq!(f.status, "200");
     assert_eq!(f.body, data);
     assert!(s.requests().len() >= 6);
     drop(s);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The TLS version curl negotiated with `url` when allowed `tls_args` (from its verbose
+/// "SSL connection using TLSv1.x" line), or None if the transfer failed.
+fn tls_version(dir: &Path, url: &str, tls_args: &[&str]) -> Option<String> {
+    let out = Command::new("curl")
+        .args(["-sv", "-o", "/dev/null", "--max-time", "10"])
+        .args(tls_args)
+        .arg("--cacert")
+        .arg(dir.join("ca.pem"))
+        .arg(url)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    let version = log
+        .lines()
+        .find_map(|l| l.split("SSL connection using ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(str::to_owned);
+    version.filter(|_| out.status.success())
+}
+
+#[test]
+fn the_tls12_listener_speaks_tls12_only() {
+    let (dir, s) = server("tls12");
+    let data = generate_image(5_000, 5);
+    let img = s.add_image("fw", data.clone(), Fault::None);
+    let url = s.url(&img, Listener::HttpsTls12);
+    assert!(
+        url.starts_with(&format!("https://localhost:{}/ota/", s.https12_port())),
+        "{url}"
+    );
+    assert_ne!(s.https12_port(), s.https_port());
+    let f = curl(&dir, &url, None);
+    assert_eq!((f.code, f.status.as_str()), (0, "200"));
+    assert_eq!(f.body, data);
+    assert_eq!(tls_version(&dir, &url, &[]).as_deref(), Some("TLSv1.2"));
+    assert_eq!(tls_version(&dir, &url, &["--tlsv1.3"]), None, "TLS 1.3 is refused");
+    let url13 = s.url(&img, Listener::Https);
+    assert_eq!(tls_version(&dir, &url13, &[]).as_deref(), Some("TLSv1.3"));
 }
 
 #[test]
@@ -156,7 +196,7 @@ fn faults() {
 
     // drop:N: the first GET stops after N bytes; a resumed Range request succeeds.
     let img = s.add_image("drop", data.clone(), Fault::Drop(1000));
-    let url = s.url(&img, true);
+    let url = s.url(&img, Listener::Https);
     let f = curl(&dir, &url, None);
     assert_ne!(f.code, 0, "the transfer must fail");
     assert_eq!(f.body.len(), 1000);
@@ -167,7 +207,7 @@ fn faults() {
 
     // corrupt:K
     let img = s.add_image("corrupt", data.clone(), Fault::Corrupt(7));
-    let url = s.url(&img, true);
+    let url = s.url(&img, Listener::Https);
     let f = curl(&dir, &url, None);
     assert_eq!(f.code, 0);
     assert_eq!(f.body.len(), data.len());
@@ -180,20 +220,20 @@ fn faults() {
     // throttle:B
     let img = s.add_image("slow", data[..3000].to_vec(), Fault::Throttle(10_000));
     let t = Instant::now();
-    let f = curl(&dir, &s.url(&img, true), None);
+    let f = curl(&dir, &s.url(&img, Listener::Https), None);
     assert_eq!(f.body, &data[..3000]);
     assert!(t.elapsed() >= Duration::from_millis(200), "{:?}", t.elapsed());
 
     // status:CODE
     for code in [404u16, 500] {
         let img = s.add_image(&format!("status{code}"), data.clone(), Fault::Status(code));
-        let f = curl(&dir, &s.url(&img, true), None);
+        let f = curl(&dir, &s.url(&img, Listener::Https), None);
         assert_eq!(f.status, code.to_string());
     }
 
     // lie:N
     let img = s.add_image("lie", data[..2000].to_vec(), Fault::Lie(100));
-    let f = curl(&dir, &s.url(&img, true), None);
+    let f = curl(&dir, &s.url(&img, Listener::Https), None);
     assert_ne!(f.code, 0, "curl must see a short body");
     assert!(f.headers.contains("content-length: 2100"), "{}", f.headers);
     assert_eq!(f.body, &data[..2000]);
