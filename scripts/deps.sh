@@ -11,6 +11,8 @@ command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
 command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
 # Headers for the platform's mosquitto plugin (platform/build.rs).
 [ -f /usr/include/mosquitto_broker.h ] || need+=(mosquitto-dev)
+# mosquitto-dev's headers include <mosquitto.h>, which only libmosquitto-dev ships.
+[ -f /usr/include/mosquitto.h ] || need+=(libmosquitto-dev)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing: ${need[*]}"
   SUDO=""

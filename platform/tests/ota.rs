@@ -184,7 +184,11 @@ fn the_tls12_listener_speaks_tls12_only() {
     assert_eq!((f.code, f.status.as_str()), (0, "200"));
     assert_eq!(f.body, data);
     assert_eq!(tls_version(&dir, &url, &[]).as_deref(), Some("TLSv1.2"));
-    assert_eq!(tls_version(&dir, &url, &["--tlsv1.3"]), None, "TLS 1.3 is refused");
+    assert_eq!(
+        tls_version(&dir, &url, &["--tlsv1.3"]),
+        None,
+        "TLS 1.3 is refused"
+    );
     let url13 = s.url(&img, Listener::Https);
     assert_eq!(tls_version(&dir, &url13, &[]).as_deref(), Some("TLSv1.3"));
 }
