@@ -1,7 +1,9 @@
 //! The `aiot-platform` command line.
 
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, ExitStatus};
+use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aiot_platform::firmware::Fault;
@@ -324,12 +326,44 @@ pub(crate) fn run_program(
     env: Vec<(&'static str, std::ffi::OsString)>,
     timeout: u64,
 ) -> Result<u8, String> {
-    Command::new(&program[0])
-        .args(&program[1..])
-        .envs(env)
+    run_program_teed(program, env, timeout, None)
+}
+
+/// [`run_program`]; with `lines`, PROGRAM's stdout goes through a pipe: each line is printed
+/// as it comes and kept in `lines` (for checks on its log).
+pub(crate) fn run_program_teed(
+    program: &[String],
+    env: Vec<(&'static str, std::ffi::OsString)>,
+    timeout: u64,
+    lines: Option<Arc<Mutex<Vec<String>>>>,
+) -> Result<u8, String> {
+    let mut cmd = Command::new(&program[0]);
+    cmd.args(&program[1..]).envs(env);
+    if lines.is_some() {
+        cmd.stdout(Stdio::piped());
+    }
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let teeing = lines.is_some();
+    let status = cmd
         .spawn()
         .map_err(|e| format!("cannot run {}: {e}", program[0]))
         .and_then(|mut child| {
+            if let (Some(out), Some(lines)) = (child.stdout.take(), lines) {
+                std::thread::spawn(move || {
+                    // Lines of any bytes (a log may carry binary); ends at EOF.
+                    let mut out = BufReader::new(out);
+                    let mut buf = Vec::new();
+                    while matches!(out.read_until(b'\n', &mut buf), Ok(n) if n > 0) {
+                        let _ = std::io::stdout().write_all(&buf);
+                        lines
+                            .lock()
+                            .unwrap()
+                            .push(String::from_utf8_lossy(&buf).into_owned());
+                        buf.clear();
+                    }
+                    let _ = done_tx.send(());
+                });
+            }
             let deadline = Instant::now() + Duration::from_secs(timeout);
             loop {
                 match child.try_wait() {
@@ -357,7 +391,13 @@ pub(crate) fn run_program(
                 process::reap_all_except(child.id() as i32);
                 std::thread::sleep(Duration::from_millis(20));
             }
-        })
+        });
+    if teeing {
+        // PROGRAM is gone: the rest of its output is in the pipe. A child of it that still
+        // holds the pipe is swept later; the wait is bounded.
+        let _ = done_rx.recv_timeout(Duration::from_secs(5));
+    }
+    status
 }
 
 fn run_exec(

@@ -53,6 +53,15 @@ pub struct Job {
     pub ext_data: Option<String>,
 }
 
+/// `scheme://host:port` of `url` (all of it when it has no path).
+fn url_origin(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    match url[after_scheme..].find('/') {
+        Some(i) => &url[..after_scheme + i],
+        None => url,
+    }
+}
+
 /// A JSON string literal of `s`.
 fn js(s: &str) -> String {
     serde_json::to_string(s).expect("a string serializes")
@@ -198,6 +207,57 @@ pub enum PushOn {
     Query,
 }
 
+/// Malformed and hostile pushes for `job`'s topic (firmware upgrade or config push), each one a
+/// message a device must refuse with a log line and never hand to its OTA handler: not JSON,
+/// invalid UTF-8, empty, nested past any parser's depth, `data` not an object, fields missing,
+/// sizes out of range, bad digests, an unknown digest method, a non-http(s) URL, 100 KB strings,
+/// an empty `files` array. URLs point at `base_url` + `/hostile/...`, so a device that fetched one
+/// shows up in the firmware server's request log.
+pub fn hostile_pushes(job: &Job, pk: &str, dn: &str, base_url: &str) -> Vec<(String, Vec<u8>)> {
+    let (topic, field, version_key, size_key) = match job.kind {
+        Kind::Fota => (
+            format!("/ota/device/upgrade/{pk}/{dn}"),
+            "data",
+            "version",
+            "size",
+        ),
+        Kind::Cota => (
+            format!("/sys/{pk}/{dn}/thing/config/push"),
+            "params",
+            "configId",
+            "configSize",
+        ),
+    };
+    let url = format!("{base_url}/hostile/fw.bin");
+    let sha = "0".repeat(64);
+    // A whole push with `over` appended to the fields of its data object (later keys win).
+    let push = |over: &str| -> Vec<u8> {
+        format!(
+            r#"{{"code":"1000","{field}":{{"{version_key}":"9.9.9","{size_key}":1024,"sign":"{sha}","signMethod":"SHA256","url":"{url}"{over}}},"id":1,"message":"success"}}"#
+        )
+        .into_bytes()
+    };
+    let huge = "a".repeat(100 * 1024);
+    let payloads: Vec<Vec<u8>> = vec![
+        b"{\"code\":\"1000\",\"data\":{\"version\"".to_vec(),
+        vec![0xff, 0xfe, 0x7b, 0x00, 0x80],
+        Vec::new(),
+        "[".repeat(100_000).into_bytes(),
+        format!(r#"{{"code":"1000","{field}":[]}}"#).into_bytes(),
+        format!(r#"{{"code":"1000","{field}":{{"{version_key}":"9.9.9"}}}}"#).into_bytes(),
+        push(&format!(r#","{size_key}":-1"#)),
+        push(&format!(r#","{size_key}":99999999999"#)),
+        push(&format!(r#","{size_key}":"12abc""#)),
+        push(r#","sign":"xyz""#),
+        push(r#","signMethod":"crc32""#),
+        push(&format!(r#","url":"ftp://localhost/hostile/{dn}""#)),
+        push(&format!(r#","url":"{url}?{huge}""#)),
+        push(&format!(r#","{version_key}":"{huge}""#)),
+        push(r#","files":[]"#),
+    ];
+    payloads.into_iter().map(|p| (topic.clone(), p)).collect()
+}
+
 /// Device key: (productKey, deviceName).
 pub type DeviceKey = (String, String);
 
@@ -212,6 +272,8 @@ struct State {
     auto: Option<(Job, PushOn)>,
     pushed: HashMap<DeviceKey, bool>,
     observer: Option<Observer>,
+    /// Publish [`hostile_pushes`] before each job push (not before query replies).
+    hostile_first: bool,
 }
 
 struct Inner {
@@ -306,8 +368,21 @@ impl Inner {
 
     fn send(self: &Arc<Self>, key: DeviceKey, job: Job, reply_id: Option<String>, delay: Duration) {
         let inner = self.clone();
+        let hostile = match (&reply_id, job.files.first()) {
+            (None, Some(f)) if self.state.lock().unwrap().hostile_first => {
+                hostile_pushes(&job, &key.0, &key.1, url_origin(&f.url))
+            }
+            _ => Vec::new(),
+        };
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
+            // Same topic, same QoS, one client: the broker keeps the order, the job comes last.
+            for (topic, payload) in hostile {
+                let _ = inner
+                    .client
+                    .publish(topic, QoS::AtLeastOnce, false, payload)
+                    .await;
+            }
             let (topic, payload) = match &reply_id {
                 Some(id) => job.reply_message(&key.0, &key.1, id),
                 None => job.push_message(&key.0, &key.1, now_ms()),
@@ -429,6 +504,11 @@ impl OtaClient {
         self.inner.state.lock().unwrap().auto = Some((job, on));
     }
 
+    /// Before each job push, publish [`hostile_pushes`] to the device first.
+    pub fn set_hostile_first(&self, on: bool) {
+        self.inner.state.lock().unwrap().hostile_first = on;
+    }
+
     /// Called with each event as it is recorded (from the client's thread).
     pub fn set_observer(&self, f: impl Fn(&DeviceKey, &OtaEvent) + Send + Sync + 'static) {
         self.inner.state.lock().unwrap().observer = Some(Box::new(f));
@@ -505,6 +585,14 @@ pub fn judge(events: &[OtaEvent], version: &str, expect: Expect) -> Result<(), S
             }
             if !reached_100 {
                 return Err(format!("progress never reached 100 (steps {steps:?})"));
+            }
+            // aiot_download_send_request reports the current percent, 0 on the first request.
+            let first_step = events[pushed_at..].iter().find_map(|e| match e {
+                OtaEvent::Progress { step, .. } => Some(*step),
+                _ => None,
+            });
+            if first_step != Some(0) {
+                return Err(format!("the first progress report was not 0 (steps {steps:?})"));
             }
             if !events[pushed_at..]
                 .iter()
@@ -622,6 +710,36 @@ mod tests {
     }
 
     #[test]
+    fn hostile_pushes_break_one_rule_each() {
+        let j = job(Kind::Fota, 1);
+        assert_eq!(url_origin(&j.files[0].url), "https://localhost:1");
+        assert_eq!(url_origin("http://h:2"), "http://h:2");
+        let msgs = hostile_pushes(&j, "pk", "dn", "https://localhost:1");
+        assert_eq!(msgs.len(), 15);
+        assert!(msgs.iter().all(|(t, _)| t == "/ota/device/upgrade/pk/dn"));
+        let json: Vec<Option<serde_json::Value>> =
+            msgs.iter().map(|(_, p)| serde_json::from_slice(p).ok()).collect();
+        // Four are not JSON at all (serde_json refuses the deep nesting too); the rest are JSON
+        // whose "data" breaks a rule.
+        assert!(json[..4].iter().all(Option::is_none));
+        assert!(json[4..].iter().all(Option::is_some));
+        let data = |i: usize| json[i].as_ref().unwrap()["data"].clone();
+        assert!(data(4).is_array());
+        assert_eq!(data(6)["size"], -1);
+        assert_eq!(data(9)["sign"], "xyz");
+        assert!(data(12)["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://localhost:1/hostile/"));
+        assert!(data(12)["url"].as_str().unwrap().len() > 100 * 1024);
+        assert_eq!(data(14)["files"], serde_json::json!([]));
+        let cota = hostile_pushes(&job(Kind::Cota, 1), "pk", "dn", "https://localhost:1");
+        assert!(cota.iter().all(|(t, _)| t == "/sys/pk/dn/thing/config/push"));
+        let params: serde_json::Value = serde_json::from_slice(&cota[6].1).unwrap();
+        assert_eq!(params["params"]["configSize"], -1);
+    }
+
+    #[test]
     fn device_messages_and_verdicts() {
         let (k, ev, _) = parse_device_message(
             "/ota/device/progress/pk/dn",
@@ -668,6 +786,8 @@ mod tests {
         };
         let ok = [v("1.0.0"), pushed.clone(), p(0), p(50), p(100), v("1.1.0")];
         assert_eq!(judge(&ok, "1.1.0", Expect::Success), Ok(()));
+        let no_zero = [v("1.0.0"), pushed.clone(), p(50), p(100), v("1.1.0")];
+        assert!(judge(&no_zero, "1.1.0", Expect::Success).is_err());
         assert!(judge(&ok[..5], "1.1.0", Expect::Success).is_err());
         assert!(judge(&ok, "1.1.0", Expect::ChecksumFailure).is_err());
         let bad = [v("1.0.0"), pushed.clone(), p(10), p(-3)];

@@ -11,7 +11,7 @@ use clap::ValueEnum;
 
 use crate::progress_board::{describe, Board, Out};
 use crate::push_queue::{ext_data_object, image_name, queue_dir, PushRequest};
-use crate::{new_temp_dir, run_program, TempDir};
+use crate::{new_temp_dir, run_program_teed, TempDir};
 
 pub const DEFAULT_IMAGE_SIZE: usize = 1_248_306;
 
@@ -117,6 +117,26 @@ pub struct OtaExecArgs {
     /// The outcome that makes ota-exec exit 0.
     #[arg(long, value_enum, default_value = "success")]
     pub expect: ExpectArg,
+    /// The version the device must report before the job (with --expect success).
+    #[arg(long, value_name = "V", default_value = "1.0.0")]
+    pub from_version: String,
+    /// Before the job, push malformed and hostile messages on the same topic (bad JSON,
+    /// invalid UTF-8, deep nesting, missing fields, absurd sizes, bad digests, ftp URL,
+    /// 100 KB strings). The device must refuse each one and never fetch their URLs.
+    #[arg(long)]
+    pub hostile: bool,
+    /// The exact list of progress steps the device must report, e.g. 0,50,100.
+    #[arg(
+        long,
+        value_name = "S,S,...",
+        value_delimiter = ',',
+        allow_hyphen_values = true
+    )]
+    pub expect_steps: Option<Vec<i64>>,
+    /// N:TEXT: PROGRAM's stdout must hold at least N lines containing TEXT (repeatable).
+    /// Its output then goes through a pipe.
+    #[arg(long = "expect-log", value_name = "N:TEXT", value_parser = parse_expect_log)]
+    pub expect_log: Vec<(usize, String)>,
     /// URL scheme of the job: https (localhost, platform CA), https-tls12 (the same from a
     /// listener limited to TLS 1.2) or plain http (127.0.0.1).
     #[arg(long, value_enum, default_value = "https")]
@@ -129,6 +149,15 @@ pub struct OtaExecArgs {
         allow_hyphen_values = true
     )]
     pub program: Vec<String>,
+}
+
+fn parse_expect_log(s: &str) -> Result<(usize, String), String> {
+    let (n, text) = s.split_once(':').ok_or("expected N:TEXT")?;
+    let n = n.parse().map_err(|_| format!("{n:?} is not a count"))?;
+    if text.is_empty() {
+        return Err("TEXT is empty".into());
+    }
+    Ok((n, text.to_owned()))
 }
 
 /// Adds `images` to the server (with `fault`) and fills `job.files` with them.
@@ -229,6 +258,7 @@ pub fn run_ota_exec(a: OtaExecArgs) -> Result<u8, String> {
         PushOnArg::Query => PushOn::Query,
     };
     client.set_auto_job(job.clone(), on);
+    client.set_hostile_first(a.hostile);
 
     let out_file = dir.join("received.bin");
     let _ = std::fs::remove_file(&out_file);
@@ -244,11 +274,13 @@ pub fn run_ota_exec(a: OtaExecArgs) -> Result<u8, String> {
     env.push(("AIOT_FIRMWARE_VERSION", a.version.clone().into()));
     env.push(("AIOT_FIRMWARE_SIZE", (image0.len() as u64).to_string().into()));
 
-    let status = run_program(&a.program, env, a.timeout);
+    let lines = (!a.expect_log.is_empty()).then(|| Arc::new(Mutex::new(Vec::new())));
+    let status = run_program_teed(&a.program, env, a.timeout, lines.clone());
     // Let the last reports land.
     std::thread::sleep(Duration::from_millis(300));
     let events = client.events();
     let requests = server.requests();
+    let subscriptions = subscriptions_of(&platform.broker.info.log_file());
     drop(client);
     drop(server);
     drop(platform);
@@ -282,6 +314,10 @@ pub fn run_ota_exec(a: OtaExecArgs) -> Result<u8, String> {
         println!("device   : {}/{}", k.0, k.1);
         println!("  versions : {versions:?}");
         println!("  steps    : {:?}", steps_of(evs));
+        let subs = system_subscriptions(&subscriptions, k);
+        if !subs.is_empty() {
+            println!("  SUBSCRIBED to system topics: {subs:?}");
+        }
         for e in evs {
             println!("  - {}", describe(e));
         }
@@ -314,8 +350,59 @@ pub fn run_ota_exec(a: OtaExecArgs) -> Result<u8, String> {
         Err("no device got the job (did it report a version / query?)".into());
     for k in &jobbed {
         verdict = judge(&events[*k], &a.version, expect);
+        if verdict.is_ok() && matches!(expect, Expect::Success) {
+            verdict = started_from(&events[*k], &a.from_version);
+        }
+        if let (true, Some(want)) = (verdict.is_ok(), &a.expect_steps) {
+            let got = steps_of(&events[*k]);
+            if got != *want {
+                verdict = Err(format!("progress steps {got:?}, expected {want:?}"));
+            }
+        }
+        if let (true, Expect::Success, Some(m)) = (verdict.is_ok(), expect, &a.module) {
+            // A module's upgrade counts on the platform once its progress and then the version
+            // are reported for that module.
+            let progress = events[*k]
+                .iter()
+                .any(|e| matches!(e, OtaEvent::Progress { step: 100, module: Some(pm), .. } if pm == m));
+            let reported = events[*k].iter().any(|e| {
+                matches!(e, OtaEvent::Version { version, module: Some(vm) }
+                    if *version == a.version && vm == m)
+            });
+            if !progress {
+                verdict = Err(format!("progress 100 was not reported for module {m}"));
+            } else if !reported {
+                verdict = Err(format!("version {} was not reported for module {m}", a.version));
+            }
+        }
+        if verdict.is_ok() {
+            // Upstream never subscribes to its OTA topics (the platform delivers them); a device
+            // library that does would break on a broker that refuses such SUBSCRIBEs.
+            let subs = system_subscriptions(&subscriptions, k);
+            if !subs.is_empty() {
+                verdict = Err(format!("the device subscribed to system topics {subs:?}"));
+            }
+        }
         if verdict.is_ok() {
             break;
+        }
+    }
+    if verdict.is_ok() {
+        if let Some(r) = requests.iter().find(|r| r.path.contains("/hostile/")) {
+            verdict = Err(format!("the device fetched a hostile push's URL: {r}"));
+        }
+    }
+    if verdict.is_ok() {
+        let lines = lines.map(|l| l.lock().unwrap().clone()).unwrap_or_default();
+        for (n, text) in &a.expect_log {
+            let seen = lines.iter().filter(|l| l.contains(text.as_str())).count();
+            println!("log      : {seen} line(s) with {text:?} (at least {n} expected)");
+            if seen < *n {
+                verdict = Err(format!(
+                    "{seen} line(s) of PROGRAM's output hold {text:?}, not {n}"
+                ));
+                break;
+            }
         }
     }
     if verdict.is_ok() && check_hash && hash_ok != Some(true) {
@@ -334,6 +421,44 @@ pub fn run_ota_exec(a: OtaExecArgs) -> Result<u8, String> {
             Ok(1)
         }
     }
+}
+
+/// The first version a device reported is `from` (the job's starting point).
+fn started_from(events: &[OtaEvent], from: &str) -> Result<(), String> {
+    match events.iter().find_map(|e| match e {
+        OtaEvent::Version { version, .. } => Some(version),
+        _ => None,
+    }) {
+        Some(v) if v == from => Ok(()),
+        Some(v) => Err(format!("the device first reported version {v}, not {from}")),
+        None => Err("the device reported no version".into()),
+    }
+}
+
+/// (client id, topic filter) of every SUBSCRIBE in mosquitto's log (`log_type subscribe`
+/// lines: `<time>: <client id> <qos> <filter>`).
+fn subscriptions_of(log: &Path) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let rest = l.split_once(": ")?.1;
+            let mut parts = rest.rsplitn(3, ' ');
+            let (filter, qos, id) = (parts.next()?, parts.next()?, parts.next()?);
+            qos.parse::<u8>().ok().filter(|q| *q <= 2)?;
+            Some((id.to_owned(), filter.to_owned()))
+        })
+        .collect()
+}
+
+/// The filters a device (client id `<pk>.<dn>|...|`, Aliyun's form) subscribed to that cover
+/// its system topics: OTA pushes and replies, remote configuration.
+fn system_subscriptions(subs: &[(String, String)], device: &(String, String)) -> Vec<String> {
+    let prefix = format!("{}.{}|", device.0, device.1);
+    subs.iter()
+        .filter(|(id, _)| id.starts_with(&prefix))
+        .filter(|(_, f)| f.starts_with("/ota/") || f.contains("/thing/ota/") || f.contains("/thing/config/"))
+        .map(|(_, f)| f.clone())
+        .collect()
 }
 
 fn hash_matches(out: &Path, image: &[u8]) -> Option<bool> {

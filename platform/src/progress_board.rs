@@ -13,8 +13,16 @@ pub(crate) fn describe(ev: &OtaEvent) -> String {
             Some(m) => format!("version {version} (module {m})"),
             None => format!("version {version}"),
         },
-        OtaEvent::Progress { step, desc, .. } if desc.is_empty() => format!("progress {step}"),
-        OtaEvent::Progress { step, desc, .. } => format!("progress {step} ({desc})"),
+        OtaEvent::Progress { step, desc, module } => {
+            let mut s = format!("progress {step}");
+            if !desc.is_empty() {
+                s += &format!(" ({desc})");
+            }
+            if let Some(m) = module {
+                s += &format!(" (module {m})");
+            }
+            s
+        }
         OtaEvent::Query { .. } => "firmware/get query".into(),
         OtaEvent::ConfigGet => "config/get query".into(),
         OtaEvent::Pushed {

@@ -261,7 +261,7 @@ if [ "${OTA_MODE:-inform}" = query ]; then
   pub "/ota/device/inform/$PK/$DN" '{"id":1, "params":{"version":"1.0.0"}}'
   pub "/sys/$PK/$DN/thing/ota/firmware/get" '{"id":2, "params":{}}'
 else
-  mosquitto_sub $M -i "sub-$$" -t "/ota/device/upgrade/$PK/$DN" -C 1 -W 10 > "$AIOT_STATE_DIR/push.json" &
+  mosquitto_sub $M -i "${OTA_SUB_ID:-sub-$$}" -t "/ota/device/upgrade/$PK/$DN" -C 1 -W 10 > "$AIOT_STATE_DIR/push.json" &
   SUB=$!
   sleep 0.5
   pub "/ota/device/inform/$PK/$DN" '{"id":1, "params":{"version":"1.0.0"}}'
@@ -287,13 +287,17 @@ fn ota_exec(args: &[&str]) -> Output {
 }
 
 fn ota_exec_mode(mode: &str, args: &[&str]) -> Output {
+    ota_exec_env(&[("OTA_MODE", mode)], args)
+}
+
+fn ota_exec_env(env: &[(&str, &str)], args: &[&str]) -> Output {
     require(&["curl", "mosquitto_sub", "mosquitto_pub", "sha256sum"]);
     let out = Command::new(EXE)
         .arg("ota-exec")
         .args(["--image-size", "200000", "--timeout", "12"])
         .args(args)
         .args(["--", "sh", "-c", DEVICE])
-        .env("OTA_MODE", mode)
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     eprintln!("{}", String::from_utf8_lossy(&out.stdout));
@@ -309,6 +313,41 @@ fn ota_exec_success() {
     assert!(text.contains("steps    : [0, 50, 100]"), "{text}");
     assert!(text.contains("matches the image"), "{text}");
     assert!(text.contains("verdict  : PASS"), "{text}");
+}
+
+#[test]
+fn ota_exec_fails_a_device_that_subscribes_to_its_upgrade_topic() {
+    // The same device, its SUBSCRIBE now made under its own (Aliyun-form) client id: upstream
+    // never subscribes to OTA topics, so the verdict fails although the download succeeded.
+    let out = ota_exec_env(
+        &[(
+            "OTA_SUB_ID",
+            "a1TestPK001.device1|securemode=3,signmethod=hmacsha256|",
+        )],
+        &[],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("matches the image"), "{text}");
+    assert!(
+        text.contains("verdict  : FAIL (Success): the device subscribed to system topics [\"/ota/device/upgrade/a1TestPK001/device1\"]"),
+        "{text}"
+    );
+}
+
+#[test]
+fn ota_exec_checks_the_starting_version_and_the_log() {
+    let out = ota_exec(&["--from-version", "0.9.0"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("first reported version 1.0.0, not 0.9.0"), "{text}");
+    // The shell device logs nothing: a required log line fails the run.
+    let out = ota_exec(&["--expect-log", "1:[LK-0901] digest matched"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("0 line(s) of PROGRAM's output hold"), "{text}");
+    let out = ota_exec(&["--expect-log", "x"]);
+    assert_eq!(out.status.code(), Some(2), "a bad N:TEXT is a usage error");
 }
 
 #[test]
