@@ -5,7 +5,10 @@
  *   ota_single_demo multi   multi-file push, every file downloaded and verified
  *   ota_single_demo query   no push: asks with aiot_ota_query_firmware, the reply carries the job
  *   ota_single_demo cota    remote-config push on /sys/<pk>/<dn>/thing/config/push
+ *   ota_single_demo module  1.0.0 reported with the _ext call, then module "mcu" set on the OTA
+ *                           handle: versions reported for it
  *
+ * Prints each task's fields (module and extra data included) as it arrives.
  * Reports 1.0.0 first; after every file is verified (percent 100) reports the new version.
  * Writes the (first) image to $AIOT_FIRMWARE_OUT when set. Exit 0 on success, 3 on digest
  * mismatch, 2 on fetch failure, 1 otherwise. Bounded by $AIOT_DEMO_SECONDS (default 60).
@@ -82,6 +85,8 @@ static void on_ota(void *ota_handle, const aiot_ota_recv_t *const msg, void *use
     }
     printf("task: type %u, version %s, file %u of %u (%s), size %u, url %s\n", msg->type, t->version, t->file_id,
            t->file_num, t->file_name ? t->file_name : "-", t->size_total, t->url);
+    printf("task: module %s, extra data %s\n", t->module ? t->module : "-",
+           t->extra_data ? t->extra_data : "-");
     snprintf(g_version, sizeof(g_version), "%s", t->version);
     void *dl = aiot_download_init();
     aiot_sysdep_network_cred_t cred = demo_ca_cred(g_ca);
@@ -141,6 +146,16 @@ int main(int argc, char *argv[])
     aiot_ota_setopt(ota, AIOT_OTAOPT_RECV_HANDLER, (void *)on_ota);
     if (aiot_mqtt_connect(mqtt) < 0) {
         return 1;
+    }
+    /* "module": the handle's module goes into aiot_ota_report_version's reports. The _ext form
+     * (any device's triple, here the device's own) reports the default module, never a named
+     * one, as upstream's does. */
+    int with_module = strcmp(g_mode, "module") == 0;
+    if (with_module) {
+        if (aiot_ota_report_version_ext(ota, (char *)pk, (char *)dn, "1.0.0") < 0) {
+            return 1;
+        }
+        aiot_ota_setopt(ota, AIOT_OTAOPT_MODULE, (void *)"mcu");
     }
     /* No SUBSCRIBE, as upstream: the platform delivers pushes and replies by itself. */
     aiot_ota_report_version(ota, "1.0.0");
