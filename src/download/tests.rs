@@ -41,6 +41,10 @@ enum Fault {
     IgnoreRange,
     /// A `103 Early Hints` interim response before the real one.
     Interim,
+    /// Not an HTTP status line.
+    Garbage,
+    /// A header block larger than any header buffer (one 200 KB line).
+    HugeHeader,
 }
 
 struct Server {
@@ -210,6 +214,11 @@ fn handle<S: Read + Write>(mut s: S, image: &[u8], fault: Fault, seen: &Mutex<Ve
         Fault::Interim => s
             .write_all(b"HTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n")
             .and_then(|_| s.write_all(ok_head("HTTP/1.1 206 Partial Content").as_bytes()))
+            .and_then(|_| s.write_all(body)),
+        Fault::Garbage => s.write_all(b"HTTX/9.9 two hundred\r\nContent-Length: 3\r\n\r\nabc"),
+        Fault::HugeHeader => s
+            .write_all(format!("HTTP/1.1 206 Partial Content\r\nX-Big: {}\r\n", "b".repeat(200_000)).as_bytes())
+            .and_then(|_| s.write_all(ok_head("X-End: 1").as_bytes()))
             .and_then(|_| s.write_all(body)),
         Fault::IgnoreRange => s
             .write_all(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", image.len()).as_bytes())
@@ -507,6 +516,56 @@ fn bad_status_is_final_for_the_request() {
     dl.send_request().unwrap();
     let r = run(&mut dl, 3);
     assert!(r.data == *img);
+}
+
+#[test]
+fn server_error_status_is_a_code_error() {
+    let img = image(1000);
+    let server = serve(Arc::clone(&img), vec![Fault::Status(500)], false);
+    let mut dl = download(&server, &img, 4096);
+    dl.send_request().unwrap();
+    let r = run(&mut dl, 2);
+    assert!(r.data.is_empty());
+    assert_eq!(codes(&r), vec![STATE_DOWNLOAD_HTTPRSP_CODE_ERROR; 2]);
+}
+
+#[test]
+fn malformed_responses_are_header_errors() {
+    for (fault, want) in [
+        (Fault::Garbage, STATE_HTTP_HEADER_INVALID),
+        (Fault::HugeHeader, STATE_HTTP_HEADER_BUFFER_TOO_SHORT),
+    ] {
+        let img = image(1000);
+        let server = serve(Arc::clone(&img), vec![fault; 20], false);
+        let mut dl = download(&server, &img, 4096);
+        dl.send_request().unwrap();
+        let r = run(&mut dl, 3);
+        assert!(r.data.is_empty(), "{fault:?}");
+        // Each bad answer is reported, then a renewal asks again (bounded, see
+        // renewals_stop_after_ten_without_progress).
+        assert_eq!(
+            codes(&r),
+            vec![want, STATE_DOWNLOAD_RENEWAL_REQUEST_SENT, want],
+            "{fault:?}"
+        );
+    }
+}
+
+#[test]
+fn network_port_is_used_when_the_url_has_none() {
+    let img = image(5000);
+    let server = serve(Arc::clone(&img), vec![], false);
+    let mut dl = Download::new(Arc::new(PosixPort));
+    let url = "http://127.0.0.1/fw/image.bin".to_owned();
+    dl.setopt(DownloadOption::TaskDesc(task(url, &img, DIGEST_SHA256), None))
+        .unwrap();
+    dl.setopt(DownloadOption::NetworkPort(server.port)).unwrap();
+    dl.setopt(DownloadOption::RecvTimeoutMs(2000)).unwrap();
+    dl.send_request().unwrap();
+    let r = run(&mut dl, 50);
+    assert_eq!(r.data, *img);
+    assert_eq!(codes(&r).last(), Some(&STATE_DOWNLOAD_FINISHED));
+    assert_eq!(server.requests().len(), 1);
 }
 
 #[test]
