@@ -50,6 +50,8 @@ enum Fault {
 struct Server {
     port: u16,
     requests: Arc<Mutex<Vec<String>>>,
+    /// The SNI of each TLS connection (None: the client sent none).
+    snis: Arc<Mutex<Vec<Option<String>>>>,
 }
 
 impl Server {
@@ -113,19 +115,27 @@ fn serve(image: Arc<Vec<u8>>, faults: Vec<Fault>, tls: bool) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let requests = Arc::new(Mutex::new(Vec::new()));
-    let seen = Arc::clone(&requests);
+    let snis = Arc::new(Mutex::new(Vec::new()));
+    let (seen, names) = (Arc::clone(&requests), Arc::clone(&snis));
     let config = tls.then(tls_config);
     thread::spawn(move || {
         for (i, sock) in listener.incoming().enumerate() {
-            let Ok(sock) = sock else { return };
+            let Ok(mut sock) = sock else { return };
             let fault = faults.get(i).copied().unwrap_or(Fault::None);
             let (image, seen, config) = (Arc::clone(&image), Arc::clone(&seen), config.clone());
+            let names = Arc::clone(&names);
             thread::spawn(move || {
                 sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
                 sock.set_nodelay(true).unwrap();
                 match config {
                     Some(cfg) => {
-                        let conn = ServerConnection::new(cfg).unwrap();
+                        let mut conn = ServerConnection::new(cfg).unwrap();
+                        while conn.is_handshaking() {
+                            if conn.complete_io(&mut sock).is_err() {
+                                return;
+                            }
+                        }
+                        names.lock().unwrap().push(conn.server_name().map(str::to_owned));
                         handle(StreamOwned::new(conn, sock), &image, fault, &seen);
                     }
                     None => handle(sock, &image, fault, &seen),
@@ -133,7 +143,7 @@ fn serve(image: Arc<Vec<u8>>, faults: Vec<Fault>, tls: bool) -> Server {
             });
         }
     });
-    Server { port, requests }
+    Server { port, requests, snis }
 }
 
 fn handle<S: Read + Write>(mut s: S, image: &[u8], fault: Fault, seen: &Mutex<Vec<String>>) {
@@ -371,6 +381,29 @@ fn interim_response_is_skipped() {
 }
 
 #[test]
+fn tls_download_sends_the_host_as_sni() {
+    let img = image(20_000);
+    let server = serve(Arc::clone(&img), vec![], true);
+    let mut dl = download(&server, &img, 64 * 1024);
+    let url = format!("https://localhost:{}/fw.bin", server.port);
+    dl.setopt(DownloadOption::TaskDesc(task(url, &img, DIGEST_SHA256), None))
+        .unwrap();
+    dl.setopt(DownloadOption::NetworkCred(Credential {
+        option: CRED_SVRCERT_CA,
+        max_tls_fragment: 16384,
+        sni_enabled: 1,
+        server_ca: Some(CA_PEM.as_bytes().to_vec()),
+        client_cert: None,
+        client_key: None,
+    }))
+    .unwrap();
+    dl.send_request().unwrap();
+    let r = run(&mut dl, 20);
+    assert!(r.data == *img);
+    assert_eq!(*server.snis.lock().unwrap(), vec![Some("localhost".to_owned())]);
+}
+
+#[test]
 fn tls_download_verifies_the_server() {
     let img = image(300_000);
     let server = serve(Arc::clone(&img), vec![], true);
@@ -392,6 +425,11 @@ fn tls_download_verifies_the_server() {
     assert!(r.data == *img);
     assert_eq!(codes(&r), vec![STATE_DOWNLOAD_FINISHED]);
     assert_eq!(*r.percents.last().unwrap(), 100);
+    assert_eq!(
+        *server.snis.lock().unwrap(),
+        vec![None],
+        "no SNI for an IP literal"
+    );
 
     // The same credential with an http:// URL is refused before connecting.
     let url = format!("http://127.0.0.1:{}/fw.bin", server.port);

@@ -484,6 +484,13 @@ mod tests {
     }
 
     #[test]
+    fn connections_do_not_wait_for_nagle() {
+        // Small writes (a TLS ClientHello, an MQTT PINGREQ) leave at once.
+        let (net, _server) = pair();
+        assert!(net.stream.as_ref().unwrap().nodelay().unwrap());
+    }
+
+    #[test]
     fn recv_fills_the_buffer() {
         let (net, mut server) = pair();
         server.write_all(b"0123456789").unwrap();
