@@ -5,6 +5,7 @@
  *   ota_single_demo multi   multi-file push, every file downloaded and verified
  *   ota_single_demo query   no push: asks with aiot_ota_query_firmware, the reply carries the job
  *   ota_single_demo cota    remote-config push on /sys/<pk>/<dn>/thing/config/push
+ *   ota_single_demo cota-query  no push: publishes thing.config.get, the get_reply carries the job
  *   ota_single_demo module  1.0.0 reported with the _ext call, then module "mcu" set on the OTA
  *                           handle: versions reported for it
  *
@@ -126,7 +127,8 @@ static int32_t fetch(void *dl)
 int main(int argc, char *argv[])
 {
     g_mode = argc > 1 ? argv[1] : "range";
-    if (strcmp(g_mode, "cota") == 0) {
+    int cota_query = strcmp(g_mode, "cota-query") == 0;
+    if (strcmp(g_mode, "cota") == 0 || cota_query) {
         g_expected_type = AIOT_OTARECV_COTA;
     }
     aiot_sysdep_set_portfile(&g_aiot_sysdep_portfile);
@@ -161,6 +163,17 @@ int main(int argc, char *argv[])
     aiot_ota_report_version(ota, "1.0.0");
     if (strcmp(g_mode, "query") == 0) {
         if (aiot_ota_query_firmware(ota) < 0) {
+            return 1;
+        }
+    }
+    if (cota_query) {
+        /* The SDK has no config query call: the device publishes thing.config.get itself and the
+         * reply (config/get_reply, delivered without a SUBSCRIBE) reaches the OTA handler. */
+        char topic[160];
+        const char *get = "{\"id\":\"1\",\"version\":\"1.0\",\"params\":{\"configScope\":\"product\","
+                          "\"getType\":\"file\"},\"method\":\"thing.config.get\"}";
+        snprintf(topic, sizeof(topic), "/sys/%s/%s/thing/config/get", pk, dn);
+        if (aiot_mqtt_pub(mqtt, topic, (uint8_t *)get, (uint32_t)strlen(get), 0) < 0) {
             return 1;
         }
     }
