@@ -325,8 +325,10 @@ pub fn run_ota_exec(a: OtaExecArgs) -> Result<u8, String> {
     for r in &requests {
         println!("http     : {r}");
     }
-    let check_hash =
-        matches!(a.expect, ExpectArg::Success) && a.files == 1 && matches!(a.kind, KindArg::Fota);
+    // A single-file FOTA must leave the image in AIOT_FIRMWARE_OUT; other jobs only when the
+    // program wrote it (the first file of a multi-file job, the configuration file of a COTA).
+    let check_hash = matches!(a.expect, ExpectArg::Success)
+        && ((a.files == 1 && matches!(a.kind, KindArg::Fota)) || hash_ok.is_some());
     match hash_ok {
         Some(ok) => println!(
             "file     : AIOT_FIRMWARE_OUT {} the image (sha256 {})",
@@ -352,6 +354,16 @@ pub fn run_ota_exec(a: OtaExecArgs) -> Result<u8, String> {
         verdict = judge(&events[*k], &a.version, expect);
         if verdict.is_ok() && matches!(expect, Expect::Success) {
             verdict = started_from(&events[*k], &a.from_version);
+        }
+        if verdict.is_ok() && matches!(expect, Expect::Success) {
+            // Every file of the job is verified: one report of 100 each.
+            let hundreds = steps_of(&events[*k]).iter().filter(|s| **s == 100).count();
+            if hundreds < job.files.len() {
+                verdict = Err(format!(
+                    "{hundreds} report(s) of 100 for {} files",
+                    job.files.len()
+                ));
+            }
         }
         if let (true, Some(want)) = (verdict.is_ok(), &a.expect_steps) {
             let got = steps_of(&events[*k]);
