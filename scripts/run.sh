@@ -9,4 +9,7 @@ scripts/deps.sh
 export PATH="/usr/sbin:$PATH"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j2
-exec build/cargo/release/aiot-platform ota-exec --timeout 120 --expect success -- build/fota_threads_demo
+# The run passes when the platform saw the upgrade through (1.0.0, progress to 100, the image's
+# hash, 1.1.0) and the demo's log has the seed log's shape (c_demos/ota/seed_log_order.txt).
+exec build/cargo/release/aiot-platform ota-exec --timeout 120 --expect success \
+  --expect-order-file c_demos/ota/seed_log_order.txt -- build/fota_threads_demo

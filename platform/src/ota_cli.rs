@@ -133,6 +133,14 @@ pub struct OtaExecArgs {
         allow_hyphen_values = true
     )]
     pub expect_steps: Option<Vec<i64>>,
+    /// TEXT: lines containing each given TEXT must come in the order given (repeatable; the
+    /// shape of a log, e.g. the seed log's). Output goes through a pipe, as for --expect-log.
+    #[arg(long = "expect-order", value_name = "TEXT")]
+    pub expect_order: Vec<String>,
+    /// A file of --expect-order texts, one a line (blank lines and lines starting with '#'
+    /// skipped), checked after those given one by one.
+    #[arg(long, value_name = "FILE")]
+    pub expect_order_file: Option<PathBuf>,
     /// N:TEXT: PROGRAM's stdout must hold at least N lines containing TEXT (repeatable).
     /// Its output then goes through a pipe.
     #[arg(long = "expect-log", value_name = "N:TEXT", value_parser = parse_expect_log)]
@@ -194,7 +202,16 @@ fn steps_of(events: &[OtaEvent]) -> Vec<i64> {
         .collect()
 }
 
-pub fn run_ota_exec(a: OtaExecArgs) -> Result<u8, String> {
+pub fn run_ota_exec(mut a: OtaExecArgs) -> Result<u8, String> {
+    if let Some(f) = &a.expect_order_file {
+        let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
+        a.expect_order.extend(
+            text.lines()
+                .map(str::trim_end)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_owned),
+        );
+    }
     if a.files == 0 || a.files > 20 {
         return Err("--files must be 1..=20".into());
     }
@@ -274,7 +291,8 @@ pub fn run_ota_exec(a: OtaExecArgs) -> Result<u8, String> {
     env.push(("AIOT_FIRMWARE_VERSION", a.version.clone().into()));
     env.push(("AIOT_FIRMWARE_SIZE", (image0.len() as u64).to_string().into()));
 
-    let lines = (!a.expect_log.is_empty()).then(|| Arc::new(Mutex::new(Vec::new())));
+    let lines =
+        (!a.expect_log.is_empty() || !a.expect_order.is_empty()).then(|| Arc::new(Mutex::new(Vec::new())));
     let status = run_program_teed(&a.program, env, a.timeout, lines.clone());
     // Let the last reports land.
     std::thread::sleep(Duration::from_millis(300));
@@ -416,6 +434,12 @@ pub fn run_ota_exec(a: OtaExecArgs) -> Result<u8, String> {
                 break;
             }
         }
+        if verdict.is_ok() && !a.expect_order.is_empty() {
+            match log_order(&lines, &a.expect_order) {
+                Ok(()) => println!("log      : {} lines in the expected order", a.expect_order.len()),
+                Err(e) => verdict = Err(e),
+            }
+        }
     }
     if verdict.is_ok() && check_hash && hash_ok != Some(true) {
         verdict = Err("AIOT_FIRMWARE_OUT does not hold the image".into());
@@ -433,6 +457,25 @@ pub fn run_ota_exec(a: OtaExecArgs) -> Result<u8, String> {
             Ok(1)
         }
     }
+}
+
+/// Each of `order` is found in a line after the line of the one before it.
+fn log_order(lines: &[String], order: &[String]) -> Result<(), String> {
+    let mut from = 0;
+    for (i, text) in order.iter().enumerate() {
+        match lines[from..].iter().position(|l| l.contains(text.as_str())) {
+            Some(at) => from += at + 1,
+            None => {
+                let after = if i == 0 {
+                    String::new()
+                } else {
+                    format!(" after {:?}", order[i - 1])
+                };
+                return Err(format!("no line with {text:?}{after} in PROGRAM's output"));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The first version a device reported is `from` (the job's starting point).
@@ -667,6 +710,20 @@ pub fn run_push(a: PushArgs) -> Result<u8, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_order_is_a_subsequence_of_lines() {
+        let lines: Vec<String> = ["a connect", "b user", "c pub", "d digest matched", "e done"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let o = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(log_order(&lines, &o(&["connect", "pub", "done"])), Ok(()));
+        assert!(log_order(&lines, &o(&["pub", "connect"])).is_err());
+        assert!(log_order(&lines, &o(&["connect", "missing"])).is_err());
+        // One line serves one entry only.
+        assert!(log_order(&lines, &o(&["pub", "pub"])).is_err());
+    }
 
     #[test]
     fn push_refuses_a_bad_ext_data_before_anything_else() {
