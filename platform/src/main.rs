@@ -221,6 +221,7 @@ enum Cmd {
         restart: stop, then start."
     )]
     BrokerCtl {
+        /// What to do with the broker: stop, start or restart.
         action: Action,
         /// The state folder of the running `exec` or `broker` ($AIOT_STATE_DIR).
         #[arg(long, value_name = "DIR")]
@@ -247,8 +248,11 @@ enum Cmd {
     Push(ota_cli::PushArgs),
     /// Print the MQTT password of a device (upper-case hex HMAC-SHA256).
     Password {
+        /// The device's productKey.
         product_key: String,
+        /// The device's deviceName.
         device_name: String,
+        /// The device's deviceSecret (the HMAC-SHA256 key).
         device_secret: String,
     },
 }
@@ -549,5 +553,41 @@ fn main() -> ExitCode {
             eprintln!("aiot-platform: {e}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// `--help` documents every command and every option of each (nested ones too).
+    #[test]
+    fn help_documents_every_command_and_option() {
+        let cli = Cli::command();
+        cli.clone().debug_assert();
+        fn check(cmd: &clap::Command, path: &str) -> usize {
+            let mut n = 0;
+            for sub in cmd.get_subcommands() {
+                let name = format!("{path} {}", sub.get_name());
+                if sub.get_name() == "help" {
+                    continue;
+                }
+                assert!(sub.get_about().is_some(), "{name} has no description");
+                for arg in sub.get_arguments() {
+                    let id = arg.get_id().as_str();
+                    if id == "help" || id == "version" {
+                        continue;
+                    }
+                    assert!(
+                        arg.get_help().is_some() || arg.get_long_help().is_some(),
+                        "{name}: option {id} has no help"
+                    );
+                }
+                n += 1 + check(sub, &name);
+            }
+            n
+        }
+        assert!(check(&cli, "aiot-platform") >= 6);
     }
 }
