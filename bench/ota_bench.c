@@ -129,9 +129,12 @@ int main(void)
     if (with_log) {
         printf("ota_download_log_lines %ld\n", g_log_lines);
     }
-    printf("ota_download_result %s (-0x%04X, percent %d)\n", (res == STATE_DOWNLOAD_FINISHED && g_percent == 100) ? "verified" : "FAILED", (unsigned)-res, g_percent);
-    aiot_download_report_progress(g_dl, 100);
-    aiot_ota_report_version(ota, g_version);
+    int verified = res == STATE_DOWNLOAD_FINISHED && g_percent == 100;
+    printf("ota_download_result %s (-0x%04X, percent %d)\n", verified ? "verified" : "FAILED", (unsigned)-res, g_percent);
+    if (verified) { /* the platform hears of success only after one */
+        aiot_download_report_progress(g_dl, 100);
+        aiot_ota_report_version(ota, g_version);
+    }
     for (int i = 0; i < 5; i++) {
         aiot_mqtt_recv(mqtt);
     }
@@ -159,5 +162,5 @@ int main(void)
     aiot_ota_deinit(&ota);
     aiot_mqtt_deinit(&mqtt);
     free(ca);
-    return 0;
+    return verified ? 0 : 1;
 }
