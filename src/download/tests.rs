@@ -266,6 +266,28 @@ fn download(server: &Server, img: &[u8], buffer: u32) -> Download {
     dl
 }
 
+/// A credential that trusts `ca_pem`.
+fn ca_cred(ca_pem: &str) -> Credential {
+    Credential {
+        option: CRED_SVRCERT_CA,
+        max_tls_fragment: 16384,
+        sni_enabled: 1,
+        server_ca: Some(ca_pem.as_bytes().to_vec()),
+        client_cert: None,
+        client_key: None,
+    }
+}
+
+/// [`download`] of `https://<host>:<port>/fw.bin`, trusting the test CA.
+fn tls_download(server: &Server, img: &[u8], host: &str) -> Download {
+    let mut dl = download(server, img, 64 * 1024);
+    let url = format!("https://{host}:{}/fw.bin", server.port);
+    dl.setopt(DownloadOption::TaskDesc(task(url, img, DIGEST_SHA256), None))
+        .unwrap();
+    dl.setopt(DownloadOption::NetworkCred(ca_cred(CA_PEM))).unwrap();
+    dl
+}
+
 /// What one `recv` gave.
 #[derive(Debug, PartialEq, Eq)]
 enum Step {
@@ -384,19 +406,7 @@ fn interim_response_is_skipped() {
 fn tls_download_sends_the_host_as_sni() {
     let img = image(20_000);
     let server = serve(Arc::clone(&img), vec![], true);
-    let mut dl = download(&server, &img, 64 * 1024);
-    let url = format!("https://localhost:{}/fw.bin", server.port);
-    dl.setopt(DownloadOption::TaskDesc(task(url, &img, DIGEST_SHA256), None))
-        .unwrap();
-    dl.setopt(DownloadOption::NetworkCred(Credential {
-        option: CRED_SVRCERT_CA,
-        max_tls_fragment: 16384,
-        sni_enabled: 1,
-        server_ca: Some(CA_PEM.as_bytes().to_vec()),
-        client_cert: None,
-        client_key: None,
-    }))
-    .unwrap();
+    let mut dl = tls_download(&server, &img, "localhost");
     dl.send_request().unwrap();
     let r = run(&mut dl, 20);
     assert!(r.data == *img);
@@ -407,19 +417,7 @@ fn tls_download_sends_the_host_as_sni() {
 fn tls_download_verifies_the_server() {
     let img = image(300_000);
     let server = serve(Arc::clone(&img), vec![], true);
-    let mut dl = download(&server, &img, 64 * 1024);
-    let url = format!("https://127.0.0.1:{}/fw.bin", server.port);
-    dl.setopt(DownloadOption::TaskDesc(task(url, &img, DIGEST_SHA256), None))
-        .unwrap();
-    dl.setopt(DownloadOption::NetworkCred(Credential {
-        option: CRED_SVRCERT_CA,
-        max_tls_fragment: 16384,
-        sni_enabled: 1,
-        server_ca: Some(CA_PEM.as_bytes().to_vec()),
-        client_cert: None,
-        client_key: None,
-    }))
-    .unwrap();
+    let mut dl = tls_download(&server, &img, "127.0.0.1");
     dl.send_request().unwrap();
     let r = run(&mut dl, 20);
     assert!(r.data == *img);
@@ -446,15 +444,7 @@ fn tls_download_verifies_the_server() {
     let url = format!("https://127.0.0.1:{}/fw.bin", server.port);
     dl.setopt(DownloadOption::TaskDesc(task(url, &img, DIGEST_SHA256), None))
         .unwrap();
-    dl.setopt(DownloadOption::NetworkCred(Credential {
-        option: CRED_SVRCERT_CA,
-        max_tls_fragment: 16384,
-        sni_enabled: 1,
-        server_ca: Some(SRV_PEM.as_bytes().to_vec()),
-        client_cert: None,
-        client_key: None,
-    }))
-    .unwrap();
+    dl.setopt(DownloadOption::NetworkCred(ca_cred(SRV_PEM))).unwrap();
     assert_eq!(
         dl.send_request().unwrap_err().code(),
         STATE_PORT_TLS_INVALID_HANDSHAKE
@@ -871,15 +861,7 @@ fn throughput() {
             .unwrap();
         dl.setopt(DownloadOption::BodyBufferMaxLen(128 * 1024)).unwrap();
         if tls {
-            dl.setopt(DownloadOption::NetworkCred(Credential {
-                option: CRED_SVRCERT_CA,
-                max_tls_fragment: 16384,
-                sni_enabled: 1,
-                server_ca: Some(CA_PEM.as_bytes().to_vec()),
-                client_cert: None,
-                client_key: None,
-            }))
-            .unwrap();
+            dl.setopt(DownloadOption::NetworkCred(ca_cred(CA_PEM))).unwrap();
         }
         let start = Instant::now();
         dl.send_request().unwrap();
