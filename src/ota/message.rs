@@ -346,6 +346,28 @@ mod tests {
     }
 
     #[test]
+    fn mqtt_channel_push_carries_stream_ids() {
+        // dProtocol "mqtt": the image comes over MQTT (upstream's separate mqtt-download
+        // component); the task carries the stream ids and no URL.
+        let push = format!(
+            r#"{{"data":{{"version":"2","size":10,"sign":"{SHA}","signMethod":"SHA256","dProtocol":"mqtt","streamId":1234,"streamFileId":1}}}}"#
+        );
+        let (_, t) = parse_push("/ota/device/upgrade/pk/dn", push.as_bytes()).unwrap();
+        assert_eq!(
+            (
+                t[0].protocol_type,
+                t[0].stream_id,
+                t[0].stream_file_id,
+                t[0].url.as_deref()
+            ),
+            (PROTOCOL_MQTT, 1234, 1, None)
+        );
+        // Without its stream ids such a push is refused.
+        let bare = push.replace(r#""streamId":1234,"#, "");
+        assert!(parse_push("/ota/device/upgrade/pk/dn", bare.as_bytes()).is_err());
+    }
+
+    #[test]
     fn hostile_pushes_are_refused() {
         let good = |over: &str| {
             format!(
