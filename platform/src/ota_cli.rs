@@ -369,50 +369,8 @@ pub fn run_ota_exec(mut a: OtaExecArgs) -> Result<u8, String> {
     let mut verdict: Result<(), String> =
         Err("no device got the job (did it report a version / query?)".into());
     for k in &jobbed {
-        verdict = judge(&events[*k], &a.version, expect);
-        if verdict.is_ok() && matches!(expect, Expect::Success) {
-            verdict = started_from(&events[*k], &a.from_version);
-        }
-        if verdict.is_ok() && matches!(expect, Expect::Success) {
-            // Every file of the job is verified: one report of 100 each.
-            let hundreds = steps_of(&events[*k]).iter().filter(|s| **s == 100).count();
-            if hundreds < job.files.len() {
-                verdict = Err(format!(
-                    "{hundreds} report(s) of 100 for {} files",
-                    job.files.len()
-                ));
-            }
-        }
-        if let (true, Some(want)) = (verdict.is_ok(), &a.expect_steps) {
-            let got = steps_of(&events[*k]);
-            if got != *want {
-                verdict = Err(format!("progress steps {got:?}, expected {want:?}"));
-            }
-        }
-        if let (true, Expect::Success, Some(m)) = (verdict.is_ok(), expect, &a.module) {
-            // A module's upgrade counts on the platform once its progress and then the version
-            // are reported for that module.
-            let progress = events[*k]
-                .iter()
-                .any(|e| matches!(e, OtaEvent::Progress { step: 100, module: Some(pm), .. } if pm == m));
-            let reported = events[*k].iter().any(|e| {
-                matches!(e, OtaEvent::Version { version, module: Some(vm) }
-                    if *version == a.version && vm == m)
-            });
-            if !progress {
-                verdict = Err(format!("progress 100 was not reported for module {m}"));
-            } else if !reported {
-                verdict = Err(format!("version {} was not reported for module {m}", a.version));
-            }
-        }
-        if verdict.is_ok() {
-            // Upstream never subscribes to its OTA topics (the platform delivers them); a device
-            // library that does would break on a broker that refuses such SUBSCRIBEs.
-            let subs = system_subscriptions(&subscriptions, k);
-            if !subs.is_empty() {
-                verdict = Err(format!("the device subscribed to system topics {subs:?}"));
-            }
-        }
+        let subs = system_subscriptions(&subscriptions, k);
+        verdict = judge_device(&events[*k], &subs, &a, job.files.len(), expect);
         if verdict.is_ok() {
             break;
         }
@@ -424,22 +382,7 @@ pub fn run_ota_exec(mut a: OtaExecArgs) -> Result<u8, String> {
     }
     if verdict.is_ok() {
         let lines = lines.map(|l| l.lock().unwrap().clone()).unwrap_or_default();
-        for (n, text) in &a.expect_log {
-            let seen = lines.iter().filter(|l| l.contains(text.as_str())).count();
-            println!("log      : {seen} line(s) with {text:?} (at least {n} expected)");
-            if seen < *n {
-                verdict = Err(format!(
-                    "{seen} line(s) of PROGRAM's output hold {text:?}, not {n}"
-                ));
-                break;
-            }
-        }
-        if verdict.is_ok() && !a.expect_order.is_empty() {
-            match log_order(&lines, &a.expect_order) {
-                Ok(()) => println!("log      : {} lines in the expected order", a.expect_order.len()),
-                Err(e) => verdict = Err(e),
-            }
-        }
+        verdict = check_log(&lines, &a);
     }
     if verdict.is_ok() && check_hash && hash_ok != Some(true) {
         verdict = Err("AIOT_FIRMWARE_OUT does not hold the image".into());
@@ -457,6 +400,74 @@ pub fn run_ota_exec(mut a: OtaExecArgs) -> Result<u8, String> {
             Ok(1)
         }
     }
+}
+
+/// What ota-exec asks of a device that got the job, beyond [`judge`]: the starting version,
+/// every file at 100, the steps and module reports asked for, no SUBSCRIBE to system topics.
+fn judge_device(
+    evs: &[OtaEvent],
+    subscriptions: &[String],
+    a: &OtaExecArgs,
+    files: usize,
+    expect: Expect,
+) -> Result<(), String> {
+    judge(evs, &a.version, expect)?;
+    if matches!(expect, Expect::Success) {
+        started_from(evs, &a.from_version)?;
+        // Every file of the job is verified: one report of 100 each.
+        let hundreds = steps_of(evs).iter().filter(|s| **s == 100).count();
+        if hundreds < files {
+            return Err(format!("{hundreds} report(s) of 100 for {files} files"));
+        }
+        if let Some(m) = &a.module {
+            // A module's upgrade counts on the platform once its progress and then the
+            // version are reported for that module.
+            if !evs
+                .iter()
+                .any(|e| matches!(e, OtaEvent::Progress { step: 100, module: Some(pm), .. } if pm == m))
+            {
+                return Err(format!("progress 100 was not reported for module {m}"));
+            }
+            if !evs.iter().any(|e| {
+                matches!(e, OtaEvent::Version { version, module: Some(vm) }
+                    if *version == a.version && vm == m)
+            }) {
+                return Err(format!("version {} was not reported for module {m}", a.version));
+            }
+        }
+    }
+    if let Some(want) = &a.expect_steps {
+        let got = steps_of(evs);
+        if got != *want {
+            return Err(format!("progress steps {got:?}, expected {want:?}"));
+        }
+    }
+    // Upstream never subscribes to its OTA topics (the platform delivers them); a device
+    // library that does would break on a broker that refuses such SUBSCRIBEs.
+    if !subscriptions.is_empty() {
+        return Err(format!(
+            "the device subscribed to system topics {subscriptions:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// --expect-log and --expect-order against PROGRAM's output.
+fn check_log(lines: &[String], a: &OtaExecArgs) -> Result<(), String> {
+    for (n, text) in &a.expect_log {
+        let seen = lines.iter().filter(|l| l.contains(text.as_str())).count();
+        println!("log      : {seen} line(s) with {text:?} (at least {n} expected)");
+        if seen < *n {
+            return Err(format!(
+                "{seen} line(s) of PROGRAM's output hold {text:?}, not {n}"
+            ));
+        }
+    }
+    if !a.expect_order.is_empty() {
+        log_order(lines, &a.expect_order)?;
+        println!("log      : {} lines in the expected order", a.expect_order.len());
+    }
+    Ok(())
 }
 
 /// Each of `order` is found in a line after the line of the one before it.
