@@ -2,6 +2,7 @@
 //! opened, digest updated, bytes handed to the handler) touches the heap not at all. Counted
 //! with a per-thread counting allocator around downloads from the local platform's firmware
 //! server (hyper + rustls, real HTTPS), TLS 1.3, TLS 1.2 and plain HTTP.
+#![cfg(feature = "ota")]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

@@ -345,6 +345,81 @@ mod tests {
         assert_eq!(t[0].extra_data.as_deref(), Some("plain"));
     }
 
+    /// Every task a push yields keeps the limits the C side relies on.
+    fn check_task(t: &TaskDesc) {
+        let want = if t.digest_method == DIGEST_MD5 { 32 } else { 64 };
+        assert_eq!(t.expect_digest.len(), want);
+        assert!(t.expect_digest.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert!(t.version.len() <= MAX_FIELD_LEN);
+        if let Some(u) = &t.url {
+            assert!(u.len() <= MAX_URL_LEN);
+            let l = u.to_ascii_lowercase();
+            assert!(l.starts_with("https://") || l.starts_with("http://"), "{u}");
+        }
+        assert!(t.extra_data.as_ref().is_none_or(|e| e.len() <= MAX_EXTRA_LEN));
+        assert!(t.file_id < t.file_num && t.file_num as usize <= MAX_FILES);
+    }
+
+    #[test]
+    fn mutated_pushes_never_panic_and_keep_the_limits() {
+        // 20,000 deterministic mutations (xorshift) of a single-file and a multi-file push:
+        // flipped, dropped, inserted and duplicated bytes, truncations. The parser answers
+        // each one, and what it accepts stays within the limits above.
+        let single = format!(
+            r#"{{"code":"1000","data":{{"size":1248306,"sign":"{SHA}","version":"1.1.0","url":"https://h/fw.bin?a=1","signMethod":"SHA256","module":"m","extData":{{"k":[1,2]}}}},"id":1}}"#
+        );
+        let multi = format!(
+            r#"{{"data":{{"version":"3","signMethod":"Md5","files":[{{"fileSize":1,"fileSign":"{m}","fileName":"a","fileUrl":"http://h/a"}},{{"fileSize":2,"fileSign":"{m}","fileName":"b","fileUrl":"https://h/b"}}]}}}}"#,
+            m = "0123456789abcdef0123456789ABCDEF"
+        );
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n as u64) as usize
+        };
+        const BYTES: &[u8] = b"{}[]\",:0123456789-+.eE \"\\/\x00\xffabcdefnulltrue";
+        let (mut accepted, mut refused) = (0, 0);
+        for i in 0..20_000 {
+            let mut p = if i % 2 == 0 { single.clone() } else { multi.clone() }.into_bytes();
+            for _ in 0..1 + next(4) {
+                let at = next(p.len() + 1).min(p.len());
+                match next(5) {
+                    0 if at < p.len() => p[at] = BYTES[next(BYTES.len())],
+                    1 if at < p.len() => {
+                        p.remove(at);
+                    }
+                    2 => p.insert(at, BYTES[next(BYTES.len())]),
+                    3 => {
+                        let end = (at + next(16)).min(p.len());
+                        let piece = p[at..end].to_vec();
+                        p.splice(at..at, piece);
+                    }
+                    _ => p.truncate(at),
+                }
+            }
+            let topic = if i % 3 == 0 {
+                "/sys/pk/dn/thing/ota/firmware/get_reply"
+            } else {
+                "/ota/device/upgrade/pk/dn"
+            };
+            match parse_push(topic, &p) {
+                Ok((_, tasks)) => {
+                    accepted += 1;
+                    assert!(!tasks.is_empty());
+                    tasks.iter().for_each(check_task);
+                }
+                Err(_) => refused += 1,
+            }
+        }
+        // Both outcomes occur: the mutations are neither all fatal nor all harmless.
+        assert!(
+            accepted > 100 && refused > 100,
+            "{accepted} accepted, {refused} refused"
+        );
+    }
+
     #[test]
     fn mqtt_channel_push_carries_stream_ids() {
         // dProtocol "mqtt": the image comes over MQTT (upstream's separate mqtt-download
