@@ -22,7 +22,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, IoSliceMut, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
@@ -37,6 +37,9 @@ use crate::state::*;
 /// (16 KB made two calls per record, the second for a few bytes; `scripts/bench.sh`: ~590 ->
 /// ~640 MB/s).
 const RX_BUF: usize = 64 * 1024;
+/// Reads of at least this much go straight into the caller's buffer (the rest of what the
+/// kernel has lands in the read buffer); smaller ones are served from the read buffer.
+const RX_DIRECT: usize = 4 * 1024;
 /// A connection starts with this much and grows to [`RX_BUF`] on its first read of more: an
 /// MQTT connection with small packets never touches 64 KB of memory.
 const RX_BUF_START: usize = 4 * 1024;
@@ -341,9 +344,13 @@ impl PortNetwork for PosixNetwork {
             if want > rx.buf.len() && rx.buf.len() < RX_BUF {
                 rx.buf = vec![0u8; RX_BUF].into_boxed_slice();
             }
-            let direct = want >= RX_BUF;
+            // A large read goes straight into the caller's memory, and what the kernel has
+            // beyond it into the buffer (one readv): a TLS record body is not copied twice.
+            let direct = want >= RX_DIRECT;
             let res = if direct {
-                (&*stream).read(&mut out[got..])
+                let RxState { buf, .. } = &mut *rx;
+                let mut iov = [IoSliceMut::new(&mut out[got..]), IoSliceMut::new(&mut buf[..])];
+                (&*stream).read_vectored(&mut iov)
             } else {
                 (&*stream).read(&mut rx.buf[..])
             };
@@ -352,7 +359,11 @@ impl PortNetwork for PosixNetwork {
                     rx.eof = true;
                     return closed(got);
                 }
-                Ok(n) if direct => got += n,
+                Ok(n) if direct => {
+                    got += n.min(want);
+                    rx.pos = 0;
+                    rx.end = n.saturating_sub(want);
+                }
                 Ok(n) => {
                     rx.pos = 0;
                     rx.end = n;
@@ -488,6 +499,22 @@ mod tests {
         // Small writes (a TLS ClientHello, an MQTT PINGREQ) leave at once.
         let (net, _server) = pair();
         assert!(net.stream.as_ref().unwrap().nodelay().unwrap());
+    }
+
+    #[test]
+    fn large_read_keeps_what_follows_in_the_buffer() {
+        // A read of RX_DIRECT or more goes to the caller's memory; the bytes the kernel had
+        // after it (here: all of them were there) are served by the next reads, in order.
+        let (net, mut server) = pair();
+        let data: Vec<u8> = (0..3 * RX_DIRECT as u32).map(|i| (i % 253) as u8).collect();
+        server.write_all(&data).unwrap();
+        thread::sleep(Duration::from_millis(50));
+        let mut first = vec![0u8; RX_DIRECT + 7];
+        assert_eq!(net.recv(&mut first, 2000), first.len() as i32);
+        let mut rest = vec![0u8; data.len() - first.len()];
+        assert_eq!(net.recv(&mut rest[..3], 2000), 3);
+        assert_eq!(net.recv(&mut rest[3..], 2000), (rest.len() - 3) as i32);
+        assert_eq!([first, rest].concat(), data);
     }
 
     #[test]
