@@ -3,7 +3,6 @@
 use super::*;
 use crate::ota::message::{DIGEST_MD5, DIGEST_SHA256};
 use crate::sysdep::posix::PosixPort;
-use crate::sysdep::CRED_SVRCERT_CA;
 
 use md5::{Digest as _, Md5};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -16,7 +15,7 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::transport::test_pki::{CA_PEM, SRV_KEY, SRV_PEM};
+use crate::transport::test_pki::{ca_cred, CA_PEM, SRV_KEY, SRV_PEM};
 
 /// What the server does on one connection.
 #[derive(Clone, Copy, Debug)]
@@ -264,18 +263,6 @@ fn download(server: &Server, img: &[u8], buffer: u32) -> Download {
     dl.setopt(DownloadOption::BodyBufferMaxLen(buffer)).unwrap();
     dl.setopt(DownloadOption::RecvTimeoutMs(2000)).unwrap();
     dl
-}
-
-/// A credential that trusts `ca_pem`.
-fn ca_cred(ca_pem: &str) -> Credential {
-    Credential {
-        option: CRED_SVRCERT_CA,
-        max_tls_fragment: 16384,
-        sni_enabled: 1,
-        server_ca: Some(ca_pem.as_bytes().to_vec()),
-        client_cert: None,
-        client_key: None,
-    }
 }
 
 /// [`download`] of `https://<host>:<port>/fw.bin`, trusting the test CA.
@@ -532,29 +519,21 @@ fn digest_mismatch_gives_minus_three_then_finished() {
 
 #[test]
 fn bad_status_is_final_for_the_request() {
-    let img = image(1000);
-    let server = serve(Arc::clone(&img), vec![Fault::Status(404)], false);
-    let mut dl = download(&server, &img, 4096);
-    dl.send_request().unwrap();
-    let r = run(&mut dl, 3);
-    assert!(r.data.is_empty());
-    assert_eq!(codes(&r), vec![STATE_DOWNLOAD_HTTPRSP_CODE_ERROR; 3]);
-    assert_eq!(server.requests().len(), 1);
-    // A new request starts over.
-    dl.send_request().unwrap();
-    let r = run(&mut dl, 3);
-    assert!(r.data == *img);
-}
-
-#[test]
-fn server_error_status_is_a_code_error() {
-    let img = image(1000);
-    let server = serve(Arc::clone(&img), vec![Fault::Status(500)], false);
-    let mut dl = download(&server, &img, 4096);
-    dl.send_request().unwrap();
-    let r = run(&mut dl, 2);
-    assert!(r.data.is_empty());
-    assert_eq!(codes(&r), vec![STATE_DOWNLOAD_HTTPRSP_CODE_ERROR; 2]);
+    // Client and server errors alike: HTTPRSP_CODE_ERROR on every recv, no renewal.
+    for status in [404, 500] {
+        let img = image(1000);
+        let server = serve(Arc::clone(&img), vec![Fault::Status(status)], false);
+        let mut dl = download(&server, &img, 4096);
+        dl.send_request().unwrap();
+        let r = run(&mut dl, 3);
+        assert!(r.data.is_empty(), "{status}");
+        assert_eq!(codes(&r), vec![STATE_DOWNLOAD_HTTPRSP_CODE_ERROR; 3], "{status}");
+        assert_eq!(server.requests().len(), 1, "{status}");
+        // A new request starts over.
+        dl.send_request().unwrap();
+        let r = run(&mut dl, 3);
+        assert!(r.data == *img, "{status}");
+    }
 }
 
 #[test]

@@ -1,5 +1,19 @@
 //! Test PKI shared by the TLS and download tests.
 
+use crate::sysdep::{Credential, CRED_SVRCERT_CA};
+
+/// A credential that trusts `ca_pem` (SNI on, 16 KB fragments, no client certificate).
+pub(crate) fn ca_cred(ca_pem: &str) -> Credential {
+    Credential {
+        option: CRED_SVRCERT_CA,
+        max_tls_fragment: 16384,
+        sni_enabled: 1,
+        server_ca: Some(ca_pem.as_bytes().to_vec()),
+        client_cert: None,
+        client_key: None,
+    }
+}
+
 // Test PKI (P-256), valid 2000-01-01 .. 2126-01-01. Generated once with openssl:
 // CA; OTHER = an unrelated CA; SRV = localhost + IP 127.0.0.1; SRV2 = localhost only;
 // CLI = client certificate (clientAuth). All leaf certificates are signed by CA.

@@ -1032,17 +1032,6 @@ mod tests {
         (port, h)
     }
 
-    fn ca_cred(ca: &str) -> Credential {
-        Credential {
-            option: CRED_SVRCERT_CA,
-            max_tls_fragment: 16384,
-            sni_enabled: 1,
-            server_ca: Some(ca.as_bytes().to_vec()),
-            client_cert: None,
-            client_key: None,
-        }
-    }
-
     fn open(host: &str, port: u16, cred: &Credential) -> Result<Connection, Error> {
         let ep = Endpoint {
             host,
