@@ -309,7 +309,8 @@ int32_t aiot_download_send_request(void *handle);
 
 // Reads one chunk (at most the body buffer length) and passes it to the handler. Returns
 // the bytes read, or `STATE_DOWNLOAD_FINISHED`, `_RANGE_FINISHED`, `_RENEWAL_REQUEST_SENT`
-// or an error code.
+// or an error code. No lock is held while the handler runs: it may call any
+// `aiot_download_*` function on the same handle (deinit excepted).
 //
 // # Safety
 // `handle` from `aiot_download_init`.

@@ -107,7 +107,7 @@ fn allocations_per_recv(listener: Listener, method: u8, warmup: usize) -> Vec<u6
     // Bounded: 4 MiB in 16 KiB chunks is 256 calls; a stuck download fails the assert below.
     for call in 0..2000 {
         let before = allocations();
-        let res = dl.recv(&mut |chunk, _| received += chunk.len());
+        let res = dl.recv_with(&mut |chunk, _| received += chunk.len());
         let used = allocations() - before;
         match res {
             Ok(_) if call >= warmup => counts.push(used),

@@ -106,8 +106,11 @@ pub struct Download {
     recv_timeout_ms: u32,
     connect_timeout_ms: u32,
     send_timeout_ms: u32,
-    /// The one body buffer: each `recv` delivers at most its length.
+    /// The one body buffer: each `recv` delivers at most `body_len` bytes. Empty while a
+    /// [`Chunk`] holds it (lent to the callback).
     body: Vec<u8>,
+    /// `BODY_BUFFER_MAX_LEN`.
+    body_len: usize,
     task: Option<Task>,
     range_start: u32,
     range_end: u32,
@@ -139,6 +142,7 @@ impl Download {
             connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
             send_timeout_ms: DEFAULT_SEND_TIMEOUT_MS,
             body: vec![0; DEFAULT_BODY_BUFFER_LEN as usize],
+            body_len: DEFAULT_BODY_BUFFER_LEN as usize,
             task: None,
             range_start: 0,
             range_end: 0,
@@ -185,11 +189,8 @@ impl Download {
                 if len == 0 || len > MAX_BODY_BUFFER_LEN {
                     return Err(Error::OutOfRange);
                 }
-                let mut body = Vec::new();
-                body.try_reserve_exact(len as usize)
-                    .map_err(|_| Error::ResourceFailed)?;
-                body.resize(len as usize, 0);
-                self.body = body;
+                self.body = alloc_body(len as usize)?;
+                self.body_len = len as usize;
             }
         }
         Ok(())
@@ -215,16 +216,17 @@ impl Download {
         }
     }
 
-    /// `aiot_download_recv`: at most one body buffer of bytes, passed to `on_chunk` with the
-    /// percent (-3 with the last chunk when the digest does not match). Returns the byte
-    /// count, `Ok(0)` where upstream returns 0 (no request yet, or a receive timeout that
-    /// starts a renewal), or the upstream code as the error: `STATE_DOWNLOAD_FINISHED` once the
-    /// image is complete (even after a digest mismatch), `RANGE_FINISHED`,
-    /// `RENEWAL_REQUEST_SENT`, `FETCH_TOO_MANY`, `HTTPRSP_CODE_ERROR`, `HTTPRSP_HEADER_ERROR`,
-    /// or the port/HTTP code that made it renew.
-    pub fn recv(&mut self, on_chunk: &mut dyn FnMut(&[u8], i32)) -> Result<usize, Error> {
+    /// `aiot_download_recv`: reads at most one body buffer of bytes and returns them as a
+    /// [`Chunk`] with the percent (-3 with the last chunk when the digest does not match); the
+    /// caller hands it to the user's callback with no lock held and then gives it back with
+    /// [`Download::give_back`]. `Ok(None)` is upstream's 0 (no request yet, or a receive
+    /// timeout that starts a renewal). Errors carry the upstream code:
+    /// `STATE_DOWNLOAD_FINISHED` once the image is complete (even after a digest mismatch),
+    /// `RANGE_FINISHED`, `RENEWAL_REQUEST_SENT`, `FETCH_TOO_MANY`, `HTTPRSP_CODE_ERROR`,
+    /// `HTTPRSP_HEADER_ERROR`, or the port/HTTP code that made it renew.
+    pub fn recv(&mut self) -> Result<Option<Chunk>, Error> {
         if self.status == Status::Start {
-            return Ok(0);
+            return Ok(None);
         }
         if let Some(e) = self.gave_up {
             return Err(e);
@@ -266,14 +268,38 @@ impl Download {
             // Nothing more comes on this response: renew from here, as upstream.
             return self.fall_back(Fail::Recv(Error::Download(STATE_HTTP_READ_BODY_FINISHED)));
         }
-        let want = (self.body.len() as u64).min(length - resp.received) as usize;
-        let got = self.fill(want);
-        match got {
+        let want = (self.body_len as u64).min(length - resp.received) as usize;
+        if self.body.is_empty() {
+            // Called again from inside the callback while the buffer is lent out.
+            self.body = alloc_body(self.body_len)?;
+        }
+        match self.fill(want) {
             (0, fail) => self.fall_back(fail.unwrap_or(Fail::Timeout)),
             (n, fail) => {
                 // A timeout after some bytes only ends this chunk.
                 self.pending = fail.filter(|f| *f != Fail::Timeout);
-                Ok(self.deliver(n, on_chunk))
+                Ok(Some(self.deliver(n)))
+            }
+        }
+    }
+
+    /// Takes back the buffer of a chunk returned by [`Download::recv`] (kept unless the body
+    /// buffer was replaced or refilled meanwhile).
+    pub fn give_back(&mut self, chunk: Chunk) {
+        if self.body.is_empty() && chunk.buf.len() == self.body_len {
+            self.body = chunk.buf;
+        }
+    }
+
+    /// [`Download::recv`] with the chunk passed to `on_chunk`: the byte count or `Ok(0)`.
+    pub fn recv_with(&mut self, on_chunk: &mut dyn FnMut(&[u8], i32)) -> Result<usize, Error> {
+        match self.recv()? {
+            None => Ok(0),
+            Some(chunk) => {
+                on_chunk(chunk.bytes(), chunk.percent);
+                let n = chunk.len;
+                self.give_back(chunk);
+                Ok(n)
             }
         }
     }
@@ -319,15 +345,27 @@ impl Download {
         (got, None)
     }
 
-    /// Counts, digests, logs and hands out the first `n` bytes of the body buffer.
-    fn deliver(&mut self, n: usize, on_chunk: &mut dyn FnMut(&[u8], i32)) -> usize {
+    /// Counts, digests and logs the first `n` bytes of the body buffer, then lends the buffer
+    /// out as a chunk.
+    fn deliver(&mut self, n: usize) -> Chunk {
+        let percent = self.account(n);
+        Chunk {
+            buf: std::mem::take(&mut self.body),
+            len: n,
+            percent,
+        }
+    }
+
+    /// Counts, digests and logs the first `n` bytes of the body buffer; returns the percent to
+    /// pass with them.
+    fn account(&mut self, n: usize) -> i32 {
         let chunk = &self.body[..n];
         log::hexdump(STATE_HTTP_LOG_RECV_CONTENT, '<', chunk);
         self.renewals = 0;
         self.size_fetched += n as u64;
         self.range_fetched += n as u64;
         let Some(task) = self.task.as_mut() else {
-            return 0;
+            return self.percent;
         };
         let total = u64::from(task.desc.size_total);
         self.percent = match total {
@@ -354,13 +392,12 @@ impl Download {
                 }
             }
         }
-        on_chunk(chunk, percent);
-        n
+        percent
     }
 
     /// The response cannot continue: log it and renew on the next call (or give up after
     /// [`MAX_RENEWALS`] fruitless renewals). A timeout returns `Ok(0)`, as upstream.
-    fn fall_back(&mut self, fail: Fail) -> Result<usize, Error> {
+    fn fall_back(&mut self, fail: Fail) -> Result<Option<Chunk>, Error> {
         let err = match fail {
             Fail::Timeout => None,
             Fail::Connect(e) | Fail::Send(e) | Fail::Recv(e) => Some(e),
@@ -385,14 +422,14 @@ impl Download {
         }
         self.status = Status::Renewal;
         match err {
-            None => Ok(0),
+            None => Ok(None),
             Some(e) => Err(e),
         }
     }
 
     /// Resends the request from the last byte received: `RENEWAL_REQUEST_SENT` or the
     /// send/connect code (the status stays RENEWAL, so the next call tries again).
-    fn renew(&mut self) -> Result<usize, Error> {
+    fn renew(&mut self) -> Result<Option<Chunk>, Error> {
         self.renewals += 1;
         match self.request(None) {
             Ok(()) => Err(Error::Download(STATE_DOWNLOAD_RENEWAL_REQUEST_SENT)),
@@ -485,6 +522,34 @@ impl Download {
             Outcome::SendFailed => Err(Error::Download(STATE_DOWNLOAD_SEND_REQUEST_FAILED)),
         }
     }
+}
+
+/// Bytes delivered by one [`Download::recv`], in the download's own body buffer (lent out so
+/// that no lock is held while the user's callback reads them).
+pub struct Chunk {
+    buf: Vec<u8>,
+    len: usize,
+    percent: i32,
+}
+
+impl Chunk {
+    /// The chunk's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    /// The percent to pass with it (-3 on a digest mismatch).
+    pub fn percent(&self) -> i32 {
+        self.percent
+    }
+}
+
+/// A zeroed body buffer of `len` bytes, or `ResourceFailed` when memory runs out.
+fn alloc_body(len: usize) -> Result<Vec<u8>, Error> {
+    let mut body = Vec::new();
+    body.try_reserve_exact(len).map_err(|_| Error::ResourceFailed)?;
+    body.resize(len, 0);
+    Ok(body)
 }
 
 #[cfg(test)]

@@ -298,7 +298,7 @@ fn run(dl: &mut Download, max: usize) -> Run {
     };
     for _ in 0..max {
         let (data, percents) = (&mut r.data, &mut r.percents);
-        let step = match dl.recv(&mut |chunk, pct| {
+        let step = match dl.recv_with(&mut |chunk, pct| {
             data.extend_from_slice(chunk);
             percents.push(pct);
         }) {
@@ -346,7 +346,7 @@ fn plain_download_delivers_the_image() {
     assert_eq!(*r.percents.last().unwrap(), 100);
     // FINISHED again on later calls; one request, as upstream writes it.
     assert_eq!(
-        dl.recv(&mut |_, _| panic!()).unwrap_err().code(),
+        dl.recv_with(&mut |_, _| panic!()).unwrap_err().code(),
         STATE_DOWNLOAD_FINISHED
     );
     let reqs = server.requests();
@@ -424,7 +424,7 @@ fn tls_download_verifies_the_server() {
         dl.send_request().unwrap_err().code(),
         STATE_DOWNLOAD_SEND_REQUEST_FAILED
     );
-    assert_eq!(dl.recv(&mut |_, _| panic!()), Ok(0));
+    assert_eq!(dl.recv_with(&mut |_, _| panic!()), Ok(0));
     assert_eq!(server.requests().len(), 1);
 
     // A CA that did not sign the server certificate: the handshake fails, nothing is sent.
@@ -436,7 +436,7 @@ fn tls_download_verifies_the_server() {
         dl.send_request().unwrap_err().code(),
         STATE_PORT_TLS_INVALID_HANDSHAKE
     );
-    assert_eq!(dl.recv(&mut |_, _| panic!()), Ok(0));
+    assert_eq!(dl.recv_with(&mut |_, _| panic!()), Ok(0));
     assert_eq!(server.requests().len(), 1);
 }
 
@@ -651,7 +651,7 @@ fn ranges_finish_one_by_one() {
     assert_eq!(r1.percents, vec![40, 60]);
     // Called again, the finished response renews from the next byte (as upstream).
     assert_eq!(
-        dl.recv(&mut |_, _| panic!()).unwrap_err().code(),
+        dl.recv_with(&mut |_, _| panic!()).unwrap_err().code(),
         STATE_HTTP_READ_BODY_FINISHED
     );
     dl.setopt(DownloadOption::RangeStart(6000)).unwrap();
@@ -710,7 +710,7 @@ fn refused_connection_returns_the_port_code() {
         dl.send_request().unwrap_err().code(),
         STATE_PORT_NETWORK_CONNECT_FAILED
     );
-    assert_eq!(dl.recv(&mut |_, _| panic!()), Ok(0));
+    assert_eq!(dl.recv_with(&mut |_, _| panic!()), Ok(0));
 }
 
 #[test]
@@ -847,7 +847,7 @@ fn throughput() {
         let mut total = 0usize;
         let mut last = 0;
         loop {
-            match dl.recv(&mut |c, p| {
+            match dl.recv_with(&mut |c, p| {
                 total += c.len();
                 last = p;
             }) {
