@@ -16,11 +16,14 @@
 //!   reads it in the first `recv`. The return codes stay upstream's: a header that does not come
 //!   or cannot be read is reported by the next `recv` and starts a renewal. The progress report
 //!   still goes out between the request and the header, as in upstream's log.
-//! * Renewals are bounded: after [`MAX_RENEWALS`] renewal requests in a row without a single
-//!   body byte, `recv` stops renewing and returns the last error on every call (a timeout
-//!   becomes `STATE_SYS_DEPEND_NWK_READ_OVERTIME`). A new `send_request` starts counting again.
-//!   A failed resend keeps the RENEWAL status (upstream drops to START, after which `recv`
-//!   returns 0 forever).
+//! * Renewals are paced (upstream renews on every call): the first renewal after a body byte
+//!   goes out on the next call, each further one without progress waits an exponential backoff
+//!   with jitter from the port's rand ([`RENEWAL_BACKOFF_BASE_MS`] doubling up to
+//!   [`RENEWAL_BACKOFF_CAP_MS`]). From the third call in a row without a body byte, every
+//!   `recv` lasts at least the receive timeout (it waits with the port's sleep when it has
+//!   nothing to do, and returns 0 when a renewal is not yet due), so a caller looping on `recv`
+//!   never spins. A failed resend keeps the RENEWAL status (upstream drops to START, after
+//!   which `recv` returns 0 forever).
 //! * Renewals do not republish the progress (upstream republishes on every resend); the
 //!   request of `send_request` does, as upstream.
 //! * `RANGE_FINISHED` compares the bytes of the current response with its `Content-Length`
@@ -54,8 +57,13 @@ pub const DEFAULT_RECV_TIMEOUT_MS: u32 = 5000;
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u32 = 10_000;
 /// Upstream default send timeout.
 pub const DEFAULT_SEND_TIMEOUT_MS: u32 = 5000;
-/// Renewal requests in a row without progress before `recv` gives up.
-pub const MAX_RENEWALS: u32 = 10;
+/// Backoff before the second renewal in a row without progress; it doubles for each further one.
+pub const RENEWAL_BACKOFF_BASE_MS: u64 = 1000;
+/// Longest backoff between two renewals.
+pub const RENEWAL_BACKOFF_CAP_MS: u64 = 60_000;
+/// Calls in a row without a body byte that may return at once (upstream's pace for one
+/// failure and its renewal); later ones last at least the receive timeout.
+const QUICK_IDLE_CALLS: u32 = 2;
 /// Largest body buffer accepted (`BODY_BUFFER_MAX_LEN`).
 pub const MAX_BODY_BUFFER_LEN: u32 = 64 * 1024 * 1024;
 
@@ -125,8 +133,10 @@ pub struct Download {
     pending: Option<Fail>,
     /// Renewal requests since the last body byte.
     renewals: u32,
-    /// Set once renewing stopped: returned by every later `recv`.
-    gave_up: Option<Error>,
+    /// Port time (ms) before which no renewal is sent.
+    renew_at: u64,
+    /// `recv` calls in a row that delivered no body byte.
+    idle_calls: u32,
     /// `RANGE_FINISHED` was returned for the current response.
     range_finished_returned: bool,
 }
@@ -153,7 +163,8 @@ impl Download {
             response: None,
             pending: None,
             renewals: 0,
-            gave_up: None,
+            renew_at: 0,
+            idle_calls: 0,
             range_finished_returned: false,
         }
     }
@@ -175,7 +186,7 @@ impl Download {
                 self.percent = 0;
                 self.pending = None;
                 self.renewals = 0;
-                self.gave_up = None;
+                self.idle_calls = 0;
             }
             DownloadOption::RangeStart(start) => {
                 self.range_start = start;
@@ -204,7 +215,7 @@ impl Download {
     /// cannot be read is reported by the next `recv`, as upstream.
     pub fn send_request(&mut self) -> Result<(), Error> {
         self.renewals = 0;
-        self.gave_up = None;
+        self.idle_calls = 0;
         self.pending = None;
         let hook = self.progress_hook(self.percent);
         match self.request(hook) {
@@ -224,14 +235,38 @@ impl Download {
     /// `STATE_DOWNLOAD_FINISHED` once the image is complete (even after a digest mismatch),
     /// `RANGE_FINISHED`, `RENEWAL_REQUEST_SENT`, `FETCH_TOO_MANY`, `HTTPRSP_CODE_ERROR`,
     /// `HTTPRSP_HEADER_ERROR`, or the port/HTTP code that made it renew.
+    ///
+    /// Never a hot loop: from the third call in a row without a body byte, a call lasts at
+    /// least the receive timeout, and renewals are spaced by the backoff (see the module doc).
     pub fn recv(&mut self) -> Result<Option<Chunk>, Error> {
+        let started = self.port.time_ms();
+        let deadline = started + u64::from(self.recv_timeout_ms);
+        let paced = self.idle_calls >= QUICK_IDLE_CALLS;
+        let result = self.recv_once(paced.then_some(deadline));
+        if matches!(result, Ok(Some(_))) {
+            self.idle_calls = 0;
+        } else {
+            self.idle_calls = self.idle_calls.saturating_add(1);
+            if paced {
+                self.wait_until(deadline);
+            }
+        }
+        result
+    }
+
+    /// One `recv` without the pacing; `deadline` is set when the call is paced: a renewal not
+    /// yet due is waited for until then.
+    fn recv_once(&mut self, deadline: Option<u64>) -> Result<Option<Chunk>, Error> {
         if self.status == Status::Start {
             return Ok(None);
         }
-        if let Some(e) = self.gave_up {
-            return Err(e);
-        }
         if self.status == Status::Renewal {
+            if let Some(deadline) = deadline {
+                self.wait_until(deadline.min(self.renew_at));
+            }
+            if self.port.time_ms() < self.renew_at {
+                return Ok(None);
+            }
             return self.renew();
         }
         let total = self.task.as_ref().map_or(0, |t| u64::from(t.desc.size_total));
@@ -395,25 +430,15 @@ impl Download {
         percent
     }
 
-    /// The response cannot continue: log it and renew on the next call (or give up after
-    /// [`MAX_RENEWALS`] fruitless renewals). A timeout returns `Ok(0)`, as upstream.
+    /// The response cannot continue: log it and renew on a later call, once the backoff has
+    /// passed. A timeout returns `Ok(0)`, as upstream.
     fn fall_back(&mut self, fail: Fail) -> Result<Option<Chunk>, Error> {
         let err = match fail {
             Fail::Timeout => None,
             Fail::Connect(e) | Fail::Send(e) | Fail::Recv(e) => Some(e),
         };
         let code = err.map_or(0, |e| e.code());
-        if self.renewals >= MAX_RENEWALS {
-            if log::enabled() {
-                log::line(
-                    STATE_DOWNLOAD_RECV_ERROR,
-                    &format!("recv got {code}, giving up after {MAX_RENEWALS} renewals\r\n"),
-                );
-            }
-            let e = err.unwrap_or(Error::Download(STATE_SYS_DEPEND_NWK_READ_OVERTIME));
-            self.gave_up = Some(e);
-            return Err(e);
-        }
+        self.schedule_renewal();
         if log::enabled() {
             log::line(
                 STATE_DOWNLOAD_RECV_ERROR,
@@ -428,17 +453,34 @@ impl Download {
     }
 
     /// Resends the request from the last byte received: `RENEWAL_REQUEST_SENT` or the
-    /// send/connect code (the status stays RENEWAL, so the next call tries again).
+    /// send/connect code (the status stays RENEWAL, so a later call tries again after the
+    /// backoff).
     fn renew(&mut self) -> Result<Option<Chunk>, Error> {
-        self.renewals += 1;
+        self.renewals = self.renewals.saturating_add(1);
         match self.request(None) {
             Ok(()) => Err(Error::Download(STATE_DOWNLOAD_RENEWAL_REQUEST_SENT)),
             Err(e) => {
-                if self.renewals >= MAX_RENEWALS {
-                    self.gave_up = Some(e);
-                }
+                self.schedule_renewal();
                 Err(e)
             }
+        }
+    }
+
+    /// Sets when the next renewal may go out: at once after progress, then
+    /// [`renewal_backoff`] of the renewals already sent without progress.
+    fn schedule_renewal(&mut self) {
+        let jitter = crate::sysdep::rand_u32(&*self.port);
+        self.renew_at = self.port.time_ms() + renewal_backoff(self.renewals, jitter);
+    }
+
+    /// Sleeps with the port until its clock reaches `until` (a few sleeps at most).
+    fn wait_until(&self, until: u64) {
+        for _ in 0..8 {
+            let now = self.port.time_ms();
+            if now >= until {
+                return;
+            }
+            self.port.sleep_ms(until - now);
         }
     }
 
@@ -542,6 +584,19 @@ impl Chunk {
     pub fn percent(&self) -> i32 {
         self.percent
     }
+}
+
+/// The wait before the next renewal after `renewals` renewals without progress: none for the
+/// first, then [`RENEWAL_BACKOFF_BASE_MS`] doubled per renewal up to [`RENEWAL_BACKOFF_CAP_MS`],
+/// of which a random half (`jitter`) is taken off so that devices spread out.
+pub fn renewal_backoff(renewals: u32, jitter: u32) -> u64 {
+    if renewals == 0 {
+        return 0;
+    }
+    let doubled = RENEWAL_BACKOFF_BASE_MS.saturating_mul(1 << (renewals - 1).min(20));
+    let full = doubled.min(RENEWAL_BACKOFF_CAP_MS);
+    let half = full / 2;
+    full - u64::from(jitter) % (half + 1)
 }
 
 /// A zeroed body buffer of `len` bytes, or `ResourceFailed` when memory runs out.

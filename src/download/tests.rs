@@ -548,8 +548,8 @@ fn malformed_responses_are_header_errors() {
         dl.send_request().unwrap();
         let r = run(&mut dl, 3);
         assert!(r.data.is_empty(), "{fault:?}");
-        // Each bad answer is reported, then a renewal asks again (bounded, see
-        // renewals_stop_after_ten_without_progress).
+        // Each bad answer is reported, then a renewal asks again (paced, see
+        // dead_server_renewals_back_off_and_calls_last_the_receive_timeout).
         assert_eq!(
             codes(&r),
             vec![want, STATE_DOWNLOAD_RENEWAL_REQUEST_SENT, want],
@@ -668,30 +668,51 @@ fn ranges_finish_one_by_one() {
 }
 
 #[test]
-fn renewals_stop_after_ten_without_progress() {
+fn dead_server_renewals_back_off_and_calls_last_the_receive_timeout() {
+    // Every connection: a header, no body, close. A caller looping on recv must not spin.
     let img = image(1000);
-    let server = serve(
-        Arc::clone(&img),
-        vec![Fault::DropAfter(0); 1 + MAX_RENEWALS as usize],
-        false,
-    );
+    let server = serve(Arc::clone(&img), vec![Fault::DropAfter(0); 40], false);
     let mut dl = download(&server, &img, 4096);
+    dl.setopt(DownloadOption::RecvTimeoutMs(100)).unwrap();
     dl.send_request().unwrap();
-    let r = run(&mut dl, 40);
-    let c = codes(&r);
-    let sent = c
-        .iter()
-        .filter(|&&c| c == STATE_DOWNLOAD_RENEWAL_REQUEST_SENT)
-        .count();
-    assert_eq!(sent, MAX_RENEWALS as usize);
-    assert!(c[c.len() - 5..]
-        .iter()
-        .all(|&c| c == STATE_PORT_NETWORK_RECV_CONNECTION_CLOSED));
-    assert_eq!(server.requests().len(), 1 + MAX_RENEWALS as usize);
-    // send_request starts again (now the server answers).
+    let mut renewals = 0;
+    for call in 0..24 {
+        let t = Instant::now();
+        let r = dl.recv_with(&mut |_, _| panic!("no body"));
+        let took = t.elapsed();
+        if r == Err(Error::Download(STATE_DOWNLOAD_RENEWAL_REQUEST_SENT)) {
+            renewals += 1;
+        }
+        // The first failure and its renewal go at upstream's pace; then each call waits.
+        if call >= 2 {
+            assert!(
+                took >= Duration::from_millis(95),
+                "call {call}: {r:?} in {took:?}"
+            );
+        }
+        assert!(
+            took < Duration::from_millis(1500),
+            "call {call}: {r:?} in {took:?}"
+        );
+    }
+    // 24 calls of >= 100 ms: the first renewal at once, the next after 0.5-1 s, then 1-2 s.
+    assert!((2..=4).contains(&renewals), "{renewals} renewals");
+    assert_eq!(server.requests().len(), 1 + renewals);
+    // send_request starts again at once.
+    let mut dl = download(&serve(Arc::clone(&img), vec![], false), &img, 4096);
     dl.send_request().unwrap();
-    let r = run(&mut dl, 5);
-    assert!(r.data == *img);
+    assert!(run(&mut dl, 5).data == *img);
+}
+
+#[test]
+fn renewal_backoff_doubles_with_jitter_up_to_the_cap() {
+    assert_eq!(renewal_backoff(0, u32::MAX), 0);
+    for (n, full) in [(1, 1000), (2, 2000), (3, 4000), (7, 60_000), (40, 60_000)] {
+        assert_eq!(renewal_backoff(n, 0), full);
+        assert_eq!(renewal_backoff(n, full as u32 / 2), full / 2);
+        let b = renewal_backoff(n, 0x1234_5678);
+        assert!((full / 2..=full).contains(&b), "{n}: {b}");
+    }
 }
 
 #[test]
