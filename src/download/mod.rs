@@ -33,6 +33,7 @@
 
 mod digest;
 mod http;
+mod outcome;
 mod url;
 
 use std::sync::Arc;
@@ -48,6 +49,7 @@ use crate::sysdep::{Credential, Port};
 
 use digest::Digest;
 use http::{Exchange, Fail, Outcome, Response, SentHook};
+pub use outcome::{state_code, unit_code, DownloadError, RecvOutcome};
 
 /// Upstream default body buffer (`AIOT_DLOPT_BODY_BUFFER_MAX_LEN`).
 pub const DEFAULT_BODY_BUFFER_LEN: u32 = 2048;
@@ -171,14 +173,13 @@ impl Download {
 
     /// `aiot_download_setopt`. An unknown digest method is `STATE_OTA_UNKNOWN_DIGEST_METHOD`,
     /// a body buffer of 0 or above [`MAX_BODY_BUFFER_LEN`] is `OutOfRange`.
-    pub fn setopt(&mut self, opt: DownloadOption) -> Result<(), Error> {
+    pub fn setopt(&mut self, opt: DownloadOption) -> Result<(), DownloadError> {
         match opt {
             DownloadOption::NetworkCred(cred) => self.cred = Some(cred),
             DownloadOption::NetworkPort(port) => self.net_port = port,
             DownloadOption::RecvTimeoutMs(ms) => self.recv_timeout_ms = ms,
             DownloadOption::TaskDesc(desc, mqtt) => {
-                let digest = Digest::new(desc.digest_method)
-                    .ok_or(Error::Download(STATE_OTA_UNKNOWN_DIGEST_METHOD))?;
+                let digest = Digest::new(desc.digest_method).ok_or(DownloadError::UnknownDigest)?;
                 self.task = Some(Task { desc, mqtt, digest });
                 self.status = Status::Start;
                 self.size_fetched = 0;
@@ -198,7 +199,7 @@ impl Download {
             }
             DownloadOption::BodyBufferMaxLen(len) => {
                 if len == 0 || len > MAX_BODY_BUFFER_LEN {
-                    return Err(Error::OutOfRange);
+                    return Err(Error::OutOfRange.into());
                 }
                 self.body = alloc_body(len as usize)?;
                 self.body_len = len as usize;
@@ -213,15 +214,15 @@ impl Download {
     /// connect returns its code (status unchanged); a failure to send returns
     /// `STATE_DOWNLOAD_SEND_REQUEST_FAILED` (status START). A header that does not arrive or
     /// cannot be read is reported by the next `recv`, as upstream.
-    pub fn send_request(&mut self) -> Result<(), Error> {
+    pub fn send_request(&mut self) -> Result<(), DownloadError> {
         self.renewals = 0;
         self.idle_calls = 0;
         self.pending = None;
         let hook = self.progress_hook(self.percent);
         match self.request(hook) {
-            Err(e) if e == Error::Download(STATE_DOWNLOAD_SEND_REQUEST_FAILED) => {
+            Err(DownloadError::SendFailed) => {
                 self.status = Status::Start;
-                Err(e)
+                Err(DownloadError::SendFailed)
             }
             r => r,
         }
@@ -230,20 +231,18 @@ impl Download {
     /// `aiot_download_recv`: reads at most one body buffer of bytes and returns them as a
     /// [`Chunk`] with the percent (-3 with the last chunk when the digest does not match); the
     /// caller hands it to the user's callback with no lock held and then gives it back with
-    /// [`Download::give_back`]. `Ok(None)` is upstream's 0 (no request yet, or a receive
-    /// timeout that starts a renewal). Errors carry the upstream code:
-    /// `STATE_DOWNLOAD_FINISHED` once the image is complete (even after a digest mismatch),
-    /// `RANGE_FINISHED`, `RENEWAL_REQUEST_SENT`, `FETCH_TOO_MANY`, `HTTPRSP_CODE_ERROR`,
-    /// `HTTPRSP_HEADER_ERROR`, or the port/HTTP code that made it renew.
+    /// [`Download::give_back`]. The other outcomes are in [`RecvOutcome`]; an error is final
+    /// for the request (`HttpStatus`, `MissingLength`, `TooMany`) or the failure that makes
+    /// the next call renew.
     ///
     /// Never a hot loop: from the third call in a row without a body byte, a call lasts at
     /// least the receive timeout, and renewals are spaced by the backoff (see the module doc).
-    pub fn recv(&mut self) -> Result<Option<Chunk>, Error> {
+    pub fn recv(&mut self) -> Result<RecvOutcome, DownloadError> {
         let started = self.port.time_ms();
         let deadline = started + u64::from(self.recv_timeout_ms);
         let paced = self.idle_calls >= QUICK_IDLE_CALLS;
         let result = self.recv_once(paced.then_some(deadline));
-        if matches!(result, Ok(Some(_))) {
+        if matches!(result, Ok(RecvOutcome::Chunk(_))) {
             self.idle_calls = 0;
         } else {
             self.idle_calls = self.idle_calls.saturating_add(1);
@@ -256,22 +255,22 @@ impl Download {
 
     /// One `recv` without the pacing; `deadline` is set when the call is paced: a renewal not
     /// yet due is waited for until then.
-    fn recv_once(&mut self, deadline: Option<u64>) -> Result<Option<Chunk>, Error> {
+    fn recv_once(&mut self, deadline: Option<u64>) -> Result<RecvOutcome, DownloadError> {
         if self.status == Status::Start {
-            return Ok(None);
+            return Ok(RecvOutcome::Idle);
         }
         if self.status == Status::Renewal {
             if let Some(deadline) = deadline {
                 self.wait_until(deadline.min(self.renew_at));
             }
             if self.port.time_ms() < self.renew_at {
-                return Ok(None);
+                return Ok(RecvOutcome::Idle);
             }
             return self.renew();
         }
         let total = self.task.as_ref().map_or(0, |t| u64::from(t.desc.size_total));
         if self.size_fetched == total {
-            return Err(Error::Download(STATE_DOWNLOAD_FINISHED));
+            return Ok(RecvOutcome::Finished);
         }
         if let Some(fail) = self.pending.take() {
             return self.fall_back(fail);
@@ -281,24 +280,24 @@ impl Download {
         };
         if resp.status != 200 && resp.status != 206 {
             log::line(STATE_DOWNLOAD_HTTPRSP_CODE_ERROR, "wrong http respond code\r\n");
-            return Err(Error::Download(STATE_DOWNLOAD_HTTPRSP_CODE_ERROR));
+            return Err(DownloadError::HttpStatus);
         }
         let Some(length) = resp.content_length else {
             log::line(
                 STATE_DOWNLOAD_HTTPRSP_HEADER_ERROR,
                 "wrong http respond header\r\n",
             );
-            return Err(Error::Download(STATE_DOWNLOAD_HTTPRSP_HEADER_ERROR));
+            return Err(DownloadError::MissingLength);
         };
         let missing = total - self.size_fetched;
         if length - resp.received > missing {
             log::line(STATE_DOWNLOAD_FETCH_TOO_MANY, "downloaded exceeds expected\r\n");
-            return Err(Error::Download(STATE_DOWNLOAD_FETCH_TOO_MANY));
+            return Err(DownloadError::TooMany);
         }
         if resp.received == length {
             if length > 0 && !self.range_finished_returned {
                 self.range_finished_returned = true;
-                return Err(Error::Download(STATE_DOWNLOAD_RANGE_FINISHED));
+                return Ok(RecvOutcome::RangeFinished);
             }
             // Nothing more comes on this response: renew from here, as upstream.
             return self.fall_back(Fail::Recv(Error::Download(STATE_HTTP_READ_BODY_FINISHED)));
@@ -313,7 +312,7 @@ impl Download {
             (n, fail) => {
                 // A timeout after some bytes only ends this chunk.
                 self.pending = fail.filter(|f| *f != Fail::Timeout);
-                Ok(Some(self.deliver(n)))
+                Ok(RecvOutcome::Chunk(self.deliver(n)))
             }
         }
     }
@@ -326,26 +325,23 @@ impl Download {
         }
     }
 
-    /// [`Download::recv`] with the chunk passed to `on_chunk`: the byte count or `Ok(0)`.
-    pub fn recv_with(&mut self, on_chunk: &mut dyn FnMut(&[u8], i32)) -> Result<usize, Error> {
-        match self.recv()? {
-            None => Ok(0),
-            Some(chunk) => {
-                on_chunk(chunk.bytes(), chunk.percent);
-                let n = chunk.len;
-                self.give_back(chunk);
-                Ok(n)
-            }
+    /// [`Download::recv`] with the chunk passed to `on_chunk`, as upstream's return value.
+    pub fn recv_with(&mut self, on_chunk: &mut dyn FnMut(&[u8], i32)) -> i32 {
+        let result = self.recv();
+        if let Ok(RecvOutcome::Chunk(chunk)) = &result {
+            on_chunk(chunk.bytes(), chunk.percent);
         }
+        let code = state_code(&result);
+        if let Ok(RecvOutcome::Chunk(chunk)) = result {
+            self.give_back(chunk);
+        }
+        code
     }
 
     /// `aiot_download_report_progress`: publishes `percent` for the task through its MQTT
     /// client.
-    pub fn report_progress(&self, percent: i32) -> Result<(), Error> {
-        let task = self
-            .task
-            .as_ref()
-            .ok_or(Error::Download(STATE_DOWNLOAD_REPORT_TASK_DESC_IS_NULL))?;
+    pub fn report_progress(&self, percent: i32) -> Result<(), DownloadError> {
+        let task = self.task.as_ref().ok_or(DownloadError::NoReportTask)?;
         let client = task.mqtt.as_ref().ok_or(Error::NullPointer)?;
         let d = &task.desc;
         ota::report_progress(
@@ -355,6 +351,7 @@ impl Download {
             percent,
             d.module.as_deref(),
         )
+        .map_err(DownloadError::Core)
     }
 
     /// Reads until `want` bytes are in the body buffer, a read fails, or the receive timeout
@@ -432,7 +429,7 @@ impl Download {
 
     /// The response cannot continue: log it and renew on a later call, once the backoff has
     /// passed. A timeout returns `Ok(0)`, as upstream.
-    fn fall_back(&mut self, fail: Fail) -> Result<Option<Chunk>, Error> {
+    fn fall_back(&mut self, fail: Fail) -> Result<RecvOutcome, DownloadError> {
         let err = match fail {
             Fail::Timeout => None,
             Fail::Connect(e) | Fail::Send(e) | Fail::Recv(e) => Some(e),
@@ -447,18 +444,18 @@ impl Download {
         }
         self.status = Status::Renewal;
         match err {
-            None => Ok(None),
-            Some(e) => Err(e),
+            None => Ok(RecvOutcome::Idle),
+            Some(e) => Err(DownloadError::Core(e)),
         }
     }
 
     /// Resends the request from the last byte received: `RENEWAL_REQUEST_SENT` or the
     /// send/connect code (the status stays RENEWAL, so a later call tries again after the
     /// backoff).
-    fn renew(&mut self) -> Result<Option<Chunk>, Error> {
+    fn renew(&mut self) -> Result<RecvOutcome, DownloadError> {
         self.renewals = self.renewals.saturating_add(1);
         match self.request(None) {
-            Ok(()) => Err(Error::Download(STATE_DOWNLOAD_RENEWAL_REQUEST_SENT)),
+            Ok(()) => Ok(RecvOutcome::Renewed),
             Err(e) => {
                 self.schedule_renewal();
                 Err(e)
@@ -497,16 +494,9 @@ impl Download {
 
     /// One request with the current range. `Ok` once the request is out (status FETCH), even
     /// when the header then failed (that failure waits in `pending`).
-    fn request(&mut self, hook: Option<SentHook>) -> Result<(), Error> {
-        let task = self
-            .task
-            .as_ref()
-            .ok_or(Error::Download(STATE_DOWNLOAD_REQUEST_TASK_DESC_IS_NULL))?;
-        let url = task
-            .desc
-            .url
-            .as_deref()
-            .ok_or(Error::Download(STATE_DOWNLOAD_REQUEST_URL_IS_NULL))?;
+    fn request(&mut self, hook: Option<SentHook>) -> Result<(), DownloadError> {
+        let task = self.task.as_ref().ok_or(DownloadError::NoTask)?;
+        let url = task.desc.url.as_deref().ok_or(DownloadError::NoUrl)?;
         let url = url::parse(url)?;
         let tls = self.cred.as_ref().is_some_and(Credential::wants_tls);
         if tls && url.scheme.eq_ignore_ascii_case("http") {
@@ -514,7 +504,7 @@ impl Download {
                 STATE_DOWNLOAD_SEND_REQUEST_FAILED,
                 "the credential requires TLS but the url is http://, refused\r\n",
             );
-            return Err(Error::Download(STATE_DOWNLOAD_SEND_REQUEST_FAILED));
+            return Err(DownloadError::SendFailed);
         }
         // Upstream connects to NETWORK_PORT even when it is 0; we use the scheme's port.
         let net_port = match (url.port, self.net_port) {
@@ -560,8 +550,8 @@ impl Download {
                 self.status = Status::Fetch;
                 Ok(())
             }
-            Outcome::ConnectFailed(e) => Err(e),
-            Outcome::SendFailed => Err(Error::Download(STATE_DOWNLOAD_SEND_REQUEST_FAILED)),
+            Outcome::ConnectFailed(e) => Err(DownloadError::Core(e)),
+            Outcome::SendFailed => Err(DownloadError::SendFailed),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use super::mqtt::shared_client;
 use super::sysdep::{aiot_sysdep_network_cred_t, read_cred};
 use super::{cstr, guard};
-use crate::download::{Download, DownloadOption};
+use crate::download::{state_code, unit_code, Download, DownloadError, DownloadOption, RecvOutcome};
 use crate::error::Error;
 use crate::ota::codes::*;
 use crate::ota::message::{Kind, TaskDesc};
@@ -511,7 +511,7 @@ pub unsafe extern "C" fn aiot_download_setopt(
             AIOT_DLOPT_BODY_BUFFER_MAX_LEN => DownloadOption::BodyBufferMaxLen(*(data as *const u32)),
             _ => return STATE_USER_INPUT_OUT_RANGE,
         };
-        code(d.lock().setopt(opt))
+        unit_code(d.lock().setopt(opt))
     })
 }
 
@@ -526,9 +526,9 @@ pub unsafe extern "C" fn aiot_download_send_request(handle: *mut c_void) -> i32 
             return STATE_DOWNLOAD_REQUEST_HANDLE_IS_NULL;
         };
         if !d.has_task.load(std::sync::atomic::Ordering::SeqCst) {
-            return STATE_DOWNLOAD_REQUEST_TASK_DESC_IS_NULL;
+            return unit_code(Err(DownloadError::NoTask));
         }
-        code(d.lock().send_request())
+        unit_code(d.lock().send_request())
     })
 }
 
@@ -553,16 +553,14 @@ pub unsafe extern "C" fn aiot_download_recv(handle: *mut c_void) -> i32 {
             return STATE_DOWNLOAD_RECV_HANDLE_IS_NULL;
         };
         let result = d.lock().recv();
-        match result {
-            Ok(None) => STATE_SUCCESS,
-            Ok(Some(chunk)) => {
-                let n = chunk.bytes().len() as i32;
-                d.dispatch(handle, &chunk);
-                d.lock().give_back(chunk);
-                n
-            }
-            Err(e) => e.code(),
+        if let Ok(RecvOutcome::Chunk(chunk)) = &result {
+            d.dispatch(handle, chunk);
         }
+        let code = state_code(&result);
+        if let Ok(RecvOutcome::Chunk(chunk)) = result {
+            d.lock().give_back(chunk);
+        }
+        code
     })
 }
 
@@ -578,16 +576,18 @@ pub unsafe extern "C" fn aiot_download_report_progress(handle: *mut c_void, perc
             return STATE_DOWNLOAD_REPORT_HANDLE_IS_NULL;
         };
         let reporter = d.reporter.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        match reporter {
-            None => STATE_DOWNLOAD_REPORT_TASK_DESC_IS_NULL,
-            Some((_, None)) => STATE_USER_INPUT_NULL_POINTER,
-            Some((t, Some(client))) => code(crate::ota::report_progress(
+        let result = match reporter {
+            None => Err(DownloadError::NoReportTask),
+            Some((_, None)) => Err(DownloadError::Core(Error::NullPointer)),
+            Some((t, Some(client))) => crate::ota::report_progress(
                 &client,
                 &t.product_key,
                 &t.device_name,
                 percent,
                 t.module.as_deref(),
-            )),
-        }
+            )
+            .map_err(DownloadError::Core),
+        };
+        unit_code(result)
     })
 }
