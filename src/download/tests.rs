@@ -15,7 +15,25 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::transport::test_pki::{ca_cred, CA_PEM, SRV_KEY, SRV_PEM};
+use crate::sysdep::{Credential, CRED_SVRCERT_CA};
+use aiot_platform::pki::TestPki;
+
+/// The platform's test CA (made once per test process).
+fn ca_pem() -> &'static str {
+    &TestPki::shared().ca.cert
+}
+
+/// A credential that trusts `ca_pem` (SNI on, 16 KB fragments, no client certificate).
+fn ca_cred(ca_pem: &str) -> Credential {
+    Credential {
+        option: CRED_SVRCERT_CA,
+        max_tls_fragment: 16384,
+        sni_enabled: 1,
+        server_ca: Some(ca_pem.as_bytes().to_vec()),
+        client_cert: None,
+        client_key: None,
+    }
+}
 
 /// Upstream's code of a failed call, through the one mapping.
 trait Code {
@@ -106,10 +124,11 @@ fn md5_hex(data: &[u8]) -> String {
 
 fn tls_config() -> Arc<ServerConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(SRV_PEM.as_bytes())
-        .map(Result::unwrap)
-        .collect();
-    let key = PrivateKeyDer::from_pem_slice(SRV_KEY.as_bytes()).unwrap();
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(TestPki::shared().server.cert.as_bytes())
+            .map(Result::unwrap)
+            .collect();
+    let key = PrivateKeyDer::from_pem_slice(TestPki::shared().server.key.as_bytes()).unwrap();
     Arc::new(
         ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -282,7 +301,7 @@ fn tls_download(server: &Server, img: &[u8], host: &str) -> Download {
     let url = format!("https://{host}:{}/fw.bin", server.port);
     dl.setopt(DownloadOption::TaskDesc(task(url, img, DIGEST_SHA256), None))
         .unwrap();
-    dl.setopt(DownloadOption::NetworkCred(ca_cred(CA_PEM))).unwrap();
+    dl.setopt(DownloadOption::NetworkCred(ca_cred(ca_pem()))).unwrap();
     dl
 }
 
@@ -439,7 +458,10 @@ fn tls_download_verifies_the_server() {
     let url = format!("https://127.0.0.1:{}/fw.bin", server.port);
     dl.setopt(DownloadOption::TaskDesc(task(url, &img, DIGEST_SHA256), None))
         .unwrap();
-    dl.setopt(DownloadOption::NetworkCred(ca_cred(SRV_PEM))).unwrap();
+    dl.setopt(DownloadOption::NetworkCred(ca_cred(
+        &TestPki::shared().server.cert,
+    )))
+    .unwrap();
     assert_eq!(
         dl.send_request().unwrap_err().code(),
         STATE_PORT_TLS_INVALID_HANDSHAKE
@@ -869,7 +891,7 @@ fn throughput() {
             .unwrap();
         dl.setopt(DownloadOption::BodyBufferMaxLen(128 * 1024)).unwrap();
         if tls {
-            dl.setopt(DownloadOption::NetworkCred(ca_cred(CA_PEM))).unwrap();
+            dl.setopt(DownloadOption::NetworkCred(ca_cred(ca_pem()))).unwrap();
         }
         let start = Instant::now();
         dl.send_request().unwrap();
