@@ -308,8 +308,16 @@ int32_t aiot_download_setopt(void *handle, aiot_download_option_t option, void *
 int32_t aiot_download_send_request(void *handle);
 
 // Reads one chunk (at most the body buffer length) and passes it to the handler. Returns
-// the bytes read, or `STATE_DOWNLOAD_FINISHED`, `_RANGE_FINISHED`, `_RENEWAL_REQUEST_SENT`
-// or an error code.
+// the bytes read, 0 (nothing yet), or `STATE_DOWNLOAD_FINISHED`, `_RANGE_FINISHED`,
+// `_RENEWAL_REQUEST_SENT` or an error code. No lock is held while the handler runs: it may
+// call any `aiot_download_*` function on the same handle (deinit excepted).
+//
+// Safe to call in a tight loop: from the third call in a row without a body byte, each call
+// lasts at least the receive timeout (`AIOT_DLOPT_RECV_TIMEOUT_MS`), waiting with the port's
+// sleep when it has nothing to do. After a failed response the next call resends the request
+// (renewal); further renewals without progress wait a backoff with jitter from the port's
+// rand, 1 s doubling up to 60 s, and a call that finds none due returns 0. A renewal call may
+// also take the request's connect and send timeouts.
 //
 // # Safety
 // `handle` from `aiot_download_init`.

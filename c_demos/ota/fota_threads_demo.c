@@ -82,7 +82,8 @@ static void *download_thread(void *dl_handle)
         }
         if (res <= STATE_SUCCESS) {
             printf("download failed, error code is %d, try to send renewal request\r\n", res);
-            if (res == STATE_DOWNLOAD_HTTPRSP_CODE_ERROR || ++failures > 20) {
+            if (res == STATE_DOWNLOAD_HTTPRSP_CODE_ERROR || res == STATE_DOWNLOAD_HTTPRSP_HEADER_ERROR ||
+                res == STATE_DOWNLOAD_FETCH_TOO_MANY || ++failures > 20) {
                 aiot_download_report_progress(dl_handle, AIOT_OTAERR_FETCH_FAILED);
                 g_result = 2;
                 break;

@@ -39,19 +39,38 @@ pub enum Fault {
     Status(u16),
     /// Announce a Content-Length N bytes larger than the body sent, send the real body, then close.
     Lie(u64),
+    /// Like `Drop(N)` but on every GET: no request ever completes (a dead server).
+    DropEvery(u64),
+    /// On the first GET only: the headers and N bytes of body, then [`STALL_MS`] of silence, then
+    /// the connection is closed. Later requests succeed.
+    Stall(u64),
+    /// On the first GET only: no answer for this many ms, then the connection is closed.
+    /// Later requests succeed.
+    Mute(u64),
+    /// Ignore Range headers: every GET gets 200 and the whole image.
+    IgnoreRange,
 }
+
+/// How long `Fault::Stall` keeps silent before closing.
+pub const STALL_MS: u64 = 2000;
 
 impl FromStr for Fault {
     type Err = String;
 
-    /// `none`, `drop:N`, `corrupt:K`, `throttle:B`, `status:404`, `status:500`, `lie:N`.
+    /// `none`, `drop:N`, `corrupt:K`, `throttle:B`, `status:404`, `status:500`, `lie:N`,
+    /// `drop-every:N`, `stall:N`, `mute:MS`, `ignore-range`.
     fn from_str(s: &str) -> Result<Fault, String> {
-        if s == "none" {
-            return Ok(Fault::None);
+        match s {
+            "none" => return Ok(Fault::None),
+            "ignore-range" => return Ok(Fault::IgnoreRange),
+            _ => {}
         }
-        let (kind, n) = s
-            .split_once(':')
-            .ok_or_else(|| format!("bad fault '{s}' (none|drop:N|corrupt:K|throttle:B|status:CODE|lie:N)"))?;
+        let (kind, n) = s.split_once(':').ok_or_else(|| {
+            format!(
+                "bad fault '{s}' (none|drop:N|corrupt:K|throttle:B|status:CODE|lie:N|drop-every:N|\
+                     stall:N|mute:MS|ignore-range)"
+            )
+        })?;
         let n: u64 = n.parse().map_err(|_| format!("bad number in fault '{s}'"))?;
         match kind {
             "drop" => Ok(Fault::Drop(n)),
@@ -59,6 +78,9 @@ impl FromStr for Fault {
             "throttle" if n > 0 => Ok(Fault::Throttle(n)),
             "status" if (100..=599).contains(&n) => Ok(Fault::Status(n as u16)),
             "lie" => Ok(Fault::Lie(n)),
+            "drop-every" => Ok(Fault::DropEvery(n)),
+            "stall" => Ok(Fault::Stall(n)),
+            "mute" => Ok(Fault::Mute(n)),
             _ => Err(format!("bad fault '{s}'")),
         }
     }
@@ -171,6 +193,21 @@ fn full(status: StatusCode, text: &str) -> Response<Body> {
         .expect("static response")
 }
 
+/// A response whose body fails at once: hyper closes the connection (the headers may not get
+/// out).
+fn aborted() -> Response<Body> {
+    let failed = failing_body();
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("Content-Length", "1")
+        .body(BodyExt::boxed(StreamBody::new(failed)))
+        .expect("static response")
+}
+
+fn failing_body() -> tokio_stream::Iter<std::vec::IntoIter<Result<Frame<Bytes>, std::io::Error>>> {
+    tokio_stream::iter(vec![Err(std::io::Error::other("injected fault: no answer"))])
+}
+
 /// A Range header that no byte of the image satisfies (answered with 416).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Unsatisfiable;
@@ -248,8 +285,19 @@ async fn handle(
         let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         return Ok(full(status, "injected fault\n"));
     }
+    if let Fault::Mute(ms) = image.fault {
+        if !image.first_done.swap(true, Ordering::SeqCst) {
+            record(0);
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            return Ok(aborted());
+        }
+    }
     let len = image.data.len() as u64;
-    let (status, start, end) = match parse_range(range_hdr.as_deref(), len) {
+    let range = match image.fault {
+        Fault::IgnoreRange => None,
+        _ => range_hdr.as_deref(),
+    };
+    let (status, start, end) = match parse_range(range, len) {
         Err(Unsatisfiable) => {
             record(416);
             let mut r = full(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable\n");
@@ -288,8 +336,15 @@ async fn handle(
             .expect("response"));
     }
     let drop_after = match image.fault {
-        Fault::Drop(n) if !image.first_done.swap(true, Ordering::SeqCst) => Some(n.min(body_len)),
+        Fault::Drop(n) | Fault::Stall(n) if !image.first_done.swap(true, Ordering::SeqCst) => {
+            Some(n.min(body_len))
+        }
+        Fault::DropEvery(n) => Some(n.min(body_len)),
         _ => None,
+    };
+    let silence = match image.fault {
+        Fault::Stall(_) => STALL_MS,
+        _ => 200,
     };
     let (chunk, pause) = match image.fault {
         Fault::Throttle(b) => (((b / 10).max(1)) as usize, Some(Duration::from_millis(100))),
@@ -314,8 +369,8 @@ async fn handle(
             }
         }
         if drop_after.is_some() || matches!(fault, Fault::Lie(_)) {
-            // Let the connection flush what was sent, then abort it.
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            // Let the connection flush what was sent (Stall: keep silent), then abort it.
+            tokio::time::sleep(Duration::from_millis(silence)).await;
             if drop_after.is_some() {
                 let _ = tx
                     .send(Err(std::io::Error::other("injected fault: connection dropped")))
@@ -513,6 +568,10 @@ mod tests {
         assert_eq!("throttle:1000".parse(), Ok(Fault::Throttle(1000)));
         assert_eq!("status:404".parse(), Ok(Fault::Status(404)));
         assert_eq!("lie:10".parse(), Ok(Fault::Lie(10)));
+        assert_eq!("drop-every:0".parse(), Ok(Fault::DropEvery(0)));
+        assert_eq!("stall:5".parse(), Ok(Fault::Stall(5)));
+        assert_eq!("mute:100".parse(), Ok(Fault::Mute(100)));
+        assert_eq!("ignore-range".parse(), Ok(Fault::IgnoreRange));
         assert!("bogus".parse::<Fault>().is_err());
         assert!("throttle:0".parse::<Fault>().is_err());
     }

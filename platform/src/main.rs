@@ -111,6 +111,11 @@ Faults (--fault), applied to every image of the job:
   status:CODE  every request is answered with CODE (404, 500, ...) and a short text body
   lie:N        Content-Length announces N bytes more than the body; the real body is sent,
                then the connection is closed
+  drop-every:N as drop:N, but on every GET (a server that never completes a request)
+  stall:N      first GET only: full headers, N body bytes, 2 s of silence, then the
+               connection is closed
+  mute:MS      first GET only: no answer for MS ms, then the connection is closed
+  ignore-range every GET is answered 200 with the whole image, whatever its Range
 
 Verdict (after PROGRAM exits or --timeout), for a device that got the job:
   success           a version report before the job, progress reaching 100, the target version

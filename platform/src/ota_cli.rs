@@ -95,7 +95,8 @@ pub struct OtaExecArgs {
     #[arg(long, value_enum, default_value = "sha256")]
     pub sign_method: SignArg,
     /// Fault injected by the firmware server: none, drop:N, corrupt:K, throttle:B,
-    /// status:404, status:500, lie:N (see the long help).
+    /// status:404, status:500, lie:N, drop-every:N, stall:N, mute:MS, ignore-range (see the
+    /// long help).
     #[arg(long, default_value = "none", value_parser = crate::parse_fault)]
     pub fault: Fault,
     /// When the job is sent.
@@ -657,7 +658,8 @@ pub struct PushArgs {
     #[arg(long, value_name = "JSON")]
     pub ext_data: Option<String>,
     /// Fault injected when serving the images: none, drop:N, corrupt:K, throttle:B,
-    /// status:404, status:500, lie:N (see `ota-exec --help`).
+    /// status:404, status:500, lie:N, drop-every:N, stall:N, mute:MS, ignore-range (see
+    /// `ota-exec --help`).
     #[arg(long, default_value = "none", value_parser = crate::parse_fault)]
     pub fault: Fault,
     /// Firmware (push on /ota/device/upgrade) or remote configuration (push on

@@ -65,6 +65,85 @@ pub fn issue_server_cert(dir: &Path, names: &[&str], stem: &str) -> std::io::Res
     Ok(())
 }
 
+/// A certificate and its private key, in PEM.
+#[derive(Clone, Debug)]
+pub struct Pem {
+    pub cert: String,
+    pub key: String,
+}
+
+/// A test PKI made in memory (ECDSA P-256), the same shape as [`generate`]'s files: the CA, an
+/// unrelated CA, server certificates signed by the CA and a client certificate.
+#[derive(Debug)]
+pub struct TestPki {
+    /// The CA ([`CA_NAME`]).
+    pub ca: Pem,
+    /// An unrelated CA ([`WRONG_CA_NAME`]): trusts none of the others.
+    pub wrong_ca: Pem,
+    /// Server certificate for DNS:localhost and IP:127.0.0.1.
+    pub server: Pem,
+    /// Server certificate for DNS:localhost only.
+    pub server_localhost: Pem,
+    /// Client certificate (clientAuth) for `device`.
+    pub client: Pem,
+}
+
+impl TestPki {
+    /// A new PKI (fresh keys on every call).
+    pub fn generate() -> std::io::Result<TestPki> {
+        let (ca, ca_key) = self_signed(CA_NAME)?;
+        let (wrong_ca, _) = self_signed(WRONG_CA_NAME)?;
+        let issuer = Issuer::new(ca_params(CA_NAME).map_err(err)?, ca_key);
+        Ok(TestPki {
+            ca,
+            wrong_ca,
+            server: issue(
+                &issuer,
+                &["localhost", "127.0.0.1"],
+                ExtendedKeyUsagePurpose::ServerAuth,
+            )?,
+            server_localhost: issue(&issuer, &["localhost"], ExtendedKeyUsagePurpose::ServerAuth)?,
+            client: issue(&issuer, &["device"], ExtendedKeyUsagePurpose::ClientAuth)?,
+        })
+    }
+
+    /// One PKI per process, made on first use (for tests that share certificates).
+    pub fn shared() -> &'static TestPki {
+        static PKI: std::sync::OnceLock<TestPki> = std::sync::OnceLock::new();
+        PKI.get_or_init(|| TestPki::generate().expect("test PKI"))
+    }
+}
+
+/// A self-signed CA named `name`, and its key for issuing.
+fn self_signed(name: &str) -> std::io::Result<(Pem, KeyPair)> {
+    let key = KeyPair::generate().map_err(err)?;
+    let key_pem = key.serialize_pem();
+    let cert = ca_params(name).map_err(err)?.self_signed(&key).map_err(err)?;
+    Ok((
+        Pem {
+            cert: cert.pem(),
+            key: key_pem,
+        },
+        key,
+    ))
+}
+
+/// A leaf certificate for `names` (an IP literal becomes an IP SAN) with one extended usage.
+fn issue(ca: &Issuer<'_, KeyPair>, names: &[&str], usage: ExtendedKeyUsagePurpose) -> std::io::Result<Pem> {
+    let key = KeyPair::generate().map_err(err)?;
+    let mut params =
+        CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).map_err(err)?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, names.first().copied().unwrap_or("leaf"));
+    params.extended_key_usages = vec![usage];
+    let cert = params.signed_by(&key, ca).map_err(err)?;
+    Ok(Pem {
+        cert: cert.pem(),
+        key: key.serialize_pem(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,6 +24,10 @@ pub(crate) fn fault_text(fault: Fault) -> String {
         Fault::Throttle(n) => format!("throttle:{n}"),
         Fault::Status(n) => format!("status:{n}"),
         Fault::Lie(n) => format!("lie:{n}"),
+        Fault::DropEvery(n) => format!("drop-every:{n}"),
+        Fault::Stall(n) => format!("stall:{n}"),
+        Fault::Mute(n) => format!("mute:{n}"),
+        Fault::IgnoreRange => "ignore-range".to_string(),
     }
 }
 

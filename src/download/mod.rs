@@ -16,11 +16,14 @@
 //!   reads it in the first `recv`. The return codes stay upstream's: a header that does not come
 //!   or cannot be read is reported by the next `recv` and starts a renewal. The progress report
 //!   still goes out between the request and the header, as in upstream's log.
-//! * Renewals are bounded: after [`MAX_RENEWALS`] renewal requests in a row without a single
-//!   body byte, `recv` stops renewing and returns the last error on every call (a timeout
-//!   becomes `STATE_SYS_DEPEND_NWK_READ_OVERTIME`). A new `send_request` starts counting again.
-//!   A failed resend keeps the RENEWAL status (upstream drops to START, after which `recv`
-//!   returns 0 forever).
+//! * Renewals are paced (upstream renews on every call): the first renewal after a body byte
+//!   goes out on the next call, each further one without progress waits an exponential backoff
+//!   with jitter from the port's rand ([`RENEWAL_BACKOFF_BASE_MS`] doubling up to
+//!   [`RENEWAL_BACKOFF_CAP_MS`]). From the third call in a row without a body byte, every
+//!   `recv` lasts at least the receive timeout (it waits with the port's sleep when it has
+//!   nothing to do, and returns 0 when a renewal is not yet due), so a caller looping on `recv`
+//!   never spins. A failed resend keeps the RENEWAL status (upstream drops to START, after
+//!   which `recv` returns 0 forever).
 //! * Renewals do not republish the progress (upstream republishes on every resend); the
 //!   request of `send_request` does, as upstream.
 //! * `RANGE_FINISHED` compares the bytes of the current response with its `Content-Length`
@@ -30,6 +33,7 @@
 
 mod digest;
 mod http;
+mod outcome;
 mod url;
 
 use std::sync::Arc;
@@ -45,6 +49,7 @@ use crate::sysdep::{Credential, Port};
 
 use digest::Digest;
 use http::{Exchange, Fail, Outcome, Response, SentHook};
+pub use outcome::{state_code, unit_code, DownloadError, RecvOutcome};
 
 /// Upstream default body buffer (`AIOT_DLOPT_BODY_BUFFER_MAX_LEN`).
 pub const DEFAULT_BODY_BUFFER_LEN: u32 = 2048;
@@ -54,8 +59,13 @@ pub const DEFAULT_RECV_TIMEOUT_MS: u32 = 5000;
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u32 = 10_000;
 /// Upstream default send timeout.
 pub const DEFAULT_SEND_TIMEOUT_MS: u32 = 5000;
-/// Renewal requests in a row without progress before `recv` gives up.
-pub const MAX_RENEWALS: u32 = 10;
+/// Backoff before the second renewal in a row without progress; it doubles for each further one.
+pub const RENEWAL_BACKOFF_BASE_MS: u64 = 1000;
+/// Longest backoff between two renewals.
+pub const RENEWAL_BACKOFF_CAP_MS: u64 = 60_000;
+/// Calls in a row without a body byte that may return at once (upstream's pace for one
+/// failure and its renewal); later ones last at least the receive timeout.
+const QUICK_IDLE_CALLS: u32 = 2;
 /// Largest body buffer accepted (`BODY_BUFFER_MAX_LEN`).
 pub const MAX_BODY_BUFFER_LEN: u32 = 64 * 1024 * 1024;
 
@@ -106,8 +116,11 @@ pub struct Download {
     recv_timeout_ms: u32,
     connect_timeout_ms: u32,
     send_timeout_ms: u32,
-    /// The one body buffer: each `recv` delivers at most its length.
+    /// The one body buffer: each `recv` delivers at most `body_len` bytes. Empty while a
+    /// [`Chunk`] holds it (lent to the callback).
     body: Vec<u8>,
+    /// `BODY_BUFFER_MAX_LEN`.
+    body_len: usize,
     task: Option<Task>,
     range_start: u32,
     range_end: u32,
@@ -122,8 +135,10 @@ pub struct Download {
     pending: Option<Fail>,
     /// Renewal requests since the last body byte.
     renewals: u32,
-    /// Set once renewing stopped: returned by every later `recv`.
-    gave_up: Option<Error>,
+    /// Port time (ms) before which no renewal is sent.
+    renew_at: u64,
+    /// `recv` calls in a row that delivered no body byte.
+    idle_calls: u32,
     /// `RANGE_FINISHED` was returned for the current response.
     range_finished_returned: bool,
 }
@@ -139,6 +154,7 @@ impl Download {
             connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
             send_timeout_ms: DEFAULT_SEND_TIMEOUT_MS,
             body: vec![0; DEFAULT_BODY_BUFFER_LEN as usize],
+            body_len: DEFAULT_BODY_BUFFER_LEN as usize,
             task: None,
             range_start: 0,
             range_end: 0,
@@ -149,21 +165,21 @@ impl Download {
             response: None,
             pending: None,
             renewals: 0,
-            gave_up: None,
+            renew_at: 0,
+            idle_calls: 0,
             range_finished_returned: false,
         }
     }
 
     /// `aiot_download_setopt`. An unknown digest method is `STATE_OTA_UNKNOWN_DIGEST_METHOD`,
     /// a body buffer of 0 or above [`MAX_BODY_BUFFER_LEN`] is `OutOfRange`.
-    pub fn setopt(&mut self, opt: DownloadOption) -> Result<(), Error> {
+    pub fn setopt(&mut self, opt: DownloadOption) -> Result<(), DownloadError> {
         match opt {
             DownloadOption::NetworkCred(cred) => self.cred = Some(cred),
             DownloadOption::NetworkPort(port) => self.net_port = port,
             DownloadOption::RecvTimeoutMs(ms) => self.recv_timeout_ms = ms,
             DownloadOption::TaskDesc(desc, mqtt) => {
-                let digest = Digest::new(desc.digest_method)
-                    .ok_or(Error::Download(STATE_OTA_UNKNOWN_DIGEST_METHOD))?;
+                let digest = Digest::new(desc.digest_method).ok_or(DownloadError::UnknownDigest)?;
                 self.task = Some(Task { desc, mqtt, digest });
                 self.status = Status::Start;
                 self.size_fetched = 0;
@@ -171,7 +187,7 @@ impl Download {
                 self.percent = 0;
                 self.pending = None;
                 self.renewals = 0;
-                self.gave_up = None;
+                self.idle_calls = 0;
             }
             DownloadOption::RangeStart(start) => {
                 self.range_start = start;
@@ -183,13 +199,10 @@ impl Download {
             }
             DownloadOption::BodyBufferMaxLen(len) => {
                 if len == 0 || len > MAX_BODY_BUFFER_LEN {
-                    return Err(Error::OutOfRange);
+                    return Err(Error::OutOfRange.into());
                 }
-                let mut body = Vec::new();
-                body.try_reserve_exact(len as usize)
-                    .map_err(|_| Error::ResourceFailed)?;
-                body.resize(len as usize, 0);
-                self.body = body;
+                self.body = alloc_body(len as usize)?;
+                self.body_len = len as usize;
             }
         }
         Ok(())
@@ -201,40 +214,63 @@ impl Download {
     /// connect returns its code (status unchanged); a failure to send returns
     /// `STATE_DOWNLOAD_SEND_REQUEST_FAILED` (status START). A header that does not arrive or
     /// cannot be read is reported by the next `recv`, as upstream.
-    pub fn send_request(&mut self) -> Result<(), Error> {
+    pub fn send_request(&mut self) -> Result<(), DownloadError> {
         self.renewals = 0;
-        self.gave_up = None;
+        self.idle_calls = 0;
         self.pending = None;
         let hook = self.progress_hook(self.percent);
         match self.request(hook) {
-            Err(e) if e == Error::Download(STATE_DOWNLOAD_SEND_REQUEST_FAILED) => {
+            Err(DownloadError::SendFailed) => {
                 self.status = Status::Start;
-                Err(e)
+                Err(DownloadError::SendFailed)
             }
             r => r,
         }
     }
 
-    /// `aiot_download_recv`: at most one body buffer of bytes, passed to `on_chunk` with the
-    /// percent (-3 with the last chunk when the digest does not match). Returns the byte
-    /// count, `Ok(0)` where upstream returns 0 (no request yet, or a receive timeout that
-    /// starts a renewal), or the upstream code as the error: `STATE_DOWNLOAD_FINISHED` once the
-    /// image is complete (even after a digest mismatch), `RANGE_FINISHED`,
-    /// `RENEWAL_REQUEST_SENT`, `FETCH_TOO_MANY`, `HTTPRSP_CODE_ERROR`, `HTTPRSP_HEADER_ERROR`,
-    /// or the port/HTTP code that made it renew.
-    pub fn recv(&mut self, on_chunk: &mut dyn FnMut(&[u8], i32)) -> Result<usize, Error> {
-        if self.status == Status::Start {
-            return Ok(0);
+    /// `aiot_download_recv`: reads at most one body buffer of bytes and returns them as a
+    /// [`Chunk`] with the percent (-3 with the last chunk when the digest does not match); the
+    /// caller hands it to the user's callback with no lock held and then gives it back with
+    /// [`Download::give_back`]. The other outcomes are in [`RecvOutcome`]; an error is final
+    /// for the request (`HttpStatus`, `MissingLength`, `TooMany`) or the failure that makes
+    /// the next call renew.
+    ///
+    /// Never a hot loop: from the third call in a row without a body byte, a call lasts at
+    /// least the receive timeout, and renewals are spaced by the backoff (see the module doc).
+    pub fn recv(&mut self) -> Result<RecvOutcome, DownloadError> {
+        let started = self.port.time_ms();
+        let deadline = started + u64::from(self.recv_timeout_ms);
+        let paced = self.idle_calls >= QUICK_IDLE_CALLS;
+        let result = self.recv_once(paced.then_some(deadline));
+        if matches!(result, Ok(RecvOutcome::Chunk(_))) {
+            self.idle_calls = 0;
+        } else {
+            self.idle_calls = self.idle_calls.saturating_add(1);
+            if paced {
+                self.wait_until(deadline);
+            }
         }
-        if let Some(e) = self.gave_up {
-            return Err(e);
+        result
+    }
+
+    /// One `recv` without the pacing; `deadline` is set when the call is paced: a renewal not
+    /// yet due is waited for until then.
+    fn recv_once(&mut self, deadline: Option<u64>) -> Result<RecvOutcome, DownloadError> {
+        if self.status == Status::Start {
+            return Ok(RecvOutcome::Idle);
         }
         if self.status == Status::Renewal {
+            if let Some(deadline) = deadline {
+                self.wait_until(deadline.min(self.renew_at));
+            }
+            if self.port.time_ms() < self.renew_at {
+                return Ok(RecvOutcome::Idle);
+            }
             return self.renew();
         }
         let total = self.task.as_ref().map_or(0, |t| u64::from(t.desc.size_total));
         if self.size_fetched == total {
-            return Err(Error::Download(STATE_DOWNLOAD_FINISHED));
+            return Ok(RecvOutcome::Finished);
         }
         if let Some(fail) = self.pending.take() {
             return self.fall_back(fail);
@@ -244,47 +280,68 @@ impl Download {
         };
         if resp.status != 200 && resp.status != 206 {
             log::line(STATE_DOWNLOAD_HTTPRSP_CODE_ERROR, "wrong http respond code\r\n");
-            return Err(Error::Download(STATE_DOWNLOAD_HTTPRSP_CODE_ERROR));
+            return Err(DownloadError::HttpStatus);
         }
         let Some(length) = resp.content_length else {
             log::line(
                 STATE_DOWNLOAD_HTTPRSP_HEADER_ERROR,
                 "wrong http respond header\r\n",
             );
-            return Err(Error::Download(STATE_DOWNLOAD_HTTPRSP_HEADER_ERROR));
+            return Err(DownloadError::MissingLength);
         };
         let missing = total - self.size_fetched;
         if length - resp.received > missing {
             log::line(STATE_DOWNLOAD_FETCH_TOO_MANY, "downloaded exceeds expected\r\n");
-            return Err(Error::Download(STATE_DOWNLOAD_FETCH_TOO_MANY));
+            return Err(DownloadError::TooMany);
         }
         if resp.received == length {
             if length > 0 && !self.range_finished_returned {
                 self.range_finished_returned = true;
-                return Err(Error::Download(STATE_DOWNLOAD_RANGE_FINISHED));
+                return Ok(RecvOutcome::RangeFinished);
             }
             // Nothing more comes on this response: renew from here, as upstream.
             return self.fall_back(Fail::Recv(Error::Download(STATE_HTTP_READ_BODY_FINISHED)));
         }
-        let want = (self.body.len() as u64).min(length - resp.received) as usize;
-        let got = self.fill(want);
-        match got {
+        let want = (self.body_len as u64).min(length - resp.received) as usize;
+        if self.body.is_empty() {
+            // Called again from inside the callback while the buffer is lent out.
+            self.body = alloc_body(self.body_len)?;
+        }
+        match self.fill(want) {
             (0, fail) => self.fall_back(fail.unwrap_or(Fail::Timeout)),
             (n, fail) => {
                 // A timeout after some bytes only ends this chunk.
                 self.pending = fail.filter(|f| *f != Fail::Timeout);
-                Ok(self.deliver(n, on_chunk))
+                Ok(RecvOutcome::Chunk(self.deliver(n)))
             }
         }
     }
 
+    /// Takes back the buffer of a chunk returned by [`Download::recv`] (kept unless the body
+    /// buffer was replaced or refilled meanwhile).
+    pub fn give_back(&mut self, chunk: Chunk) {
+        if self.body.is_empty() && chunk.buf.len() == self.body_len {
+            self.body = chunk.buf;
+        }
+    }
+
+    /// [`Download::recv`] with the chunk passed to `on_chunk`, as upstream's return value.
+    pub fn recv_with(&mut self, on_chunk: &mut dyn FnMut(&[u8], i32)) -> i32 {
+        let result = self.recv();
+        if let Ok(RecvOutcome::Chunk(chunk)) = &result {
+            on_chunk(chunk.bytes(), chunk.percent);
+        }
+        let code = state_code(&result);
+        if let Ok(RecvOutcome::Chunk(chunk)) = result {
+            self.give_back(chunk);
+        }
+        code
+    }
+
     /// `aiot_download_report_progress`: publishes `percent` for the task through its MQTT
     /// client.
-    pub fn report_progress(&self, percent: i32) -> Result<(), Error> {
-        let task = self
-            .task
-            .as_ref()
-            .ok_or(Error::Download(STATE_DOWNLOAD_REPORT_TASK_DESC_IS_NULL))?;
+    pub fn report_progress(&self, percent: i32) -> Result<(), DownloadError> {
+        let task = self.task.as_ref().ok_or(DownloadError::NoReportTask)?;
         let client = task.mqtt.as_ref().ok_or(Error::NullPointer)?;
         let d = &task.desc;
         ota::report_progress(
@@ -294,6 +351,7 @@ impl Download {
             percent,
             d.module.as_deref(),
         )
+        .map_err(DownloadError::Core)
     }
 
     /// Reads until `want` bytes are in the body buffer, a read fails, or the receive timeout
@@ -319,15 +377,27 @@ impl Download {
         (got, None)
     }
 
-    /// Counts, digests, logs and hands out the first `n` bytes of the body buffer.
-    fn deliver(&mut self, n: usize, on_chunk: &mut dyn FnMut(&[u8], i32)) -> usize {
+    /// Counts, digests and logs the first `n` bytes of the body buffer, then lends the buffer
+    /// out as a chunk.
+    fn deliver(&mut self, n: usize) -> Chunk {
+        let percent = self.account(n);
+        Chunk {
+            buf: std::mem::take(&mut self.body),
+            len: n,
+            percent,
+        }
+    }
+
+    /// Counts, digests and logs the first `n` bytes of the body buffer; returns the percent to
+    /// pass with them.
+    fn account(&mut self, n: usize) -> i32 {
         let chunk = &self.body[..n];
         log::hexdump(STATE_HTTP_LOG_RECV_CONTENT, '<', chunk);
         self.renewals = 0;
         self.size_fetched += n as u64;
         self.range_fetched += n as u64;
         let Some(task) = self.task.as_mut() else {
-            return 0;
+            return self.percent;
         };
         let total = u64::from(task.desc.size_total);
         self.percent = match total {
@@ -354,29 +424,18 @@ impl Download {
                 }
             }
         }
-        on_chunk(chunk, percent);
-        n
+        percent
     }
 
-    /// The response cannot continue: log it and renew on the next call (or give up after
-    /// [`MAX_RENEWALS`] fruitless renewals). A timeout returns `Ok(0)`, as upstream.
-    fn fall_back(&mut self, fail: Fail) -> Result<usize, Error> {
+    /// The response cannot continue: log it and renew on a later call, once the backoff has
+    /// passed. A timeout returns `Ok(0)`, as upstream.
+    fn fall_back(&mut self, fail: Fail) -> Result<RecvOutcome, DownloadError> {
         let err = match fail {
             Fail::Timeout => None,
             Fail::Connect(e) | Fail::Send(e) | Fail::Recv(e) => Some(e),
         };
         let code = err.map_or(0, |e| e.code());
-        if self.renewals >= MAX_RENEWALS {
-            if log::enabled() {
-                log::line(
-                    STATE_DOWNLOAD_RECV_ERROR,
-                    &format!("recv got {code}, giving up after {MAX_RENEWALS} renewals\r\n"),
-                );
-            }
-            let e = err.unwrap_or(Error::Download(STATE_SYS_DEPEND_NWK_READ_OVERTIME));
-            self.gave_up = Some(e);
-            return Err(e);
-        }
+        self.schedule_renewal();
         if log::enabled() {
             log::line(
                 STATE_DOWNLOAD_RECV_ERROR,
@@ -385,23 +444,40 @@ impl Download {
         }
         self.status = Status::Renewal;
         match err {
-            None => Ok(0),
-            Some(e) => Err(e),
+            None => Ok(RecvOutcome::Idle),
+            Some(e) => Err(DownloadError::Core(e)),
         }
     }
 
     /// Resends the request from the last byte received: `RENEWAL_REQUEST_SENT` or the
-    /// send/connect code (the status stays RENEWAL, so the next call tries again).
-    fn renew(&mut self) -> Result<usize, Error> {
-        self.renewals += 1;
+    /// send/connect code (the status stays RENEWAL, so a later call tries again after the
+    /// backoff).
+    fn renew(&mut self) -> Result<RecvOutcome, DownloadError> {
+        self.renewals = self.renewals.saturating_add(1);
         match self.request(None) {
-            Ok(()) => Err(Error::Download(STATE_DOWNLOAD_RENEWAL_REQUEST_SENT)),
+            Ok(()) => Ok(RecvOutcome::Renewed),
             Err(e) => {
-                if self.renewals >= MAX_RENEWALS {
-                    self.gave_up = Some(e);
-                }
+                self.schedule_renewal();
                 Err(e)
             }
+        }
+    }
+
+    /// Sets when the next renewal may go out: at once after progress, then
+    /// [`renewal_backoff`] of the renewals already sent without progress.
+    fn schedule_renewal(&mut self) {
+        let jitter = crate::sysdep::rand_u32(&*self.port);
+        self.renew_at = self.port.time_ms() + renewal_backoff(self.renewals, jitter);
+    }
+
+    /// Sleeps with the port until its clock reaches `until` (a few sleeps at most).
+    fn wait_until(&self, until: u64) {
+        for _ in 0..8 {
+            let now = self.port.time_ms();
+            if now >= until {
+                return;
+            }
+            self.port.sleep_ms(until - now);
         }
     }
 
@@ -418,16 +494,9 @@ impl Download {
 
     /// One request with the current range. `Ok` once the request is out (status FETCH), even
     /// when the header then failed (that failure waits in `pending`).
-    fn request(&mut self, hook: Option<SentHook>) -> Result<(), Error> {
-        let task = self
-            .task
-            .as_ref()
-            .ok_or(Error::Download(STATE_DOWNLOAD_REQUEST_TASK_DESC_IS_NULL))?;
-        let url = task
-            .desc
-            .url
-            .as_deref()
-            .ok_or(Error::Download(STATE_DOWNLOAD_REQUEST_URL_IS_NULL))?;
+    fn request(&mut self, hook: Option<SentHook>) -> Result<(), DownloadError> {
+        let task = self.task.as_ref().ok_or(DownloadError::NoTask)?;
+        let url = task.desc.url.as_deref().ok_or(DownloadError::NoUrl)?;
         let url = url::parse(url)?;
         let tls = self.cred.as_ref().is_some_and(Credential::wants_tls);
         if tls && url.scheme.eq_ignore_ascii_case("http") {
@@ -435,7 +504,7 @@ impl Download {
                 STATE_DOWNLOAD_SEND_REQUEST_FAILED,
                 "the credential requires TLS but the url is http://, refused\r\n",
             );
-            return Err(Error::Download(STATE_DOWNLOAD_SEND_REQUEST_FAILED));
+            return Err(DownloadError::SendFailed);
         }
         // Upstream connects to NETWORK_PORT even when it is 0; we use the scheme's port.
         let net_port = match (url.port, self.net_port) {
@@ -481,10 +550,51 @@ impl Download {
                 self.status = Status::Fetch;
                 Ok(())
             }
-            Outcome::ConnectFailed(e) => Err(e),
-            Outcome::SendFailed => Err(Error::Download(STATE_DOWNLOAD_SEND_REQUEST_FAILED)),
+            Outcome::ConnectFailed(e) => Err(DownloadError::Core(e)),
+            Outcome::SendFailed => Err(DownloadError::SendFailed),
         }
     }
+}
+
+/// Bytes delivered by one [`Download::recv`], in the download's own body buffer (lent out so
+/// that no lock is held while the user's callback reads them).
+pub struct Chunk {
+    buf: Vec<u8>,
+    len: usize,
+    percent: i32,
+}
+
+impl Chunk {
+    /// The chunk's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    /// The percent to pass with it (-3 on a digest mismatch).
+    pub fn percent(&self) -> i32 {
+        self.percent
+    }
+}
+
+/// The wait before the next renewal after `renewals` renewals without progress: none for the
+/// first, then [`RENEWAL_BACKOFF_BASE_MS`] doubled per renewal up to [`RENEWAL_BACKOFF_CAP_MS`],
+/// of which a random half (`jitter`) is taken off so that devices spread out.
+pub fn renewal_backoff(renewals: u32, jitter: u32) -> u64 {
+    if renewals == 0 {
+        return 0;
+    }
+    let doubled = RENEWAL_BACKOFF_BASE_MS.saturating_mul(1 << (renewals - 1).min(20));
+    let full = doubled.min(RENEWAL_BACKOFF_CAP_MS);
+    let half = full / 2;
+    full - u64::from(jitter) % (half + 1)
+}
+
+/// A zeroed body buffer of `len` bytes, or `ResourceFailed` when memory runs out.
+fn alloc_body(len: usize) -> Result<Vec<u8>, Error> {
+    let mut body = Vec::new();
+    body.try_reserve_exact(len).map_err(|_| Error::ResourceFailed)?;
+    body.resize(len, 0);
+    Ok(body)
 }
 
 #[cfg(test)]

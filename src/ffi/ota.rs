@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use super::mqtt::shared_client;
 use super::sysdep::{aiot_sysdep_network_cred_t, read_cred};
 use super::{cstr, guard};
-use crate::download::{Download, DownloadOption};
+use crate::download::{state_code, unit_code, Download, DownloadError, DownloadOption, RecvOutcome};
 use crate::error::Error;
 use crate::ota::codes::*;
 use crate::ota::message::{Kind, TaskDesc};
@@ -389,19 +389,49 @@ pub unsafe extern "C" fn aiot_ota_query_firmware(handle: *mut c_void) -> i32 {
 // ---------------------------------------------------------------------------------------
 // Download
 
-/// The object behind a download handle.
+/// The object behind a download handle. Locks: each of its mutexes is taken alone (never two
+/// at once) and none is held while the user's handler runs, so every `aiot_download_*` call
+/// may be made from inside the handler.
 pub struct DownloadHandle {
     download: Mutex<Download>,
     handler: Mutex<Option<unsafe extern "C" fn(*mut c_void, *const aiot_download_recv_t, *mut c_void)>>,
     userdata: Mutex<usize>,
-    /// The task and its MQTT session, for progress reports. Kept outside `download` because
-    /// handlers report progress from inside `aiot_download_recv`, which holds that lock.
+    /// The task and its MQTT session, for progress reports (apart from `download`, so that a
+    /// report never waits for a download call in progress on another thread).
     reporter: Mutex<Option<(TaskDesc, Option<Arc<crate::mqtt::Client>>)>>,
     has_task: std::sync::atomic::AtomicBool,
 }
 
 unsafe fn download<'a>(handle: *mut c_void) -> Option<&'a DownloadHandle> {
     (handle as *const DownloadHandle).as_ref()
+}
+
+impl DownloadHandle {
+    /// The download state. Held only inside one call of the core, never while a user callback
+    /// runs; each of the handle's other locks is taken alone.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Download> {
+        self.download.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Passes a chunk to the user's handler, with no lock held.
+    fn dispatch(&self, handle: *mut c_void, chunk: &crate::download::Chunk) {
+        let handler = *self.handler.lock().unwrap_or_else(|e| e.into_inner());
+        let userdata = *self.userdata.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(f) = handler else {
+            return;
+        };
+        let bytes = chunk.bytes();
+        let packet = aiot_download_recv_t {
+            r#type: AIOT_DLRECV_HTTPBODY,
+            data: aiot_download_recv_data_t {
+                buffer: bytes.as_ptr() as *mut u8,
+                len: bytes.len() as u32,
+                percent: chunk.percent(),
+            },
+        };
+        // SAFETY: the user's handler, called with a chunk valid for the call.
+        unsafe { f(handle, &packet, userdata as *mut c_void) }
+    }
 }
 
 /// Creates a download handle; NULL when no portfile is set.
@@ -481,7 +511,7 @@ pub unsafe extern "C" fn aiot_download_setopt(
             AIOT_DLOPT_BODY_BUFFER_MAX_LEN => DownloadOption::BodyBufferMaxLen(*(data as *const u32)),
             _ => return STATE_USER_INPUT_OUT_RANGE,
         };
-        code(d.download.lock().unwrap_or_else(|e| e.into_inner()).setopt(opt))
+        unit_code(d.lock().setopt(opt))
     })
 }
 
@@ -496,20 +526,23 @@ pub unsafe extern "C" fn aiot_download_send_request(handle: *mut c_void) -> i32 
             return STATE_DOWNLOAD_REQUEST_HANDLE_IS_NULL;
         };
         if !d.has_task.load(std::sync::atomic::Ordering::SeqCst) {
-            return STATE_DOWNLOAD_REQUEST_TASK_DESC_IS_NULL;
+            return unit_code(Err(DownloadError::NoTask));
         }
-        code(
-            d.download
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .send_request(),
-        )
+        unit_code(d.lock().send_request())
     })
 }
 
 /// Reads one chunk (at most the body buffer length) and passes it to the handler. Returns
-/// the bytes read, or `STATE_DOWNLOAD_FINISHED`, `_RANGE_FINISHED`, `_RENEWAL_REQUEST_SENT`
-/// or an error code.
+/// the bytes read, 0 (nothing yet), or `STATE_DOWNLOAD_FINISHED`, `_RANGE_FINISHED`,
+/// `_RENEWAL_REQUEST_SENT` or an error code. No lock is held while the handler runs: it may
+/// call any `aiot_download_*` function on the same handle (deinit excepted).
+///
+/// Safe to call in a tight loop: from the third call in a row without a body byte, each call
+/// lasts at least the receive timeout (`AIOT_DLOPT_RECV_TIMEOUT_MS`), waiting with the port's
+/// sleep when it has nothing to do. After a failed response the next call resends the request
+/// (renewal); further renewals without progress wait a backoff with jitter from the port's
+/// rand, 1 s doubling up to 60 s, and a call that finds none due returns 0. A renewal call may
+/// also take the request's connect and send timeouts.
 ///
 /// # Safety
 /// `handle` from `aiot_download_init`.
@@ -519,31 +552,15 @@ pub unsafe extern "C" fn aiot_download_recv(handle: *mut c_void) -> i32 {
         let Some(d) = download(handle) else {
             return STATE_DOWNLOAD_RECV_HANDLE_IS_NULL;
         };
-        let handler = *d.handler.lock().unwrap_or_else(|e| e.into_inner());
-        let userdata = *d.userdata.lock().unwrap_or_else(|e| e.into_inner());
-        let mut on_chunk = |bytes: &[u8], percent: i32| {
-            if let Some(f) = handler {
-                let packet = aiot_download_recv_t {
-                    r#type: AIOT_DLRECV_HTTPBODY,
-                    data: aiot_download_recv_data_t {
-                        buffer: bytes.as_ptr() as *mut u8,
-                        len: bytes.len() as u32,
-                        percent,
-                    },
-                };
-                // SAFETY: the user's handler, called with a chunk valid for the call.
-                unsafe { f(handle, &packet, userdata as *mut c_void) }
-            }
-        };
-        match d
-            .download
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .recv(&mut on_chunk)
-        {
-            Ok(n) => n as i32,
-            Err(e) => e.code(),
+        let result = d.lock().recv();
+        if let Ok(RecvOutcome::Chunk(chunk)) = &result {
+            d.dispatch(handle, chunk);
         }
+        let code = state_code(&result);
+        if let Ok(RecvOutcome::Chunk(chunk)) = result {
+            d.lock().give_back(chunk);
+        }
+        code
     })
 }
 
@@ -559,16 +576,18 @@ pub unsafe extern "C" fn aiot_download_report_progress(handle: *mut c_void, perc
             return STATE_DOWNLOAD_REPORT_HANDLE_IS_NULL;
         };
         let reporter = d.reporter.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        match reporter {
-            None => STATE_DOWNLOAD_REPORT_TASK_DESC_IS_NULL,
-            Some((_, None)) => STATE_USER_INPUT_NULL_POINTER,
-            Some((t, Some(client))) => code(crate::ota::report_progress(
+        let result = match reporter {
+            None => Err(DownloadError::NoReportTask),
+            Some((_, None)) => Err(DownloadError::Core(Error::NullPointer)),
+            Some((t, Some(client))) => crate::ota::report_progress(
                 &client,
                 &t.product_key,
                 &t.device_name,
                 percent,
                 t.module.as_deref(),
-            )),
-        }
+            )
+            .map_err(DownloadError::Core),
+        };
+        unit_code(result)
     })
 }

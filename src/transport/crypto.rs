@@ -124,21 +124,40 @@ mod tests {
     use rustls::pki_types::{CertificateDer, ServerName};
     use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, ServerConnection};
 
-    use crate::transport::test_pki::*;
+    use aiot_platform::pki::TestPki;
+
+    // The platform's test PKI, made once per test process.
+    /// The test CA.
+    fn ca_pem() -> &'static str {
+        &TestPki::shared().ca.cert
+    }
+    /// Server certificate: localhost and 127.0.0.1.
+    fn srv_pem() -> &'static str {
+        &TestPki::shared().server.cert
+    }
+    /// Its key.
+    fn srv_key() -> &'static str {
+        &TestPki::shared().server.key
+    }
+    /// Its key.
+    fn cli_key() -> &'static str {
+        &TestPki::shared().client.key
+    }
 
     /// Runs a handshake in memory; returns the server's view of it or the first error.
     fn handshake(server: CryptoProvider) -> Result<ServerConnection, rustls::Error> {
-        let chain: Vec<_> = CertificateDer::pem_slice_iter(SRV_PEM.as_bytes())
+        let chain: Vec<_> = CertificateDer::pem_slice_iter(srv_pem().as_bytes())
             .map(Result::unwrap)
             .collect();
-        let key = PrivateKeyDer::from_pem_slice(SRV_KEY.as_bytes()).unwrap();
+        let key = PrivateKeyDer::from_pem_slice(srv_key().as_bytes()).unwrap();
         let scfg = ServerConfig::builder_with_provider(Arc::new(server))
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()
             .with_single_cert(chain, key)?;
         let mut roots = RootCertStore::empty();
-        roots
-            .add_parsable_certificates(CertificateDer::pem_slice_iter(CA_PEM.as_bytes()).map(Result::unwrap));
+        roots.add_parsable_certificates(
+            CertificateDer::pem_slice_iter(ca_pem().as_bytes()).map(Result::unwrap),
+        );
         let ccfg = ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()?
             .with_root_certificates(roots)
@@ -213,7 +232,7 @@ mod tests {
 
     #[test]
     fn ecdsa_client_key_loads_and_ed25519_does_not() {
-        let key = PrivateKeyDer::from_pem_slice(CLI_KEY.as_bytes()).unwrap();
+        let key = PrivateKeyDer::from_pem_slice(cli_key().as_bytes()).unwrap();
         assert!(EcdsaRsaKeys.load_private_key(key).is_ok());
         // An Ed25519 PKCS#8 key (RFC 8410 example).
         let ed = "-----BEGIN PRIVATE KEY-----\n\

@@ -8,9 +8,6 @@ mod crypto;
 mod record_layer;
 mod tls;
 
-#[cfg(test)]
-pub(crate) mod test_pki;
-
 use crate::error::Error;
 use crate::log;
 use crate::state::*;

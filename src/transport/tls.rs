@@ -950,7 +950,53 @@ mod tests {
     use std::net::{TcpListener, TcpStream};
     use std::thread::{self, JoinHandle};
 
-    use crate::transport::test_pki::*;
+    use aiot_platform::pki::TestPki;
+
+    // The platform's test PKI, made once per test process.
+    /// The test CA.
+    fn ca_pem() -> &'static str {
+        &TestPki::shared().ca.cert
+    }
+    /// A CA that signed none of the certificates.
+    fn other_ca_pem() -> &'static str {
+        &TestPki::shared().wrong_ca.cert
+    }
+    /// Server certificate: localhost and 127.0.0.1.
+    fn srv_pem() -> &'static str {
+        &TestPki::shared().server.cert
+    }
+    /// Its key.
+    fn srv_key() -> &'static str {
+        &TestPki::shared().server.key
+    }
+    /// Server certificate: localhost only.
+    fn srv2_pem() -> &'static str {
+        &TestPki::shared().server_localhost.cert
+    }
+    /// Its key.
+    fn srv2_key() -> &'static str {
+        &TestPki::shared().server_localhost.key
+    }
+    /// Client certificate.
+    fn cli_pem() -> &'static str {
+        &TestPki::shared().client.cert
+    }
+    /// Its key.
+    fn cli_key() -> &'static str {
+        &TestPki::shared().client.key
+    }
+
+    /// A credential that trusts `ca_pem` (SNI on, 16 KB fragments, no client certificate).
+    fn ca_cred(ca_pem: &str) -> Credential {
+        Credential {
+            option: crate::sysdep::CRED_SVRCERT_CA,
+            max_tls_fragment: 16384,
+            sni_enabled: 1,
+            server_ca: Some(ca_pem.as_bytes().to_vec()),
+            client_cert: None,
+            client_key: None,
+        }
+    }
 
     type Tls = StreamOwned<ServerConnection, TcpStream>;
 
@@ -1044,8 +1090,8 @@ mod tests {
 
     #[test]
     fn tls_echo_with_dns_name_and_small_reads() {
-        let (port, server) = tls_server(server_config(SRV_PEM, SRV_KEY, None, false), echo);
-        let conn = open("localhost", port, &ca_cred(CA_PEM)).unwrap();
+        let (port, server) = tls_server(server_config(srv_pem(), srv_key(), None, false), echo);
+        let conn = open("localhost", port, &ca_cred(ca_pem())).unwrap();
         assert!(conn.is_tls());
         assert_eq!(conn.send(b"\x30\x03abc", 1000), Ok(5));
         let mut one = [0u8; 1];
@@ -1062,8 +1108,8 @@ mod tests {
 
     #[test]
     fn tls12_works_too() {
-        let (port, server) = tls_server(server_config(SRV_PEM, SRV_KEY, None, true), echo);
-        let conn = open("localhost", port, &ca_cred(CA_PEM)).unwrap();
+        let (port, server) = tls_server(server_config(srv_pem(), srv_key(), None, true), echo);
+        let conn = open("localhost", port, &ca_cred(ca_pem())).unwrap();
         assert_eq!(conn.send(b"ping", 1000), Ok(4));
         let mut b = [0u8; 4];
         assert_eq!(conn.recv(&mut b, 2000), Ok(4));
@@ -1074,21 +1120,21 @@ mod tests {
 
     #[test]
     fn ip_host_is_verified_against_the_ip_san() {
-        let (port, server) = tls_server(server_config(SRV_PEM, SRV_KEY, None, false), echo);
-        let conn = open("127.0.0.1", port, &ca_cred(CA_PEM)).unwrap();
+        let (port, server) = tls_server(server_config(srv_pem(), srv_key(), None, false), echo);
+        let conn = open("127.0.0.1", port, &ca_cred(ca_pem())).unwrap();
         drop(conn);
         assert!(server.join().unwrap());
 
-        let (port, server) = tls_server(server_config(SRV2_PEM, SRV2_KEY, None, false), echo);
-        let e = open("127.0.0.1", port, &ca_cred(CA_PEM)).err();
+        let (port, server) = tls_server(server_config(srv2_pem(), srv2_key(), None, false), echo);
+        let e = open("127.0.0.1", port, &ca_cred(ca_pem())).err();
         assert_eq!(e, Some(Error::Port(STATE_PORT_TLS_INVALID_HANDSHAKE)));
         assert!(!server.join().unwrap());
     }
 
     #[test]
     fn unknown_ca_fails_the_handshake() {
-        let (port, server) = tls_server(server_config(SRV_PEM, SRV_KEY, None, false), echo);
-        let e = open("localhost", port, &ca_cred(OTHER_PEM)).err();
+        let (port, server) = tls_server(server_config(srv_pem(), srv_key(), None, false), echo);
+        let e = open("localhost", port, &ca_cred(other_ca_pem())).err();
         assert_eq!(e, Some(Error::Port(STATE_PORT_TLS_INVALID_HANDSHAKE)));
         assert!(!server.join().unwrap());
     }
@@ -1114,7 +1160,7 @@ mod tests {
 
     #[test]
     fn credential_option_checks() {
-        let mut cred = ca_cred(CA_PEM);
+        let mut cred = ca_cred(ca_pem());
         cred.max_tls_fragment = 0;
         let (port, server) = tcp_server(b"");
         assert_eq!(
@@ -1123,7 +1169,7 @@ mod tests {
         );
         server.join().unwrap();
 
-        let mut cred = ca_cred(CA_PEM);
+        let mut cred = ca_cred(ca_pem());
         cred.option = CRED_SVRCERT_PSK;
         let (port, server) = tcp_server(b"");
         assert_eq!(
@@ -1153,14 +1199,14 @@ mod tests {
     fn plain_tcp_peer_fails_the_handshake() {
         let (port, server) = tcp_server(b"");
         assert_eq!(
-            open("127.0.0.1", port, &ca_cred(CA_PEM)).err(),
+            open("127.0.0.1", port, &ca_cred(ca_pem())).err(),
             Some(Error::Port(STATE_PORT_TLS_INVALID_HANDSHAKE))
         );
         server.join().unwrap();
 
         let (port, server) = tcp_server(b"HTTP/1.1 400 Bad Request\r\n\r\n");
         assert_eq!(
-            open("127.0.0.1", port, &ca_cred(CA_PEM)).err(),
+            open("127.0.0.1", port, &ca_cred(ca_pem())).err(),
             Some(Error::Port(STATE_PORT_TLS_INVALID_RECORD))
         );
         server.join().unwrap();
@@ -1171,7 +1217,7 @@ mod tests {
         // Accepts but never answers.
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let cred = ca_cred(CA_PEM);
+        let cred = ca_cred(ca_pem());
         let ep = Endpoint {
             host: "127.0.0.1",
             port,
@@ -1186,7 +1232,7 @@ mod tests {
     }
 
     fn mtls_cred(cert: &str, key: &str) -> Credential {
-        let mut c = ca_cred(CA_PEM);
+        let mut c = ca_cred(ca_pem());
         c.client_cert = Some(cert.as_bytes().to_vec());
         c.client_key = Some(key.as_bytes().to_vec());
         c
@@ -1194,9 +1240,9 @@ mod tests {
 
     #[test]
     fn mutual_tls() {
-        let cfg = server_config(SRV_PEM, SRV_KEY, Some(CA_PEM), false);
+        let cfg = server_config(srv_pem(), srv_key(), Some(ca_pem()), false);
         let (port, server) = tls_server(cfg, echo);
-        let conn = open("localhost", port, &mtls_cred(CLI_PEM, CLI_KEY)).unwrap();
+        let conn = open("localhost", port, &mtls_cred(cli_pem(), cli_key())).unwrap();
         assert_eq!(conn.send(b"mtls", 1000), Ok(4));
         let mut b = [0u8; 4];
         assert_eq!(conn.recv(&mut b, 2000), Ok(4));
@@ -1205,9 +1251,9 @@ mod tests {
         assert!(server.join().unwrap());
 
         // Without a client certificate the server refuses.
-        let cfg = server_config(SRV_PEM, SRV_KEY, Some(CA_PEM), false);
+        let cfg = server_config(srv_pem(), srv_key(), Some(ca_pem()), false);
         let (port, server) = tls_server(cfg, echo);
-        let r = open("localhost", port, &ca_cred(CA_PEM)).and_then(|c| {
+        let r = open("localhost", port, &ca_cred(ca_pem())).and_then(|c| {
             // TLS 1.3: the client finishes first; the refusal arrives as an alert.
             c.send(b"x", 1000)?;
             c.recv(&mut [0u8; 1], 2000)
@@ -1220,19 +1266,19 @@ mod tests {
     fn bad_client_credentials() {
         let (port, server) = tcp_server(b"");
         assert_eq!(
-            open("127.0.0.1", port, &mtls_cred("garbage", CLI_KEY)).err(),
+            open("127.0.0.1", port, &mtls_cred("garbage", cli_key())).err(),
             Some(Error::Port(STATE_PORT_TLS_INVALID_CLIENT_CERT))
         );
         server.join().unwrap();
         let (port, server) = tcp_server(b"");
         assert_eq!(
-            open("127.0.0.1", port, &mtls_cred(CLI_PEM, "garbage")).err(),
+            open("127.0.0.1", port, &mtls_cred(cli_pem(), "garbage")).err(),
             Some(Error::Port(STATE_PORT_TLS_INVALID_CLIENT_KEY))
         );
         server.join().unwrap();
         let (port, server) = tcp_server(b"");
         assert_eq!(
-            open("127.0.0.1", port, &mtls_cred(CLI_PEM, SRV_KEY)).err(),
+            open("127.0.0.1", port, &mtls_cred(cli_pem(), srv_key())).err(),
             Some(Error::Port(STATE_PORT_TLS_INVALID_CLIENT_CERT))
         );
         server.join().unwrap();
@@ -1246,8 +1292,8 @@ mod tests {
             tls.flush().unwrap();
             let _ = tls.conn.complete_io(&mut tls.sock);
         };
-        let (port, server) = tls_server(server_config(SRV_PEM, SRV_KEY, None, false), serve);
-        let conn = open("localhost", port, &ca_cred(CA_PEM)).unwrap();
+        let (port, server) = tls_server(server_config(srv_pem(), srv_key(), None, false), serve);
+        let conn = open("localhost", port, &ca_cred(ca_pem())).unwrap();
         let mut b = [0u8; 10];
         assert_eq!(conn.recv(&mut b, 2000), Ok(3));
         assert_eq!(&b[..3], b"bye");
@@ -1267,8 +1313,8 @@ mod tests {
             tls.flush().unwrap();
             let _ = rx.recv();
         };
-        let (port, server) = tls_server(server_config(SRV_PEM, SRV_KEY, None, false), serve);
-        let conn = open("localhost", port, &ca_cred(CA_PEM)).unwrap();
+        let (port, server) = tls_server(server_config(srv_pem(), srv_key(), None, false), serve);
+        let conn = open("localhost", port, &ca_cred(ca_pem())).unwrap();
         let mut b = [0u8; 4];
         let t0 = Instant::now();
         assert_eq!(conn.recv(&mut b, 150), Ok(2));
@@ -1299,7 +1345,7 @@ mod tests {
         /// Opens a connection, sends the request and reads `HEAD` byte by byte (as ureq does), so
         /// that the rest of the first record stays with rustls until the takeover.
         fn request(port: u16) -> Connection {
-            let conn = open("localhost", port, &ca_cred(CA_PEM)).unwrap();
+            let conn = open("localhost", port, &ca_cred(ca_pem())).unwrap();
             assert_eq!(conn.send(b"GET!", 1000), Ok(4));
             for &want in HEAD {
                 let mut b = [0u8; 1];
@@ -1350,7 +1396,7 @@ mod tests {
                 // Our close_notify arrives sealed by the record layer: a clean end (Ok(0)).
                 assert_eq!(tls.read(&mut [0u8; 16]).unwrap(), 0);
             };
-            let (port, server) = tls_server(server_config(SRV_PEM, SRV_KEY, None, tls12), serve);
+            let (port, server) = tls_server(server_config(srv_pem(), srv_key(), None, tls12), serve);
             let conn = request(port);
             assert!(conn.take_over_records());
             assert!(conn.take_over_records(), "a second call keeps the takeover");
@@ -1397,7 +1443,7 @@ mod tests {
                 tls.sock.write_all(&wire[10..]).unwrap();
                 let _ = rx.recv();
             };
-            let (port, server) = tls_server(server_config(SRV_PEM, SRV_KEY, None, tls12), serve);
+            let (port, server) = tls_server(server_config(srv_pem(), srv_key(), None, tls12), serve);
             let conn = request(port);
             assert!(conn.take_over_records());
             let mut b = vec![0u8; room];
@@ -1424,7 +1470,7 @@ mod tests {
                 write_raw(tls, b"evil", |w| *w.last_mut().unwrap() ^= 1);
                 let _ = tls.read(&mut [0u8; 16]);
             };
-            let (port, server) = tls_server(server_config(SRV_PEM, SRV_KEY, None, tls12), serve);
+            let (port, server) = tls_server(server_config(srv_pem(), srv_key(), None, tls12), serve);
             let conn = request(port);
             assert!(conn.take_over_records());
             let mut b = [0u8; 8];
@@ -1454,7 +1500,7 @@ mod tests {
                 tls.flush().unwrap();
                 let _ = tls.read(&mut [0u8; 16]);
             };
-            let (port, server) = tls_server(server_config(SRV_PEM, SRV_KEY, None, false), serve);
+            let (port, server) = tls_server(server_config(srv_pem(), srv_key(), None, false), serve);
             let conn = request(port);
             assert!(conn.take_over_records());
             let mut b = [0u8; 6];
@@ -1473,8 +1519,8 @@ mod tests {
     #[cfg(not(feature = "ota"))]
     #[test]
     fn records_stay_with_rustls_in_the_mqtt_core() {
-        let (port, server) = tls_server(server_config(SRV_PEM, SRV_KEY, None, false), echo);
-        let conn = open("localhost", port, &ca_cred(CA_PEM)).unwrap();
+        let (port, server) = tls_server(server_config(srv_pem(), srv_key(), None, false), echo);
+        let conn = open("localhost", port, &ca_cred(ca_pem())).unwrap();
         assert!(!conn.take_over_records());
         assert_eq!(conn.send(b"ping", 1000), Ok(4));
         let mut b = [0u8; 4];
@@ -1486,9 +1532,9 @@ mod tests {
 
     #[test]
     fn concurrent_send_and_recv_with_large_payloads() {
-        let mut cred = ca_cred(CA_PEM);
+        let mut cred = ca_cred(ca_pem());
         cred.max_tls_fragment = 1000; // -> 1024-byte records on our side
-        let (port, server) = tls_server(server_config(SRV_PEM, SRV_KEY, None, false), echo);
+        let (port, server) = tls_server(server_config(srv_pem(), srv_key(), None, false), echo);
         let conn = Arc::new(open("localhost", port, &cred).unwrap());
         let mut expect = Vec::new();
         let msgs: Vec<Vec<u8>> = (0..500u32)
@@ -1526,7 +1572,7 @@ mod tests {
 
     #[test]
     fn second_connection_with_the_same_credential_resumes() {
-        let cfg = server_config(SRV_PEM, SRV_KEY, None, false);
+        let cfg = server_config(srv_pem(), srv_key(), None, false);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let server = thread::spawn(move || {
@@ -1544,7 +1590,7 @@ mod tests {
             kinds
         });
         // A credential no other test uses, so the session cache starts empty.
-        let mut cred = ca_cred(CA_PEM);
+        let mut cred = ca_cred(ca_pem());
         cred.max_tls_fragment = 16383;
         for _ in 0..2 {
             let conn = open("localhost", port, &cred).unwrap();
@@ -1576,7 +1622,7 @@ mod tests {
 
     #[test]
     fn pem_with_trailing_nul_parses() {
-        let mut pem = CA_PEM.as_bytes().to_vec();
+        let mut pem = ca_pem().as_bytes().to_vec();
         pem.push(0);
         assert_eq!(parse_certs(&pem).len(), 1);
         assert!(parse_certs(b"junk").is_empty());
@@ -1586,7 +1632,7 @@ mod tests {
     #[test]
     #[ignore]
     fn perf() {
-        let cfg = server_config(SRV_PEM, SRV_KEY, None, false);
+        let cfg = server_config(srv_pem(), srv_key(), None, false);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let n_conn = 50;
@@ -1608,7 +1654,7 @@ mod tests {
                 });
             }
         });
-        let cred = ca_cred(CA_PEM);
+        let cred = ca_cred(ca_pem());
         let mut times = Vec::new();
         for _ in 0..n_conn {
             let t0 = Instant::now();
