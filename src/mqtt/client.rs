@@ -625,7 +625,7 @@ impl Client {
 
     /// `aiot_mqtt_pub`: returns the packet id for QoS1, 0 for QoS0.
     pub fn publish(&self, topic: &str, payload: &[u8], qos: u8) -> Result<u16> {
-        let _g = self.enter()?;
+        // Upstream's order: arguments, then the connection, then the deinit check.
         if topic.len() >= MAX_TOPIC_LEN {
             return Err(Error::TopicTooLong);
         }
@@ -636,6 +636,7 @@ impl Client {
             return Err(Error::PayloadTooLong);
         }
         let conn = self.connection().ok_or(Error::NetworkClosed)?;
+        let _g = self.enter()?;
         let (append_rid, send_timeout, max_repub) = {
             let cfg = lock(&self.cfg);
             (
@@ -690,8 +691,9 @@ impl Client {
     }
 
     fn send_subscribe(&self, filter: &str, qos: u8) -> Result<u16> {
-        let conn = self.connection().ok_or(Error::NetworkClosed)?;
+        // As upstream, the packet id is used up even when there is no connection.
         let id = lock(&self.state).next_packet_id();
+        let conn = self.connection().ok_or(Error::NetworkClosed)?;
         let timeout = lock(&self.cfg).send_timeout_ms;
         self.send_bytes(&conn, &packet::subscribe(filter, qos, id), timeout)?;
         Ok(id)
@@ -705,7 +707,6 @@ impl Client {
         qos: u8,
         userdata: Userdata,
     ) -> Result<u16> {
-        let _g = self.enter()?;
         let check = lock(&self.cfg).topic_header_check == 1;
         if filter.len() >= MAX_TOPIC_LEN {
             return Err(Error::TopicTooLong);
@@ -714,6 +715,7 @@ impl Client {
             return Err(Error::OutOfRange);
         }
         check_filter(filter, check)?;
+        let _g = self.enter()?;
         log::line(STATE_MQTT_LOG_TOPIC, &format!("sub: {filter}\r\n"));
         self.attach(filter, handler, userdata, Some(qos));
         self.send_subscribe(filter, qos)
@@ -721,7 +723,6 @@ impl Client {
 
     /// `aiot_mqtt_unsub`: forgets every handler of the filter, sends UNSUBSCRIBE.
     pub fn unsubscribe(&self, filter: &str) -> Result<u16> {
-        let _g = self.enter()?;
         let check = lock(&self.cfg).topic_header_check == 1;
         if filter.len() >= MAX_TOPIC_LEN {
             return Err(Error::TopicTooLong);
@@ -730,10 +731,11 @@ impl Client {
             return Err(Error::OutOfRange);
         }
         check_filter(filter, check)?;
+        let _g = self.enter()?;
         log::line(STATE_MQTT_LOG_TOPIC, &format!("unsub: {filter}\r\n"));
         lock(&self.state).topics.retain(|e| e.filter != filter);
-        let conn = self.connection().ok_or(Error::NetworkClosed)?;
         let id = lock(&self.state).next_packet_id();
+        let conn = self.connection().ok_or(Error::NetworkClosed)?;
         let timeout = lock(&self.cfg).send_timeout_ms;
         self.send_bytes(&conn, &packet::unsubscribe(filter, id), timeout)?;
         Ok(id)

@@ -472,3 +472,41 @@ fn user_credentials_are_used_verbatim_only_when_all_three_are_set() {
     want.extend_from_slice(&[0, 3, b'c', b'i', b'd', 0, 1, b'u', 0, 1, b'p']);
     assert_eq!(sent, want);
 }
+
+#[test]
+fn during_deinit_argument_and_connection_errors_come_first() {
+    // Upstream checks a publish's arguments and its connection before the deinit flag, and a
+    // sub/unsub's arguments before it.
+    let port = MemPort::new();
+    let seen: Seen = Default::default();
+    let c = connected_client(&port, &seen);
+    c.shutdown().unwrap();
+    let code = |r: std::result::Result<u16, crate::error::Error>| r.unwrap_err().code();
+    let long = "/".repeat(128);
+    assert_eq!(code(c.publish(&long, b"x", 0)), STATE_MQTT_TOPIC_TOO_LONG);
+    assert_eq!(code(c.publish("/t", b"x", 2)), STATE_USER_INPUT_OUT_RANGE);
+    assert_eq!(code(c.publish("/t", b"x", 0)), STATE_SYS_DEPEND_NWK_CLOSED);
+    assert_eq!(code(c.subscribe(&long, None, 0, 0)), STATE_MQTT_TOPIC_TOO_LONG);
+    assert_eq!(code(c.subscribe("/t", None, 2, 0)), STATE_USER_INPUT_OUT_RANGE);
+    assert_eq!(code(c.subscribe("t", None, 0, 0)), STATE_MQTT_TOPIC_INVALID);
+    assert_eq!(
+        code(c.subscribe("/t", None, 0, 0)),
+        STATE_USER_INPUT_EXEC_DISABLED
+    );
+    assert_eq!(code(c.unsubscribe("")), STATE_USER_INPUT_OUT_RANGE);
+    assert_eq!(code(c.unsubscribe("/a/b#")), STATE_MQTT_TOPIC_INVALID);
+    assert_eq!(code(c.unsubscribe("/t")), STATE_USER_INPUT_EXEC_DISABLED);
+}
+
+#[test]
+fn sub_and_unsub_without_a_connection_use_up_a_packet_id() {
+    let port = MemPort::new();
+    let seen: Seen = Default::default();
+    let c = connected_client(&port, &seen);
+    c.disconnect().unwrap();
+    let closed = Some(STATE_SYS_DEPEND_NWK_CLOSED);
+    assert_eq!(c.subscribe("/t", None, 0, 0).err().map(|e| e.code()), closed);
+    assert_eq!(c.unsubscribe("/t").err().map(|e| e.code()), closed);
+    c.connect().unwrap();
+    assert_eq!(c.publish("/t", b"x", 1).unwrap(), 3);
+}
