@@ -7,6 +7,7 @@
 mod crypto;
 mod record_layer;
 mod tls;
+mod upstream_log;
 
 #[cfg(test)]
 pub(crate) mod test_pki;
