@@ -1,17 +1,37 @@
 /*
  * OTA and download API error paths: NULL handles, NULL data, unknown options, calls out of
- * order. Each must return upstream's STATE_* code, never crash.
+ * order, codes that come from an inner publish or connect. Each must return upstream's
+ * STATE_* code, never crash.
  */
-#include <stddef.h>
-#include <stdint.h>
+#include "demo_common.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "aiot_mqtt_api.h"
 #include "aiot_ota_api.h"
 #include "aiot_state_api.h"
 #include "aiot_sysdep_api.h"
-#include "demo_common.h"
 
 extern aiot_sysdep_portfile_t g_aiot_sysdep_portfile;
+
+/* A local TCP port with nothing listening on it (bound once, then released). */
+static uint16_t closed_port(void)
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(fd >= 0, "socket() failed");
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "bind() failed");
+    CHECK(getsockname(fd, (struct sockaddr *)&sa, &len) == 0, "getsockname() failed");
+    close(fd);
+    return ntohs(sa.sin_port);
+}
 
 int main(void)
 {
@@ -39,6 +59,8 @@ int main(void)
     CHECK_RC(aiot_ota_report_version_ext(ota, pk, NULL, version), STATE_OTA_REPORT_EXT_DEVICE_NAME_IS_NULL);
     CHECK_RC(aiot_ota_report_version_ext(ota, pk, dn, version), STATE_OTA_REPORT_EXT_MQTT_HANDLE_IS_NULL);
     CHECK_RC(aiot_ota_query_firmware(NULL), STATE_OTA_QUERY_FIRMWARE_HANDLE_IS_NULL);
+    /* upstream publishes with the (missing) MQTT handle's product key: a NULL pointer */
+    CHECK_RC(aiot_ota_query_firmware(ota), STATE_USER_INPUT_NULL_POINTER);
 
     /* Attached to an MQTT session that is not connected: the publish fails cleanly. */
     void *mqtt = aiot_mqtt_init();
@@ -48,6 +70,7 @@ int main(void)
     aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_DEVICE_NAME, dn);
     CHECK_RC(aiot_ota_report_version(ota, version), STATE_SYS_DEPEND_NWK_CLOSED);
     CHECK_RC(aiot_ota_query_firmware(ota), STATE_SYS_DEPEND_NWK_CLOSED);
+    CHECK_RC(aiot_ota_report_version_ext(ota, pk, dn, version), STATE_SYS_DEPEND_NWK_CLOSED);
 
     CHECK_RC(aiot_ota_deinit(NULL), STATE_OTA_DEINIT_HANDLE_IS_NULL);
     CHECK_RC(aiot_ota_deinit(&ota), STATE_SUCCESS);
@@ -85,6 +108,45 @@ int main(void)
     CHECK_RC(aiot_download_send_request(dl), STATE_OTA_PARSE_URL_PATH_IS_NULL);
     /* No MQTT session in the task: progress cannot be reported. */
     CHECK_RC(aiot_download_report_progress(dl, 5), STATE_USER_INPUT_NULL_POINTER);
+    /* With a session, the inner publish answers: not connected... */
+    task.mqtt_handle = mqtt;
+    CHECK_RC(aiot_download_setopt(dl, AIOT_DLOPT_TASK_DESC, &task), STATE_SUCCESS);
+    CHECK_RC(aiot_download_report_progress(dl, 5), STATE_SYS_DEPEND_NWK_CLOSED);
+    /* ...and a task without a product key or device name is a NULL pointer. */
+    task.product_key = NULL;
+    CHECK_RC(aiot_download_setopt(dl, AIOT_DLOPT_TASK_DESC, &task), STATE_SUCCESS);
+    CHECK_RC(aiot_download_report_progress(dl, 5), STATE_USER_INPUT_NULL_POINTER);
+    task.product_key = pk;
+    task.device_name = NULL;
+    CHECK_RC(aiot_download_setopt(dl, AIOT_DLOPT_TASK_DESC, &task), STATE_SUCCESS);
+    CHECK_RC(aiot_download_report_progress(dl, 5), STATE_USER_INPUT_NULL_POINTER);
+    task.device_name = dn;
+    task.mqtt_handle = NULL;
+
+    /* No URL in the task. */
+    task.url = NULL;
+    CHECK_RC(aiot_download_setopt(dl, AIOT_DLOPT_TASK_DESC, &task), STATE_SUCCESS);
+    CHECK_RC(aiot_download_send_request(dl), STATE_DOWNLOAD_REQUEST_URL_IS_NULL);
+    /* A host of more than 128 characters: the HTTP connect refuses it. */
+    {
+        char long_url[200];
+        memset(long_url, 0, sizeof(long_url));
+        strcpy(long_url, "http://");
+        memset(long_url + 7, 'h', 129);
+        strcat(long_url, "/fw.bin");
+        task.url = long_url;
+        CHECK_RC(aiot_download_setopt(dl, AIOT_DLOPT_TASK_DESC, &task), STATE_SUCCESS);
+        CHECK_RC(aiot_download_send_request(dl), STATE_PORT_INPUT_OUT_RANGE);
+    }
+    /* Nothing listening: the port's connect code, and recv stays at "no request yet". */
+    {
+        char refused_url[64];
+        snprintf(refused_url, sizeof(refused_url), "http://127.0.0.1:%u/fw.bin", (unsigned)closed_port());
+        task.url = refused_url;
+        CHECK_RC(aiot_download_setopt(dl, AIOT_DLOPT_TASK_DESC, &task), STATE_SUCCESS);
+        CHECK_RC(aiot_download_send_request(dl), STATE_PORT_NETWORK_CONNECT_FAILED);
+        CHECK_RC(aiot_download_recv(dl), STATE_SUCCESS);
+    }
 
     CHECK_RC(aiot_download_deinit(NULL), STATE_DOWNLOAD_DEINIT_HANDLE_IS_NULL);
     CHECK_RC(aiot_download_deinit(&dl), STATE_SUCCESS);
