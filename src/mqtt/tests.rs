@@ -14,6 +14,8 @@ struct Wire {
     to_client: Mutex<VecDeque<u8>>,
     from_client: Mutex<Vec<u8>>,
     closed: std::sync::atomic::AtomicBool,
+    /// Every send fails (the peer is gone for writing).
+    send_fails: std::sync::atomic::AtomicBool,
 }
 
 struct MemNet(Arc<Wire>);
@@ -37,6 +39,9 @@ impl PortNetwork for MemNet {
         n as i32
     }
     fn send(&self, buf: &[u8], _timeout_ms: u32) -> i32 {
+        if self.0.send_fails.load(Ordering::SeqCst) {
+            return STATE_PORT_NETWORK_SEND_FAILED;
+        }
         self.0.from_client.lock().unwrap().extend_from_slice(buf);
         buf.len() as i32
     }
@@ -509,4 +514,22 @@ fn sub_and_unsub_without_a_connection_use_up_a_packet_id() {
     assert_eq!(c.unsubscribe("/t").err().map(|e| e.code()), closed);
     c.connect().unwrap();
     assert_eq!(c.publish("/t", b"x", 1).unwrap(), 3);
+}
+
+#[test]
+fn a_puback_that_cannot_be_sent_still_delivers_the_message() {
+    // Upstream ignores the PUBACK write's result: the handler runs and recv returns 0; the
+    // connection is closed.
+    let port = MemPort::new();
+    let seen: Seen = Default::default();
+    let c = connected_client(&port, &seen);
+    c.subscribe("/t", Some(recorder(&seen, 2, "t")), 1, 0).unwrap();
+    port.wire().send_fails.store(true, Ordering::SeqCst);
+    port.feed(&publish_frame("/t", b"hi", 1, 7));
+    assert_eq!(c.recv(), Ok(()));
+    assert!(seen.lock().unwrap().iter().any(|s| s == "t pub q1 /t hi ud0"));
+    assert_eq!(
+        c.publish("/t", b"x", 0).unwrap_err().code(),
+        STATE_SYS_DEPEND_NWK_CLOSED
+    );
 }
