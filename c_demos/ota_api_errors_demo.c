@@ -33,6 +33,64 @@ static uint16_t closed_port(void)
     return ntohs(sa.sin_port);
 }
 
+/* Our POSIX port, except that setting a credential fails with a code that is no port code. */
+static int32_t (*g_real_setopt)(void *, core_sysdep_network_option_t, void *);
+
+static int32_t cred_refusing_setopt(void *handle, core_sysdep_network_option_t option, void *data)
+{
+    if (option == CORE_SYSDEP_NETWORK_CRED) {
+        return -1;
+    }
+    return g_real_setopt(handle, option, data);
+}
+
+/* A port refusing the credential: upstream's HTTP client answers STATE_SYS_DEPEND_NWK_INVALID_CRED,
+ * its MQTT client STATE_SYS_DEPEND_NWK_INVALID_OPTION. */
+static void credential_refused(void)
+{
+    static aiot_sysdep_portfile_t port;
+    aiot_sysdep_network_cred_t cred = demo_ca_cred(ali_ca_cert);
+    char pk[] = "pk", dn[] = "dn", ds[] = "ds", host[] = "127.0.0.1", version[] = "1.0.0";
+    char digest[] = "0123456789abcdef0123456789abcdef", url[64];
+    uint16_t port_no = closed_port();
+    aiot_download_task_desc_t task;
+    void *mqtt, *dl;
+
+    port = g_aiot_sysdep_portfile;
+    g_real_setopt = port.core_sysdep_network_setopt;
+    port.core_sysdep_network_setopt = cred_refusing_setopt;
+    aiot_sysdep_set_portfile(&port);
+
+    mqtt = aiot_mqtt_init();
+    CHECK(mqtt != NULL, "%s must not be NULL", "mqtt");
+    CHECK_OK(aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_HOST, host));
+    CHECK_OK(aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_PORT, &port_no));
+    CHECK_OK(aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_PRODUCT_KEY, pk));
+    CHECK_OK(aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_DEVICE_NAME, dn));
+    CHECK_OK(aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_DEVICE_SECRET, ds));
+    CHECK_OK(aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_NETWORK_CRED, &cred));
+    CHECK_RC(aiot_mqtt_connect(mqtt), STATE_SYS_DEPEND_NWK_INVALID_OPTION);
+    CHECK_OK(aiot_mqtt_deinit(&mqtt));
+
+    dl = aiot_download_init();
+    CHECK(dl != NULL, "%s must not be NULL", "dl");
+    memset(&task, 0, sizeof(task));
+    snprintf(url, sizeof(url), "https://127.0.0.1:%u/fw.bin", (unsigned)port_no);
+    task.product_key = pk;
+    task.device_name = dn;
+    task.version = version;
+    task.expect_digest = digest;
+    task.size_total = 10;
+    task.digest_method = AIOT_OTA_DIGEST_MD5;
+    task.url = url;
+    CHECK_OK(aiot_download_setopt(dl, AIOT_DLOPT_TASK_DESC, &task));
+    CHECK_OK(aiot_download_setopt(dl, AIOT_DLOPT_NETWORK_CRED, &cred));
+    CHECK_RC(aiot_download_send_request(dl), STATE_SYS_DEPEND_NWK_INVALID_CRED);
+    CHECK_OK(aiot_download_deinit(&dl));
+
+    aiot_sysdep_set_portfile(&g_aiot_sysdep_portfile);
+}
+
 int main(void)
 {
     uint32_t v = 1;
@@ -147,6 +205,8 @@ int main(void)
         CHECK_RC(aiot_download_send_request(dl), STATE_PORT_NETWORK_CONNECT_FAILED);
         CHECK_RC(aiot_download_recv(dl), STATE_SUCCESS);
     }
+
+    credential_refused();
 
     CHECK_RC(aiot_download_deinit(NULL), STATE_DOWNLOAD_DEINIT_HANDLE_IS_NULL);
     CHECK_RC(aiot_download_deinit(&dl), STATE_SUCCESS);

@@ -480,6 +480,8 @@ impl Client {
         };
         let conn = match Connection::open(self.port.as_ref(), &endpoint) {
             Ok(c) => Arc::new(c),
+            // Upstream's MQTT client has no code of its own for the credential's setopt.
+            Err(Error::NetworkCred) => return Err(Error::NetworkSetopt),
             Err(e) => {
                 *lock(&LAST_CONNECT_ERROR) = Some(e.code());
                 return Err(e);
