@@ -2,6 +2,7 @@
 #include "demo_common.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/types.h>
@@ -201,8 +202,47 @@ void demo_log_set_quiet(int quiet)
     g_log_quiet = quiet;
 }
 
+/* The last DEMO_LOG_KEEP lines (code and text), for demo_log_seen. */
+#define DEMO_LOG_KEEP 64
+static struct {
+    int32_t code;
+    char text[200];
+} g_log_ring[DEMO_LOG_KEEP];
+static unsigned g_log_next;
+static pthread_mutex_t g_log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void demo_log_keep(int32_t code, const char *message)
+{
+    pthread_mutex_lock(&g_log_lock);
+    g_log_ring[g_log_next % DEMO_LOG_KEEP].code = code;
+    snprintf(g_log_ring[g_log_next % DEMO_LOG_KEEP].text, sizeof(g_log_ring[0].text), "%s", message);
+    g_log_next++;
+    pthread_mutex_unlock(&g_log_lock);
+}
+
+int demo_log_seen(int32_t code, const char *text)
+{
+    int seen = 0;
+    pthread_mutex_lock(&g_log_lock);
+    for (unsigned i = 0; i < DEMO_LOG_KEEP && !seen; i++) {
+        seen = g_log_ring[i].code == code && strstr(g_log_ring[i].text, text) != NULL;
+    }
+    pthread_mutex_unlock(&g_log_lock);
+    return seen;
+}
+
+void demo_log_forget(void)
+{
+    pthread_mutex_lock(&g_log_lock);
+    memset(g_log_ring, 0, sizeof(g_log_ring));
+    pthread_mutex_unlock(&g_log_lock);
+}
+
 int32_t demo_logcb(int32_t code, char *message)
 {
+    if (message != NULL && code != STATE_MQTT_LOG_HEXDUMP) {
+        demo_log_keep(code, message);
+    }
     if (g_log_quiet && (code == STATE_MQTT_LOG_HEXDUMP || code == STATE_MQTT_LOG_TOPIC)) {
         return 0;
     }

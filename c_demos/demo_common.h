@@ -99,6 +99,10 @@ void demo_sleep_ms(uint32_t ms);
 
 /* Log callback for aiot_state_set_logcb: prints every SDK line to stdout. */
 int32_t demo_logcb(int32_t code, char *message);
+/* Whether one of the last 64 lines demo_logcb got (hexdumps aside) has this code and contains
+ * `text`; demo_log_forget() clears that memory. */
+int demo_log_seen(int32_t code, const char *text);
+void demo_log_forget(void);
 /* 1: drop the per-message lines (topic lines and payload hexdumps) from the output. */
 void demo_log_set_quiet(int quiet);
 /* printf to stdout with a "[demo] " prefix and a flush. */

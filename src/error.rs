@@ -22,6 +22,9 @@ pub enum Error {
     ResourceFailed,
     /// A `network_setopt` failed with a non-port code.
     NetworkSetopt,
+    /// The `network_setopt` of the credential failed with a non-port code. Upstream's HTTP
+    /// client reports this apart; its MQTT client as [`Error::NetworkSetopt`].
+    NetworkCred,
     /// Establishing the connection failed with a non-port code.
     NetworkEstablish,
     /// There is no connection.
@@ -78,6 +81,7 @@ impl Error {
             Error::ExecDisabled => STATE_USER_INPUT_EXEC_DISABLED,
             Error::ResourceFailed => STATE_SYS_DEPEND_MALLOC_FAILED,
             Error::NetworkSetopt => STATE_SYS_DEPEND_NWK_INVALID_OPTION,
+            Error::NetworkCred => STATE_SYS_DEPEND_NWK_INVALID_CRED,
             Error::NetworkEstablish => STATE_SYS_DEPEND_NWK_EST_FAILED,
             Error::NetworkClosed => STATE_SYS_DEPEND_NWK_CLOSED,
             Error::ReadLessData => STATE_SYS_DEPEND_NWK_READ_LESSDATA,

@@ -25,8 +25,9 @@ pub(crate) struct Url<'a> {
 
 /// Splits `url`: no `://` or an empty host is `STATE_OTA_PARSE_URL_HOST_IS_NULL`, no `/`
 /// after the host `STATE_OTA_PARSE_URL_PATH_IS_NULL`, a host longer than 128 bytes
-/// `STATE_OTA_HOST_STRING_OVERFLOW`. A port that is not a number in 1..=65535 makes the host
-/// unusable (`STATE_OTA_PARSE_URL_HOST_IS_NULL`).
+/// `STATE_PORT_INPUT_OUT_RANGE` (upstream's HTTP connect refuses it with that code). A port
+/// that is not a number in 1..=65535 makes the host unusable
+/// (`STATE_OTA_PARSE_URL_HOST_IS_NULL`).
 pub(crate) fn parse(url: &str) -> Result<Url<'_>, Error> {
     let fail = |code: i32| Err(Error::Download(code));
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -37,7 +38,7 @@ pub(crate) fn parse(url: &str) -> Result<Url<'_>, Error> {
     };
     let authority = &rest[..slash];
     if authority.len() > MAX_HOST_LEN {
-        return fail(STATE_OTA_HOST_STRING_OVERFLOW);
+        return Err(Error::Port(crate::state::STATE_PORT_INPUT_OUT_RANGE));
     }
     let path = rest[slash..].split('#').next().unwrap_or("/");
     if path.len() > MAX_PATH_LEN {
@@ -134,7 +135,7 @@ mod tests {
         assert_eq!(code("https://h:99999/a"), STATE_OTA_PARSE_URL_HOST_IS_NULL);
         assert_eq!(code("https://h:x/a"), STATE_OTA_PARSE_URL_HOST_IS_NULL);
         let long = format!("https://{}/a", "h".repeat(129));
-        assert_eq!(code(&long), STATE_OTA_HOST_STRING_OVERFLOW);
+        assert_eq!(code(&long), crate::state::STATE_PORT_INPUT_OUT_RANGE);
         let ok = format!("https://{}/a", "h".repeat(128));
         assert!(parse(&ok).is_ok());
     }

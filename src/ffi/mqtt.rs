@@ -506,6 +506,20 @@ pub unsafe extern "C" fn aiot_mqtt_pub(
     })
 }
 
+/// Upstream's topic limit (`CORE_MQTT_TOPIC_MAXLEN`): a topic of this many bytes or more is
+/// too long.
+const TOPIC_MAX_LEN: usize = 128;
+
+/// Whether `topic` is non-NULL and too long. `aiot_mqtt_sub` and `aiot_mqtt_unsub` check this
+/// before the handle, as upstream does.
+///
+/// # Safety
+/// `topic` must be NULL or NUL-terminated.
+unsafe fn topic_too_long(topic: *const c_char) -> bool {
+    // SAFETY: non-NULL and NUL-terminated per the contract.
+    !topic.is_null() && unsafe { std::ffi::CStr::from_ptr(topic) }.to_bytes().len() >= TOPIC_MAX_LEN
+}
+
 /// Subscribes `topic` with an optional handler; returns the SUBSCRIBE packet id.
 ///
 /// # Safety
@@ -519,6 +533,9 @@ pub unsafe extern "C" fn aiot_mqtt_sub(
     userdata: *mut c_void,
 ) -> i32 {
     guard(|| {
+        if topic_too_long(topic) {
+            return Error::TopicTooLong.code();
+        }
         let (Some(c), Some(topic)) = (client(handle), cstr(topic)) else {
             return STATE_USER_INPUT_NULL_POINTER;
         };
@@ -537,6 +554,9 @@ pub unsafe extern "C" fn aiot_mqtt_sub(
 #[no_mangle]
 pub unsafe extern "C" fn aiot_mqtt_unsub(handle: *mut c_void, topic: *mut c_char) -> i32 {
     guard(|| {
+        if topic_too_long(topic) {
+            return Error::TopicTooLong.code();
+        }
         let (Some(c), Some(topic)) = (client(handle), cstr(topic)) else {
             return STATE_USER_INPUT_NULL_POINTER;
         };

@@ -501,7 +501,14 @@ pub unsafe extern "C" fn aiot_download_setopt(
             }
             AIOT_DLOPT_TASK_DESC => {
                 let t = &*(data as *const aiot_download_task_desc_t);
-                let (task, client) = (from_c_task(t), shared_client(t.mqtt_handle));
+                // Progress goes nowhere without a product key and device name: reports then
+                // return STATE_USER_INPUT_NULL_POINTER, as upstream's publish does.
+                let client = if t.product_key.is_null() || t.device_name.is_null() {
+                    None
+                } else {
+                    shared_client(t.mqtt_handle)
+                };
+                let task = from_c_task(t);
                 *d.reporter.lock().unwrap_or_else(|e| e.into_inner()) = Some((task.clone(), client.clone()));
                 d.has_task.store(true, std::sync::atomic::Ordering::SeqCst);
                 DownloadOption::TaskDesc(task, client)

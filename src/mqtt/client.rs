@@ -480,6 +480,8 @@ impl Client {
         };
         let conn = match Connection::open(self.port.as_ref(), &endpoint) {
             Ok(c) => Arc::new(c),
+            // Upstream's MQTT client has no code of its own for the credential's setopt.
+            Err(Error::NetworkCred) => return Err(Error::NetworkSetopt),
             Err(e) => {
                 *lock(&LAST_CONNECT_ERROR) = Some(e.code());
                 return Err(e);
@@ -625,7 +627,7 @@ impl Client {
 
     /// `aiot_mqtt_pub`: returns the packet id for QoS1, 0 for QoS0.
     pub fn publish(&self, topic: &str, payload: &[u8], qos: u8) -> Result<u16> {
-        let _g = self.enter()?;
+        // Upstream's order: arguments, then the connection, then the deinit check.
         if topic.len() >= MAX_TOPIC_LEN {
             return Err(Error::TopicTooLong);
         }
@@ -636,6 +638,7 @@ impl Client {
             return Err(Error::PayloadTooLong);
         }
         let conn = self.connection().ok_or(Error::NetworkClosed)?;
+        let _g = self.enter()?;
         let (append_rid, send_timeout, max_repub) = {
             let cfg = lock(&self.cfg);
             (
@@ -690,8 +693,9 @@ impl Client {
     }
 
     fn send_subscribe(&self, filter: &str, qos: u8) -> Result<u16> {
-        let conn = self.connection().ok_or(Error::NetworkClosed)?;
+        // As upstream, the packet id is used up even when there is no connection.
         let id = lock(&self.state).next_packet_id();
+        let conn = self.connection().ok_or(Error::NetworkClosed)?;
         let timeout = lock(&self.cfg).send_timeout_ms;
         self.send_bytes(&conn, &packet::subscribe(filter, qos, id), timeout)?;
         Ok(id)
@@ -705,7 +709,6 @@ impl Client {
         qos: u8,
         userdata: Userdata,
     ) -> Result<u16> {
-        let _g = self.enter()?;
         let check = lock(&self.cfg).topic_header_check == 1;
         if filter.len() >= MAX_TOPIC_LEN {
             return Err(Error::TopicTooLong);
@@ -714,6 +717,7 @@ impl Client {
             return Err(Error::OutOfRange);
         }
         check_filter(filter, check)?;
+        let _g = self.enter()?;
         log::line(STATE_MQTT_LOG_TOPIC, &format!("sub: {filter}\r\n"));
         self.attach(filter, handler, userdata, Some(qos));
         self.send_subscribe(filter, qos)
@@ -721,7 +725,6 @@ impl Client {
 
     /// `aiot_mqtt_unsub`: forgets every handler of the filter, sends UNSUBSCRIBE.
     pub fn unsubscribe(&self, filter: &str) -> Result<u16> {
-        let _g = self.enter()?;
         let check = lock(&self.cfg).topic_header_check == 1;
         if filter.len() >= MAX_TOPIC_LEN {
             return Err(Error::TopicTooLong);
@@ -730,10 +733,11 @@ impl Client {
             return Err(Error::OutOfRange);
         }
         check_filter(filter, check)?;
+        let _g = self.enter()?;
         log::line(STATE_MQTT_LOG_TOPIC, &format!("unsub: {filter}\r\n"));
         lock(&self.state).topics.retain(|e| e.filter != filter);
-        let conn = self.connection().ok_or(Error::NetworkClosed)?;
         let id = lock(&self.state).next_packet_id();
+        let conn = self.connection().ok_or(Error::NetworkClosed)?;
         let timeout = lock(&self.cfg).send_timeout_ms;
         self.send_bytes(&conn, &packet::unsubscribe(filter, id), timeout)?;
         Ok(id)
@@ -1020,8 +1024,10 @@ impl Client {
         frame.extend_from_slice(body);
         let publish = packet::decode_publish(frame)?;
         if publish.qos == 1 {
+            // As upstream: a PUBACK that cannot be written closes the connection (which the
+            // next recv reports) but the message is still delivered and recv succeeds.
             let timeout = lock(&self.cfg).send_timeout_ms;
-            self.send_bytes(conn, &packet::puback(publish.packet_id), timeout)?;
+            let _ = self.send_bytes(conn, &packet::puback(publish.packet_id), timeout);
         }
         if log::enabled() {
             log::line(STATE_MQTT_LOG_TOPIC, &format!("pub: {}\r\n", publish.topic));

@@ -14,6 +14,8 @@ struct Wire {
     to_client: Mutex<VecDeque<u8>>,
     from_client: Mutex<Vec<u8>>,
     closed: std::sync::atomic::AtomicBool,
+    /// Every send fails (the peer is gone for writing).
+    send_fails: std::sync::atomic::AtomicBool,
 }
 
 struct MemNet(Arc<Wire>);
@@ -37,6 +39,9 @@ impl PortNetwork for MemNet {
         n as i32
     }
     fn send(&self, buf: &[u8], _timeout_ms: u32) -> i32 {
+        if self.0.send_fails.load(Ordering::SeqCst) {
+            return STATE_PORT_NETWORK_SEND_FAILED;
+        }
         self.0.from_client.lock().unwrap().extend_from_slice(buf);
         buf.len() as i32
     }
@@ -471,4 +476,60 @@ fn user_credentials_are_used_verbatim_only_when_all_three_are_set() {
     let mut want = vec![0x10, 21, 0, 4, b'M', b'Q', b'T', b'T', 4, 0xC2, 0x04, 0xB0];
     want.extend_from_slice(&[0, 3, b'c', b'i', b'd', 0, 1, b'u', 0, 1, b'p']);
     assert_eq!(sent, want);
+}
+
+#[test]
+fn during_deinit_argument_and_connection_errors_come_first() {
+    // Upstream checks a publish's arguments and its connection before the deinit flag, and a
+    // sub/unsub's arguments before it.
+    let port = MemPort::new();
+    let seen: Seen = Default::default();
+    let c = connected_client(&port, &seen);
+    c.shutdown().unwrap();
+    let code = |r: std::result::Result<u16, crate::error::Error>| r.unwrap_err().code();
+    let long = "/".repeat(128);
+    assert_eq!(code(c.publish(&long, b"x", 0)), STATE_MQTT_TOPIC_TOO_LONG);
+    assert_eq!(code(c.publish("/t", b"x", 2)), STATE_USER_INPUT_OUT_RANGE);
+    assert_eq!(code(c.publish("/t", b"x", 0)), STATE_SYS_DEPEND_NWK_CLOSED);
+    assert_eq!(code(c.subscribe(&long, None, 0, 0)), STATE_MQTT_TOPIC_TOO_LONG);
+    assert_eq!(code(c.subscribe("/t", None, 2, 0)), STATE_USER_INPUT_OUT_RANGE);
+    assert_eq!(code(c.subscribe("t", None, 0, 0)), STATE_MQTT_TOPIC_INVALID);
+    assert_eq!(
+        code(c.subscribe("/t", None, 0, 0)),
+        STATE_USER_INPUT_EXEC_DISABLED
+    );
+    assert_eq!(code(c.unsubscribe("")), STATE_USER_INPUT_OUT_RANGE);
+    assert_eq!(code(c.unsubscribe("/a/b#")), STATE_MQTT_TOPIC_INVALID);
+    assert_eq!(code(c.unsubscribe("/t")), STATE_USER_INPUT_EXEC_DISABLED);
+}
+
+#[test]
+fn sub_and_unsub_without_a_connection_use_up_a_packet_id() {
+    let port = MemPort::new();
+    let seen: Seen = Default::default();
+    let c = connected_client(&port, &seen);
+    c.disconnect().unwrap();
+    let closed = Some(STATE_SYS_DEPEND_NWK_CLOSED);
+    assert_eq!(c.subscribe("/t", None, 0, 0).err().map(|e| e.code()), closed);
+    assert_eq!(c.unsubscribe("/t").err().map(|e| e.code()), closed);
+    c.connect().unwrap();
+    assert_eq!(c.publish("/t", b"x", 1).unwrap(), 3);
+}
+
+#[test]
+fn a_puback_that_cannot_be_sent_still_delivers_the_message() {
+    // Upstream ignores the PUBACK write's result: the handler runs and recv returns 0; the
+    // connection is closed.
+    let port = MemPort::new();
+    let seen: Seen = Default::default();
+    let c = connected_client(&port, &seen);
+    c.subscribe("/t", Some(recorder(&seen, 2, "t")), 1, 0).unwrap();
+    port.wire().send_fails.store(true, Ordering::SeqCst);
+    port.feed(&publish_frame("/t", b"hi", 1, 7));
+    assert_eq!(c.recv(), Ok(()));
+    assert!(seen.lock().unwrap().iter().any(|s| s == "t pub q1 /t hi ud0"));
+    assert_eq!(
+        c.publish("/t", b"x", 0).unwrap_err().code(),
+        STATE_SYS_DEPEND_NWK_CLOSED
+    );
 }

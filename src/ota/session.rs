@@ -110,30 +110,31 @@ impl Ota {
         }
     }
 
-    fn mqtt(&self, missing: i32) -> Result<(Arc<Client>, Option<String>)> {
+    fn mqtt(&self, missing: Error) -> Result<(Arc<Client>, Option<String>)> {
         let cfg = lock(&self.inner.cfg);
         match &cfg.mqtt {
             Some(c) => Ok((c.clone(), cfg.module.clone())),
-            None => Err(Error::Download(missing)),
+            None => Err(missing),
         }
     }
 
     /// `aiot_ota_report_version`: pk/dn from the MQTT session's options.
     pub fn report_version(&self, version: &str) -> Result<()> {
-        let (client, module) = self.mqtt(STATE_OTA_REPORT_MQTT_HANDLE_IS_NULL)?;
+        let (client, module) = self.mqtt(Error::Download(STATE_OTA_REPORT_MQTT_HANDLE_IS_NULL))?;
         let (pk, dn) = device(&client)?;
         super::report_version(&client, &pk, &dn, version, module.as_deref())
     }
 
     /// `aiot_ota_report_version_ext`: for another device (a gateway's sub-device); no module.
     pub fn report_version_ext(&self, pk: &str, dn: &str, version: &str) -> Result<()> {
-        let (client, _) = self.mqtt(STATE_OTA_REPORT_EXT_MQTT_HANDLE_IS_NULL)?;
+        let (client, _) = self.mqtt(Error::Download(STATE_OTA_REPORT_EXT_MQTT_HANDLE_IS_NULL))?;
         super::report_version(&client, pk, dn, version, None)
     }
 
-    /// `aiot_ota_query_firmware`.
+    /// `aiot_ota_query_firmware`. Without an MQTT session there is no product key or device
+    /// name: `STATE_USER_INPUT_NULL_POINTER`, as upstream's publish answers.
     pub fn query_firmware(&self) -> Result<()> {
-        let (client, module) = self.mqtt(STATE_OTA_REPORT_MQTT_HANDLE_IS_NULL)?;
+        let (client, module) = self.mqtt(Error::NullPointer)?;
         let (pk, dn) = device(&client)?;
         super::query_firmware(&client, &pk, &dn, module.as_deref())
     }

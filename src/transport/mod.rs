@@ -7,6 +7,7 @@
 mod crypto;
 mod record_layer;
 mod tls;
+mod upstream_log;
 
 use crate::error::Error;
 use crate::log;
@@ -37,26 +38,30 @@ impl Connection {
     /// ConnectTimeoutMs, then Cred if set), establish, then the TLS handshake when
     /// `cred.wants_tls()`.
     ///
+    /// A failed setopt gives the port's code, or `NetworkSetopt` (`NetworkCred` for the
+    /// credential) when the code is not a port code.
+    ///
     /// Once the port has given a handle, every failure closes it again through `Drop`, which
     /// logs `adapter_network_deinit` as upstream's core does when it deinits a failed handle.
     pub fn open(port: &dyn Port, ep: &Endpoint) -> Result<Connection, Error> {
         let net = port.network().ok_or(Error::ResourceFailed)?;
         let mut conn = Connection { tls: None, net };
-        let mut setopt = |opt: NetOption<'_>| -> Result<(), Error> {
+        let mut setopt = |opt: NetOption<'_>, fallback: Error| -> Result<(), Error> {
             let r = conn.net.setopt(opt);
             if r < 0 {
-                Err(Error::from_port(r, Error::NetworkSetopt))
+                Err(Error::from_port(r, fallback))
             } else {
                 Ok(())
             }
         };
-        setopt(NetOption::SocketType(SocketType::TcpClient))?;
-        setopt(NetOption::Host(ep.host))?;
-        setopt(NetOption::BackupIp(""))?;
-        setopt(NetOption::Port(ep.port))?;
-        setopt(NetOption::ConnectTimeoutMs(ep.connect_timeout_ms))?;
+        let generic = Error::NetworkSetopt;
+        setopt(NetOption::SocketType(SocketType::TcpClient), generic)?;
+        setopt(NetOption::Host(ep.host), generic)?;
+        setopt(NetOption::BackupIp(""), generic)?;
+        setopt(NetOption::Port(ep.port), generic)?;
+        setopt(NetOption::ConnectTimeoutMs(ep.connect_timeout_ms), generic)?;
         if let Some(cred) = ep.cred {
-            setopt(NetOption::Cred(cred))?;
+            setopt(NetOption::Cred(cred), Error::NetworkCred)?;
         }
         let r = conn.net.establish();
         if r < 0 {

@@ -35,7 +35,7 @@ use rustls::{ClientConfig, ClientConnection, ProtocolVersion, RootCertStore};
 use rustls_pki_types::pem::PemObject;
 
 use super::record_layer::{Opened, RecordError as OpenError, RecordKeys, Version, HEADER_LEN};
-use super::Endpoint;
+use super::{upstream_log, Endpoint};
 use crate::error::Error;
 use crate::log;
 use crate::state::*;
@@ -208,8 +208,8 @@ fn build_config(cred: &Credential) -> Result<ClientConfig, Error> {
 // ---------------------------------------------------------------------------------------------
 
 enum RecordError {
-    /// The port returned this negative code.
-    Port(i32),
+    /// The port returned a negative code (upstream's BIO reports any as one mbedTLS code).
+    Port,
     /// The header is not a TLS record header (or announces an impossible length).
     Invalid,
 }
@@ -249,7 +249,7 @@ impl RecordReader {
             let want = end - self.have;
             let r = net.recv(&mut self.buf[self.have..end], ms);
             if r < 0 {
-                return Err(RecordError::Port(r));
+                return Err(RecordError::Port);
             }
             let n = (r as usize).min(want);
             self.have += n;
@@ -315,7 +315,7 @@ impl RecordReader {
             let want = out.len() - got;
             let r = net.recv(&mut out[got..], ms);
             if r < 0 {
-                result = Err(RecordError::Port(r));
+                result = Err(RecordError::Port);
                 break;
             }
             let n = (r as usize).min(want);
@@ -354,9 +354,12 @@ fn feed(conn: &mut ClientConnection, record: &[u8]) -> Result<(), rustls::Error>
     Ok(())
 }
 
+/// As upstream's adapter: a malformed record is `STATE_PORT_TLS_INVALID_RECORD`; everything
+/// else, a record that fails authentication included (mbedTLS `INVALID_MAC`), is
+/// `STATE_PORT_TLS_RECV_FAILED`.
 fn recv_error_code(e: &rustls::Error) -> i32 {
     match e {
-        rustls::Error::InvalidMessage(_) | rustls::Error::DecryptError => STATE_PORT_TLS_INVALID_RECORD,
+        rustls::Error::InvalidMessage(_) => STATE_PORT_TLS_INVALID_RECORD,
         _ => STATE_PORT_TLS_RECV_FAILED,
     }
 }
@@ -393,12 +396,12 @@ impl OwnRecords {
             if got == buf.len() {
                 return Ok(got);
             }
-            if let Some((code, why)) = &self.end {
+            if let Some((code, mbedtls)) = self.end {
                 if got > 0 {
                     return Ok(got);
                 }
-                adapter_log!("tls recv error: {why}\r\n");
-                return Err(Error::Port(*code));
+                upstream_log::recv_failed(mbedtls);
+                return Err(Error::Port(code));
             }
             let body_len = match reader.header(net, deadline) {
                 Ok(Some(len)) => len,
@@ -467,8 +470,10 @@ impl OwnRecords {
             match opened {
                 Ok(Opened::Data(_) | Opened::Skipped) => {}
                 Ok(Opened::CloseNotify) => {
-                    let why = "peer sent close_notify".to_owned();
-                    self.end = Some((STATE_PORT_TLS_RECV_CONNECTION_CLOSED, why));
+                    self.end = Some((
+                        STATE_PORT_TLS_RECV_CONNECTION_CLOSED,
+                        upstream_log::PEER_CLOSE_NOTIFY,
+                    ));
                 }
                 Err(e) => self.end = Some(refusal(e)),
             }
@@ -480,38 +485,29 @@ impl OwnRecords {
     fn reader_failed(&mut self, e: RecordError, got: usize) -> Option<Result<usize, Error>> {
         match e {
             RecordError::Invalid => {
-                self.end = Some((STATE_PORT_TLS_INVALID_RECORD, "invalid record".to_owned()));
+                self.end = Some((STATE_PORT_TLS_INVALID_RECORD, upstream_log::INVALID_RECORD));
                 None
             }
-            RecordError::Port(_) if got > 0 => Some(Ok(got)),
-            RecordError::Port(code) => {
-                adapter_log!(
-                    "tls recv error: network recv failed, res: -0x{:04X}\r\n",
-                    -i64::from(code)
-                );
+            RecordError::Port if got > 0 => Some(Ok(got)),
+            RecordError::Port => {
+                upstream_log::recv_failed(upstream_log::NET_RECV_FAILED);
                 Some(Err(Error::Port(STATE_PORT_TLS_RECV_FAILED)))
             }
         }
     }
 }
 
-/// Port code and log text for a record the record layer refused.
-fn refusal(e: OpenError) -> (i32, String) {
-    match e {
-        OpenError::Invalid => (
-            STATE_PORT_TLS_INVALID_RECORD,
-            "record refused (decrypt error)".to_owned(),
-        ),
-        OpenError::Alert(desc) => (STATE_PORT_TLS_RECV_FAILED, format!("received fatal alert {desc}")),
-        OpenError::Unsupported(t) => (
-            STATE_PORT_TLS_RECV_FAILED,
-            format!("post-handshake message type {t} is not supported"),
-        ),
-        OpenError::Exhausted => (
-            STATE_PORT_TLS_RECV_FAILED,
-            "sequence numbers exhausted".to_owned(),
-        ),
-    }
+/// Port code and mbedTLS code for a record the record layer refused. As upstream, only a
+/// malformed header is `STATE_PORT_TLS_INVALID_RECORD` (the reader catches those); a record
+/// that fails authentication is a receive failure (mbedTLS `INVALID_MAC`).
+fn refusal(e: OpenError) -> (i32, i32) {
+    let mbedtls = match e {
+        OpenError::Invalid => upstream_log::INVALID_MAC,
+        OpenError::Alert(_) => upstream_log::FATAL_ALERT,
+        OpenError::Unsupported(_) => upstream_log::UNEXPECTED_MESSAGE,
+        OpenError::Exhausted => upstream_log::INTERNAL_ERROR,
+    };
+    (STATE_PORT_TLS_RECV_FAILED, mbedtls)
 }
 
 /// Send side: encrypted bytes, of which `sent` are already on the wire. A send that timed out
@@ -554,8 +550,8 @@ struct OwnRecords {
     carry_pos: usize,
     /// Unread plaintext of the last record, in `RecordReader::buf`.
     plain: std::ops::Range<usize>,
-    /// Sticky end of the stream: close_notify or a refused record (port code, reason).
-    end: Option<(i32, String)>,
+    /// Sticky end of the stream: close_notify or a refused record (port code, mbedTLS code).
+    end: Option<(i32, i32)>,
 }
 
 struct RxState {
@@ -594,16 +590,20 @@ impl TlsSession {
             ep.port
         );
         let config = client_config(cred)?;
-        let fail = |what: &dyn std::fmt::Display, code: i32| {
+        let setup_fail = |what: &dyn std::fmt::Display| {
             adapter_log!("tls handshake error: {what}\r\n");
+            Error::Port(STATE_PORT_TLS_INVALID_HANDSHAKE)
+        };
+        // Failures on the wire: upstream's line with the mbedTLS code of the same failure.
+        let fail = |mbedtls: i32, code: i32| {
+            upstream_log::handshake_failed(mbedtls);
             Error::Port(code)
         };
         // An IP literal becomes ServerName::IpAddress: no SNI, verified against the IP SAN.
         let name = ServerName::try_from(ep.host)
-            .map_err(|e| fail(&e, STATE_PORT_TLS_INVALID_HANDSHAKE))?
+            .map_err(|e| setup_fail(&e))?
             .to_owned();
-        let mut conn =
-            ClientConnection::new(config, name).map_err(|e| fail(&e, STATE_PORT_TLS_INVALID_HANDSHAKE))?;
+        let mut conn = ClientConnection::new(config, name).map_err(|e| setup_fail(&e))?;
 
         let timeout = match ep.connect_timeout_ms {
             0 => DEFAULT_HANDSHAKE_MS,
@@ -622,16 +622,19 @@ impl TlsSession {
                 tx.sent = 0;
                 while conn.wants_write() {
                     if let Err(e) = conn.write_tls(&mut tx.out) {
-                        return Err(fail(&e, STATE_PORT_TLS_INVALID_HANDSHAKE));
+                        return Err(setup_fail(&e));
                     }
                 }
                 match push(net, &mut tx, deadline) {
                     Ok(true) => {}
-                    Ok(false) => return Err(fail(&"send timed out", STATE_PORT_TLS_INVALID_HANDSHAKE)),
-                    Err(code) => {
-                        let what = format!("network send failed, res: -0x{:04X}", -i64::from(code));
-                        return Err(fail(&what, STATE_PORT_TLS_INVALID_HANDSHAKE));
+                    Ok(false) => {
+                        return Err(fail(
+                            upstream_log::NET_SEND_FAILED,
+                            STATE_PORT_TLS_INVALID_HANDSHAKE,
+                        ))
                     }
+                    // Upstream's BIO hands the port's own code to mbedTLS, which returns it.
+                    Err(code) => return Err(fail(code, STATE_PORT_TLS_INVALID_HANDSHAKE)),
                 }
             }
             if !conn.is_handshaking() {
@@ -649,16 +652,18 @@ impl TlsSession {
                         if !tx.out.is_empty() {
                             let _ = push(net, &mut tx, deadline_after(CLOSE_TIMEOUT_MS));
                         }
-                        return Err(fail(&e, STATE_PORT_TLS_INVALID_HANDSHAKE));
+                        return Err(fail(upstream_log::code_of(&e), STATE_PORT_TLS_INVALID_HANDSHAKE));
                     }
                 }
-                Ok(None) => return Err(fail(&"timed out", STATE_PORT_TLS_INVALID_HANDSHAKE)),
+                Ok(None) => return Err(fail(upstream_log::CONN_EOF, STATE_PORT_TLS_INVALID_HANDSHAKE)),
                 Err(RecordError::Invalid) => {
-                    return Err(fail(&"invalid record", STATE_PORT_TLS_INVALID_RECORD))
+                    return Err(fail(upstream_log::INVALID_RECORD, STATE_PORT_TLS_INVALID_RECORD))
                 }
-                Err(RecordError::Port(code)) => {
-                    let what = format!("network recv failed, res: -0x{:04X}", -i64::from(code));
-                    return Err(fail(&what, STATE_PORT_TLS_INVALID_HANDSHAKE));
+                Err(RecordError::Port) => {
+                    return Err(fail(
+                        upstream_log::NET_RECV_FAILED,
+                        STATE_PORT_TLS_INVALID_HANDSHAKE,
+                    ))
                 }
             }
         }
@@ -714,7 +719,7 @@ impl TlsSession {
                             if got > 0 {
                                 return Ok(got);
                             }
-                            adapter_log!("tls recv error: peer sent close_notify\r\n");
+                            upstream_log::recv_failed(upstream_log::PEER_CLOSE_NOTIFY);
                             return Err(Error::Port(STATE_PORT_TLS_RECV_CONNECTION_CLOSED));
                         }
                         Ok(n) => {
@@ -729,7 +734,7 @@ impl TlsSession {
                             if got > 0 {
                                 return Ok(got);
                             }
-                            adapter_log!("tls recv error: {e}\r\n");
+                            upstream_log::recv_failed(upstream_log::code_of_io(&e));
                             return Err(Error::Port(STATE_PORT_TLS_RECV_FAILED));
                         }
                     }
@@ -747,7 +752,7 @@ impl TlsSession {
                         Ok(()) => continue,
                         Err(e) => {
                             if got == 0 {
-                                adapter_log!("tls recv error: {e}\r\n");
+                                upstream_log::recv_failed(upstream_log::code_of(&e));
                             }
                             recv_error_code(&e)
                         }
@@ -756,16 +761,13 @@ impl TlsSession {
                 Ok(None) => return Ok(got),
                 Err(RecordError::Invalid) => {
                     if got == 0 {
-                        adapter_log!("tls recv error: invalid record\r\n");
+                        upstream_log::recv_failed(upstream_log::INVALID_RECORD);
                     }
                     STATE_PORT_TLS_INVALID_RECORD
                 }
-                Err(RecordError::Port(code)) => {
+                Err(RecordError::Port) => {
                     if got == 0 {
-                        adapter_log!(
-                            "tls recv error: network recv failed, res: -0x{:04X}\r\n",
-                            -i64::from(code)
-                        );
+                        upstream_log::recv_failed(upstream_log::NET_RECV_FAILED);
                     }
                     STATE_PORT_TLS_RECV_FAILED
                 }
@@ -828,12 +830,10 @@ impl TlsSession {
             carry,
             carry_pos: 0,
             plain: 0..0,
-            end: closed.then(|| {
-                (
-                    STATE_PORT_TLS_RECV_CONNECTION_CLOSED,
-                    "peer sent close_notify".to_owned(),
-                )
-            }),
+            end: closed.then_some((
+                STATE_PORT_TLS_RECV_CONNECTION_CLOSED,
+                upstream_log::PEER_CLOSE_NOTIFY,
+            )),
         });
         true
     }
@@ -846,10 +846,8 @@ impl TlsSession {
         let deadline = deadline_after(timeout_ms);
         let mut tx = lock(&self.tx);
         let send_failed = |code: i32| {
-            adapter_log!(
-                "tls send error: network send failed, res: -0x{:04X}\r\n",
-                -i64::from(code)
-            );
+            // Upstream's BIO hands the port's own code to mbedTLS, which returns it.
+            upstream_log::send_failed(code);
             Error::Port(STATE_PORT_TLS_SEND_FAILED)
         };
         // Finish what an earlier, timed-out send left behind.
@@ -865,7 +863,7 @@ impl TlsSession {
         {
             let mut conn = lock(&self.conn);
             let Some(conn) = conn.as_mut() else {
-                adapter_log!("tls send error: this connection only receives now\r\n");
+                upstream_log::send_failed(upstream_log::INTERNAL_ERROR);
                 return Err(Error::Port(STATE_PORT_TLS_SEND_FAILED));
             };
             let mut off = 0;
@@ -873,7 +871,7 @@ impl TlsSession {
                 // Also flushes whatever rustls queued on its own (alerts, key updates).
                 while conn.wants_write() {
                     if let Err(e) = conn.write_tls(&mut tx.out) {
-                        adapter_log!("tls send error: {e}\r\n");
+                        upstream_log::send_failed(upstream_log::code_of_io(&e));
                         return Err(Error::Port(STATE_PORT_TLS_SEND_FAILED));
                     }
                 }
@@ -883,13 +881,13 @@ impl TlsSession {
                 match conn.writer().write(&buf[off..]) {
                     Ok(0) if conn.wants_write() => {}
                     Ok(0) => {
-                        adapter_log!("tls send error: connection closed for writing\r\n");
+                        upstream_log::send_failed(upstream_log::PEER_CLOSE_NOTIFY);
                         return Err(Error::Port(STATE_PORT_TLS_SEND_CONNECTION_CLOSED));
                     }
                     Ok(n) => off += n,
                     Err(e) if e.kind() == ErrorKind::Interrupted => {}
                     Err(e) => {
-                        adapter_log!("tls send error: {e}\r\n");
+                        upstream_log::send_failed(upstream_log::code_of_io(&e));
                         return Err(Error::Port(STATE_PORT_TLS_SEND_FAILED));
                     }
                 }
@@ -1463,6 +1461,26 @@ mod tests {
             }
         }
 
+        #[test]
+        fn tampered_record_through_rustls_is_a_receive_failure() {
+            // As upstream's adapter: mbedTLS' INVALID_MAC is not INVALID_RECORD.
+            for tls12 in VERSIONS {
+                let serve = |tls: &mut Tls| {
+                    answer_head(tls);
+                    write_raw(tls, b"evil", |w| *w.last_mut().unwrap() ^= 1);
+                    let _ = tls.read(&mut [0u8; 16]);
+                };
+                let (port, server) = tls_server(server_config(srv_pem(), srv_key(), None, tls12), serve);
+                let conn = request(port);
+                assert_eq!(
+                    conn.recv(&mut [0u8; 8], 2000),
+                    Err(Error::Port(STATE_PORT_TLS_RECV_FAILED))
+                );
+                drop(conn);
+                assert!(server.join().unwrap());
+            }
+        }
+
         fn tampered_record(tls12: bool) {
             let serve = |tls: &mut Tls| {
                 answer_head(tls);
@@ -1480,10 +1498,11 @@ mod tests {
                 "bytes before the bad record come first"
             );
             assert_eq!(&b[..4], b"good");
+            // As upstream's adapter: a record failing authentication is a receive failure.
             for _ in 0..2 {
                 assert_eq!(
                     conn.recv(&mut b, 2000),
-                    Err(Error::Port(STATE_PORT_TLS_INVALID_RECORD))
+                    Err(Error::Port(STATE_PORT_TLS_RECV_FAILED))
                 );
             }
             drop(conn);
