@@ -11,6 +11,8 @@ mod tls;
 #[cfg(test)]
 pub(crate) mod test_pki;
 
+use std::sync::Mutex;
+
 use crate::error::Error;
 use crate::log;
 use crate::state::*;
@@ -28,11 +30,15 @@ pub struct Endpoint<'a> {
 
 /// One connection: the port's network handle plus, for TLS, the session on top of it.
 ///
-/// `recv` and `send` take `&self`: one thread may receive while others send.
+/// `recv` and `send` take `&self`: one thread may receive while others send. Writes are
+/// serialised: one send lock is held around each whole write (every part of a packet), so
+/// packets from different threads never interleave, even through a port whose `network_send`
+/// writes in small pieces.
 pub struct Connection {
     // Field order matters for Drop: the TLS session goes before the network handle.
     tls: Option<tls::TlsSession>,
     net: Box<dyn PortNetwork>,
+    send_lock: Mutex<()>,
 }
 
 impl Connection {
@@ -44,7 +50,11 @@ impl Connection {
     /// logs `adapter_network_deinit` as upstream's core does when it deinits a failed handle.
     pub fn open(port: &dyn Port, ep: &Endpoint) -> Result<Connection, Error> {
         let net = port.network().ok_or(Error::ResourceFailed)?;
-        let mut conn = Connection { tls: None, net };
+        let mut conn = Connection {
+            tls: None,
+            net,
+            send_lock: Mutex::new(()),
+        };
         let mut setopt = |opt: NetOption<'_>| -> Result<(), Error> {
             let r = conn.net.setopt(opt);
             if r < 0 {
@@ -105,6 +115,11 @@ impl Connection {
     /// Writes all of `buf`; `Ok(n)` with `n < len` means the timeout hit (upstream:
     /// WRITE_LESSDATA, the socket is kept).
     pub fn send(&self, buf: &[u8], timeout_ms: u32) -> Result<usize, Error> {
+        let _writing = self.send_lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.send_unlocked(buf, timeout_ms)
+    }
+
+    fn send_unlocked(&self, buf: &[u8], timeout_ms: u32) -> Result<usize, Error> {
         match &self.tls {
             Some(t) => t.send(self.net.as_ref(), buf, timeout_ms),
             None => {
