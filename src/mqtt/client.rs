@@ -890,13 +890,28 @@ impl Client {
         }
     }
 
-    /// Reads one packet (or times out with `Ok`) and dispatches it.
+    /// Reads one packet (or times out with `Ok`) and dispatches it. The reader lock is
+    /// released before dispatch, so handlers may call `recv` themselves.
     fn read_one(&self, conn: &Arc<Connection>) -> Result<()> {
         let timeout = lock(&self.cfg).recv_timeout_ms;
+        let (first, body) = match self.read_frame(conn, timeout)? {
+            Some(frame) => frame,
+            None => return Ok(()),
+        };
+        lock(&self.state).lost = 0;
+        let result = self.handle_packet(conn, first, &body);
+        if result.is_err() {
+            self.close_if(conn);
+        }
+        result
+    }
+
+    /// Reads one whole frame under the reader lock: its first byte and body.
+    fn read_frame(&self, conn: &Arc<Connection>, timeout: u32) -> Result<Option<(u8, Vec<u8>)>> {
         let mut body = lock(&self.reader);
         let mut first = [0u8; 1];
         match conn.recv(&mut first, timeout) {
-            Ok(0) => return Ok(()),
+            Ok(0) => return Ok(None),
             Ok(_) => {}
             Err(e) => {
                 self.close_if(conn);
@@ -953,13 +968,7 @@ impl Client {
                 }
             }
         }
-        lock(&self.state).lost = 0;
-        let result = self.handle_packet(conn, first[0], &body);
-        drop(body);
-        if result.is_err() {
-            self.close_if(conn);
-        }
-        result
+        Ok(Some((first[0], std::mem::take(&mut *body))))
     }
 
     fn handle_packet(&self, conn: &Arc<Connection>, first: u8, body: &[u8]) -> Result<()> {
