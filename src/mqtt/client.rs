@@ -1,7 +1,22 @@
 //! The session state machine behind one MQTT handle.
 //!
-//! Locks (never held while a user callback runs), always taken in this order:
-//! `connecting` -> `cfg` -> `state` -> `slot`; `reader` is taken alone by `recv`.
+//! # Locks
+//!
+//! The locks of a session, in the order they are taken (a thread holding one may only take
+//! locks further down the list):
+//!
+//! 1. `connecting`: one connect attempt at a time (connect, automatic reconnect). Held across
+//!    the network connect, CONNECT and CONNACK; released before the event fires.
+//! 2. `reader`: one frame read at a time (`recv`). Held while the frame's bytes are read and
+//!    decoded; released before the packet is dispatched.
+//! 3. the connection's send lock (`transport::Connection`): one whole packet write at a time,
+//!    whichever thread writes (pub, sub, process, the PUBACK of recv, connect).
+//! 4. `cfg`, then `state`, then `slot`: options, session state, the current connection. Held
+//!    only to read or update memory, never across network I/O.
+//!
+//! The rule that makes every API call allowed from inside every callback: no library lock is
+//! held while a user callback (receive handler, topic handler, event handler) runs. Events and
+//! packets are decided under the locks and delivered after they are released.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -262,10 +277,15 @@ impl Client {
 
     /// Closes `conn` if it is still the current connection.
     fn close_if(&self, conn: &Arc<Connection>) {
-        let mut slot = lock(&self.slot);
-        if slot.as_ref().map(|c| Arc::ptr_eq(c, conn)).unwrap_or(false) {
-            *slot = None;
-        }
+        let closed = {
+            let mut slot = lock(&self.slot);
+            if slot.as_ref().map(|c| Arc::ptr_eq(c, conn)).unwrap_or(false) {
+                slot.take()
+            } else {
+                None
+            }
+        };
+        drop(closed);
     }
 
     fn fire(&self, event: Event) {
@@ -403,13 +423,31 @@ impl Client {
             "MQTT user calls aiot_mqtt_connect api, connect\r\n",
         );
         lock(&self.state).user_disconnected = false;
-        let _c = lock(&self.connecting);
-        self.establish_session()
+        let outcome = {
+            let _c = lock(&self.connecting);
+            self.establish_session()
+        };
+        self.announce(outcome)
+    }
+
+    /// Fires the event of a connect attempt (after every lock is released): CONNECT or
+    /// RECONNECT on success, DISCONNECT if the attempt ended a connected period.
+    fn announce(&self, outcome: Result<Event>) -> Result<()> {
+        match outcome {
+            Ok(event) => {
+                self.fire(event);
+                Ok(())
+            }
+            Err(e) => {
+                self.report_lost_connection();
+                Err(e)
+            }
+        }
     }
 
     /// Builds credentials when needed, opens the network, sends CONNECT and reads CONNACK;
-    /// fires CONNECT or RECONNECT on success.
-    fn establish_session(&self) -> Result<()> {
+    /// returns the event to fire (CONNECT or RECONNECT) once the caller released its locks.
+    fn establish_session(&self) -> Result<Event> {
         let started = self.now();
         let result = self.open_session(started);
         match result {
@@ -420,7 +458,8 @@ impl Client {
                     // otherwise reach the broker before the subscriptions they echo to).
                     self.resubscribe(&conn);
                 }
-                *lock(&self.slot) = Some(conn);
+                let replaced = lock(&self.slot).replace(conn);
+                drop(replaced);
                 let first = {
                     let mut st = lock(&self.state);
                     let first = !st.ever_connected;
@@ -437,13 +476,9 @@ impl Client {
                         &format!("MQTT connect success in {ms} ms\r\n"),
                     );
                 }
-                self.fire(if first { Event::Connect } else { Event::Reconnect });
-                Ok(())
+                Ok(if first { Event::Connect } else { Event::Reconnect })
             }
-            Err(e) => {
-                self.report_lost_connection();
-                Err(e)
-            }
+            Err(e) => Err(e),
         }
     }
 
@@ -470,12 +505,16 @@ impl Client {
             cfg.password = Some(password);
         }
         // Close any connection still open before making a new one.
-        lock(&self.slot).take();
+        let old = lock(&self.slot).take();
         let endpoint_cred = cfg.cred.clone();
+        let (port, connect_timeout_ms) = (cfg.port, cfg.connect_timeout_ms);
+        // No option lock across network I/O (closing included).
+        drop(cfg);
+        drop(old);
         let endpoint = Endpoint {
             host: &host,
-            port: cfg.port,
-            connect_timeout_ms: cfg.connect_timeout_ms,
+            port,
+            connect_timeout_ms,
             cred: endpoint_cred.as_ref(),
         };
         let conn = match Connection::open(self.port.as_ref(), &endpoint) {
@@ -485,6 +524,7 @@ impl Client {
                 return Err(e);
             }
         };
+        let mut cfg = lock(&self.cfg);
         if cfg.clientid.is_none() {
             let pk = cfg.product_key.clone().unwrap_or_default();
             let dn = cfg.device_name.clone().unwrap_or_default();
@@ -597,7 +637,8 @@ impl Client {
     pub fn disconnect(&self) -> Result<()> {
         let _g = self.enter()?;
         lock(&self.state).user_disconnected = true;
-        if let Some(conn) = lock(&self.slot).take() {
+        let conn = lock(&self.slot).take();
+        if let Some(conn) = conn {
             let timeout = lock(&self.cfg).send_timeout_ms;
             let _ = conn.send(&packet::disconnect(), timeout);
         }
@@ -840,10 +881,30 @@ impl Client {
                 cfg.reconn_jitter_ms,
             )
         };
-        let _c = lock(&self.connecting);
+        let outcome = {
+            let _c = lock(&self.connecting);
+            self.reconnect_locked(heartbeat, enabled, interval, backoff, jitter)
+        };
+        match outcome {
+            Ok(None) => Ok(()),
+            Ok(Some(event)) => self.announce(Ok(event)),
+            Err(e) => self.announce(Err(e)),
+        }
+    }
+
+    /// The part of `try_reconnect` under the connect lock; `Ok(None)` when another thread
+    /// reconnected meanwhile.
+    fn reconnect_locked(
+        &self,
+        heartbeat: bool,
+        enabled: bool,
+        interval: i64,
+        backoff: bool,
+        jitter: i64,
+    ) -> Result<Option<Event>> {
         if self.connection().is_some() {
             // Another thread reconnected meanwhile.
-            return Ok(());
+            return Ok(None);
         }
         let now = self.now();
         {
@@ -878,9 +939,9 @@ impl Client {
             );
         }
         match self.establish_session() {
-            Ok(()) => {
+            Ok(event) => {
                 log::line(STATE_MQTT_LOG_CONNECT, "MQTT network reconnect success\r\n");
-                Ok(())
+                Ok(Some(event))
             }
             Err(e) => {
                 let mut st = lock(&self.state);
@@ -1095,7 +1156,8 @@ impl Client {
         let start = self.now();
         loop {
             if self.in_flight.load(Ordering::SeqCst) == 0 {
-                lock(&self.slot).take();
+                let conn = lock(&self.slot).take();
+                drop(conn);
                 return Ok(());
             }
             if self.now().saturating_sub(start) >= timeout {
