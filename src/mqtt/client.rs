@@ -24,9 +24,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::{Bytes, BytesMut};
 
-use super::{
-    auth, packet, topic, DisconnectCause, Event, EventHandler, MqttOption, Recv, RecvHandler, Userdata,
-};
+use super::codec::{self, Incoming};
+use super::{auth, topic, DisconnectCause, Event, EventHandler, MqttOption, Recv, RecvHandler, Userdata};
 use crate::error::{Error, Result};
 use crate::log;
 use crate::state::*;
@@ -137,7 +136,7 @@ struct Attached {
 
 /// One topic filter of the shared sub / topic-map list.
 struct TopicEntry {
-    filter: String,
+    filter: Vec<u8>,
     handlers: Vec<Attached>,
     /// Subscribed with `aiot_mqtt_sub` (so re-subscribed after a reconnect).
     subscribed: Option<u8>,
@@ -218,7 +217,7 @@ pub struct Client {
     state: Mutex<State>,
     slot: Mutex<Option<Arc<Connection>>>,
     connecting: Mutex<()>,
-    reader: Mutex<Vec<u8>>,
+    reader: Mutex<BytesMut>,
     exec_enabled: AtomicBool,
     in_flight: AtomicU32,
 }
@@ -250,7 +249,7 @@ impl Client {
             }),
             slot: Mutex::new(None),
             connecting: Mutex::new(()),
-            reader: Mutex::new(Vec::new()),
+            reader: Mutex::new(BytesMut::new()),
             exec_enabled: AtomicBool::new(true),
             in_flight: AtomicU32::new(0),
         }
@@ -387,13 +386,13 @@ impl Client {
 
     /// Adds `handler` to the entry of `filter` (created in insertion order). The same
     /// handler is kept once; adding it again replaces its userdata.
-    fn attach(&self, filter: &str, handler: Option<RecvHandler>, userdata: Userdata, sub_qos: Option<u8>) {
+    fn attach(&self, filter: &[u8], handler: Option<RecvHandler>, userdata: Userdata, sub_qos: Option<u8>) {
         let mut st = lock(&self.state);
         let idx = match st.topics.iter().position(|e| e.filter == filter) {
             Some(i) => i,
             None => {
                 st.topics.push(TopicEntry {
-                    filter: filter.to_owned(),
+                    filter: filter.to_vec(),
                     handlers: Vec::new(),
                     subscribed: None,
                 });
@@ -539,7 +538,7 @@ impl Client {
             log::line(STATE_MQTT_LOG_CLIENTID, &format!("生成的Client ID: {id}\r\n"));
             cfg.clientid = Some(id);
         }
-        let connect = packet::connect(
+        let connect = codec::connect(
             cfg.clientid.as_deref().unwrap_or_default(),
             cfg.username.as_deref().unwrap_or_default(),
             cfg.password.as_deref().unwrap_or_default(),
@@ -570,7 +569,7 @@ impl Client {
                 return Err(Error::ReadLessData);
             }
         }
-        if connack[0] != packet::CONNACK || connack[1] != 2 {
+        if !codec::is_connack_header([connack[0], connack[1]]) {
             return Err(Error::ConnackFormat);
         }
         match conn.recv(&mut connack[2..], recv_timeout)? {
@@ -605,7 +604,7 @@ impl Client {
     /// never does this and relies on the Aliyun platform; a plain broker with clean sessions
     /// forgets them.
     fn resubscribe(&self, conn: &Arc<Connection>) {
-        let topics: Vec<(String, u8)> = lock(&self.state)
+        let topics: Vec<(Vec<u8>, u8)> = lock(&self.state)
             .topics
             .iter()
             .filter_map(|e| e.subscribed.map(|q| (e.filter.clone(), q)))
@@ -613,7 +612,7 @@ impl Client {
         let timeout = lock(&self.cfg).send_timeout_ms;
         for (filter, qos) in topics {
             let id = lock(&self.state).next_packet_id();
-            if conn.send(&packet::subscribe(&filter, qos, id), timeout).is_err() {
+            if conn.send(&codec::subscribe(&filter, qos, id), timeout).is_err() {
                 break;
             }
         }
@@ -640,7 +639,7 @@ impl Client {
         let conn = lock(&self.slot).take();
         if let Some(conn) = conn {
             let timeout = lock(&self.cfg).send_timeout_ms;
-            let _ = conn.send(&packet::disconnect(), timeout);
+            let _ = conn.send(&codec::disconnect(), timeout);
         }
         self.report_lost_connection();
         log::line(
@@ -654,8 +653,14 @@ impl Client {
     // Sending
 
     fn send_bytes(&self, conn: &Arc<Connection>, bytes: &[u8], timeout: u32) -> Result<()> {
-        match conn.send(bytes, timeout) {
-            Ok(n) if n == bytes.len() => Ok(()),
+        self.send_parts(conn, &[bytes], timeout)
+    }
+
+    /// Writes one packet made of `parts` under the connection's one send lock.
+    fn send_parts(&self, conn: &Arc<Connection>, parts: &[&[u8]], timeout: u32) -> Result<()> {
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        match conn.send_parts(parts, timeout) {
+            Ok(n) if n == total => Ok(()),
             Ok(_) => Err(Error::WriteLessData),
             Err(e) => {
                 self.close_if(conn);
@@ -664,8 +669,10 @@ impl Client {
         }
     }
 
-    /// `aiot_mqtt_pub`: returns the packet id for QoS1, 0 for QoS0.
-    pub fn publish(&self, topic: &str, payload: &[u8], qos: u8) -> Result<u16> {
+    /// `aiot_mqtt_pub`: returns the packet id for QoS1, 0 for QoS0. The topic is sent as the
+    /// bytes given.
+    pub fn publish(&self, topic: impl AsRef<[u8]>, payload: &[u8], qos: u8) -> Result<u16> {
+        let topic = topic.as_ref();
         let _g = self.enter()?;
         if topic.len() >= MAX_TOPIC_LEN {
             return Err(Error::TopicTooLong);
@@ -687,25 +694,26 @@ impl Client {
         };
         let wire_topic;
         let topic_on_wire = if append_rid {
-            wire_topic = format!(
-                "{topic}?_rid={}{}",
-                self.now(),
-                sysdep::rand_u32(self.port.as_ref())
-            );
-            wire_topic.as_str()
+            let mut t = topic.to_vec();
+            let rid = format!("?_rid={}{}", self.now(), sysdep::rand_u32(self.port.as_ref()));
+            t.extend_from_slice(rid.as_bytes());
+            wire_topic = t;
+            &wire_topic[..]
         } else {
             topic
         };
         if log::enabled() {
-            log::line(STATE_MQTT_LOG_TOPIC, &format!("pub: {topic}\r\n"));
+            let shown = String::from_utf8_lossy(topic);
+            log::line(STATE_MQTT_LOG_TOPIC, &format!("pub: {shown}\r\n"));
             log::hexdump(STATE_MQTT_LOG_HEXDUMP, '>', payload);
         }
         if qos == 0 {
-            let bytes = packet::publish(topic_on_wire, payload, 0, 0);
-            self.send_bytes(&conn, &bytes, send_timeout)?;
+            // Header and payload go out as they are: the payload is not copied.
+            let header = codec::publish_header(topic_on_wire, payload.len(), 0, 0);
+            self.send_parts(&conn, &[&header, payload], send_timeout)?;
             return Ok(0);
         }
-        let (id, bytes) = {
+        let (id, frame) = {
             let mut st = lock(&self.state);
             let id = st.next_packet_id();
             if st.id_pending(id) {
@@ -716,36 +724,38 @@ impl Client {
             if st.pending.len() >= max_repub.max(1) {
                 return Err(Error::QosCacheFull);
             }
-            let bytes = packet::publish(topic_on_wire, payload, 1, id);
+            // The resend cache keeps the one owned copy of the packet; it is also what is sent.
+            let frame = codec::publish(topic_on_wire, payload, 1, id);
             let now = self.now();
             st.mark_pending(id, true);
             st.pending.push_back(Pending {
                 packet_id: id,
-                bytes: bytes.clone(),
+                bytes: frame.clone(),
                 last_sent: now,
             });
-            (id, bytes)
+            (id, frame)
         };
-        self.send_bytes(&conn, &bytes, send_timeout)?;
+        self.send_bytes(&conn, &frame, send_timeout)?;
         Ok(id)
     }
 
-    fn send_subscribe(&self, filter: &str, qos: u8) -> Result<u16> {
+    fn send_subscribe(&self, filter: &[u8], qos: u8) -> Result<u16> {
         let conn = self.connection().ok_or(Error::NetworkClosed)?;
         let id = lock(&self.state).next_packet_id();
         let timeout = lock(&self.cfg).send_timeout_ms;
-        self.send_bytes(&conn, &packet::subscribe(filter, qos, id), timeout)?;
+        self.send_bytes(&conn, &codec::subscribe(filter, qos, id), timeout)?;
         Ok(id)
     }
 
     /// `aiot_mqtt_sub`: records the handler, sends SUBSCRIBE, returns its packet id.
     pub fn subscribe(
         &self,
-        filter: &str,
+        filter: impl AsRef<[u8]>,
         handler: Option<RecvHandler>,
         qos: u8,
         userdata: Userdata,
     ) -> Result<u16> {
+        let filter = filter.as_ref();
         let _g = self.enter()?;
         let check = lock(&self.cfg).topic_header_check == 1;
         if filter.len() >= MAX_TOPIC_LEN {
@@ -755,13 +765,17 @@ impl Client {
             return Err(Error::OutOfRange);
         }
         check_filter(filter, check)?;
-        log::line(STATE_MQTT_LOG_TOPIC, &format!("sub: {filter}\r\n"));
+        if log::enabled() {
+            let shown = String::from_utf8_lossy(filter);
+            log::line(STATE_MQTT_LOG_TOPIC, &format!("sub: {shown}\r\n"));
+        }
         self.attach(filter, handler, userdata, Some(qos));
         self.send_subscribe(filter, qos)
     }
 
     /// `aiot_mqtt_unsub`: forgets every handler of the filter, sends UNSUBSCRIBE.
-    pub fn unsubscribe(&self, filter: &str) -> Result<u16> {
+    pub fn unsubscribe(&self, filter: impl AsRef<[u8]>) -> Result<u16> {
+        let filter = filter.as_ref();
         let _g = self.enter()?;
         let check = lock(&self.cfg).topic_header_check == 1;
         if filter.len() >= MAX_TOPIC_LEN {
@@ -771,12 +785,15 @@ impl Client {
             return Err(Error::OutOfRange);
         }
         check_filter(filter, check)?;
-        log::line(STATE_MQTT_LOG_TOPIC, &format!("unsub: {filter}\r\n"));
+        if log::enabled() {
+            let shown = String::from_utf8_lossy(filter);
+            log::line(STATE_MQTT_LOG_TOPIC, &format!("unsub: {shown}\r\n"));
+        }
         lock(&self.state).topics.retain(|e| e.filter != filter);
         let conn = self.connection().ok_or(Error::NetworkClosed)?;
         let id = lock(&self.state).next_packet_id();
         let timeout = lock(&self.cfg).send_timeout_ms;
-        self.send_bytes(&conn, &packet::unsubscribe(filter, id), timeout)?;
+        self.send_bytes(&conn, &codec::unsubscribe(filter, id), timeout)?;
         Ok(id)
     }
 
@@ -784,7 +801,7 @@ impl Client {
     pub fn heartbeat(&self) -> Result<()> {
         let conn = self.connection().ok_or(Error::NetworkClosed)?;
         let timeout = lock(&self.cfg).send_timeout_ms;
-        self.send_bytes(&conn, &packet::pingreq(), timeout)
+        self.send_bytes(&conn, &codec::pingreq(), timeout)
     }
 
     /// `aiot_mqtt_process`: heartbeat on its interval, QoS1 resend on its timeout.
@@ -955,154 +972,104 @@ impl Client {
     /// released before dispatch, so handlers may call `recv` themselves.
     fn read_one(&self, conn: &Arc<Connection>) -> Result<()> {
         let timeout = lock(&self.cfg).recv_timeout_ms;
-        let (first, body) = match self.read_frame(conn, timeout)? {
-            Some(frame) => frame,
-            None => return Ok(()),
+        let incoming = match self.read_frame(conn, timeout) {
+            Ok(Some(incoming)) => incoming,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                self.close_if(conn);
+                return Err(e);
+            }
         };
         lock(&self.state).lost = 0;
-        let result = self.handle_packet(conn, first, &body);
+        let result = self.handle_packet(conn, incoming);
         if result.is_err() {
             self.close_if(conn);
         }
         result
     }
 
-    /// Reads one whole frame under the reader lock: its first byte and body.
-    fn read_frame(&self, conn: &Arc<Connection>, timeout: u32) -> Result<Option<(u8, Vec<u8>)>> {
-        let mut body = lock(&self.reader);
-        let mut first = [0u8; 1];
-        match conn.recv(&mut first, timeout) {
-            Ok(0) => return Ok(None),
-            Ok(_) => {}
-            Err(e) => {
-                self.close_if(conn);
-                return Err(e);
-            }
+    /// Reads one whole frame under the reader lock and decodes it once, from the read
+    /// buffer; `None` when nothing arrived within the timeout.
+    fn read_frame(&self, conn: &Connection, timeout: u32) -> Result<Option<Incoming>> {
+        let mut buf = lock(&self.reader);
+        buf.clear();
+        buf.resize(1, 0);
+        if conn.recv(&mut buf[..1], timeout)? == 0 {
+            return Ok(None);
         }
-        let mut remaining: usize = 0;
-        let mut multiplier: usize = 1;
-        let mut header_len = 1;
-        loop {
-            let mut b = [0u8; 1];
-            match conn.recv(&mut b, timeout) {
-                Ok(1) => {}
-                Ok(_) => {
-                    self.close_if(conn);
-                    return Err(Error::ReadLessData);
-                }
-                Err(e) => {
-                    self.close_if(conn);
-                    return Err(e);
-                }
+        let header = loop {
+            if let Some(header) = codec::fixed_header(&buf)? {
+                break header;
             }
-            header_len += 1;
-            remaining += (b[0] & 0x7F) as usize * multiplier;
-            if b[0] & 0x80 == 0 {
-                break;
+            let at = buf.len();
+            buf.resize(at + 1, 0);
+            if conn.recv(&mut buf[at..], timeout)? != 1 {
+                return Err(Error::ReadLessData);
             }
-            multiplier *= 128;
-            if header_len > 4 {
-                self.close_if(conn);
-                return Err(Error::MalformedRemainingLength);
-            }
+        };
+        codec::check_remaining(&header, codec::MAX_INCOMING)?;
+        buf.resize(header.frame_len(), 0);
+        if header.remaining > 0 && conn.recv(&mut buf[header.len..], timeout)? != header.remaining {
+            return Err(Error::MalformedRemainingBytes);
         }
-        if remaining > packet::MAX_INCOMING {
-            log::line(
-                STATE_MQTT_MALFORMED_REMAINING_LEN,
-                &format!("MQTT incoming packet too large: {remaining} bytes, disconnect\r\n"),
-            );
-            self.close_if(conn);
-            return Err(Error::MalformedRemainingLength);
-        }
-        body.clear();
-        body.resize(remaining, 0);
-        if remaining > 0 {
-            match conn.recv(&mut body[..], timeout) {
-                Ok(n) if n == remaining => {}
-                Ok(_) => {
-                    self.close_if(conn);
-                    return Err(Error::MalformedRemainingBytes);
-                }
-                Err(e) => {
-                    self.close_if(conn);
-                    return Err(e);
-                }
-            }
-        }
-        Ok(Some((first[0], std::mem::take(&mut *body))))
+        codec::decode(&mut buf, codec::MAX_INCOMING)?
+            .map(Some)
+            .ok_or(Error::MalformedRemainingBytes)
     }
 
-    fn handle_packet(&self, conn: &Arc<Connection>, first: u8, body: &[u8]) -> Result<()> {
-        match first & 0xF0 {
-            packet::PINGRESP => {
-                if !body.is_empty() {
-                    return Err(Error::InvalidPingResp);
-                }
+    fn handle_packet(&self, conn: &Arc<Connection>, incoming: Incoming) -> Result<()> {
+        match incoming {
+            Incoming::Publish(publish) => self.handle_publish(conn, &publish),
+            Incoming::PingResp => {
                 self.deliver_default(&Recv::HeartbeatResponse);
                 Ok(())
             }
-            packet::PUBLISH => self.handle_publish(conn, first, body),
-            packet::PUBACK => {
-                if body.len() != 2 {
-                    return Err(Error::InvalidPubAck);
-                }
-                let id = u16::from_be_bytes([body[0], body[1]]);
+            Incoming::PubAck(id) => {
                 lock(&self.state).acknowledge(id);
                 self.deliver_default(&Recv::PubAck { packet_id: id });
                 Ok(())
             }
-            packet::SUBACK => {
-                if body.len() >= 3 {
-                    let id = u16::from_be_bytes([body[0], body[1]]);
-                    for &code in &body[2..] {
-                        let (res, max_qos) = match code {
-                            0..=2 => (STATE_SUCCESS, code),
-                            0x80 => (STATE_MQTT_SUBACK_RCODE_FAILURE, 0),
-                            _ => (STATE_MQTT_SUBACK_RCODE_UNKNOWN, 0),
-                        };
-                        self.deliver_default(&Recv::SubAck {
-                            res,
-                            max_qos,
-                            packet_id: id,
-                        });
-                    }
+            Incoming::SubAck { packet_id, codes } => {
+                for &code in codes.iter() {
+                    let (res, max_qos) = match code {
+                        0..=2 => (STATE_SUCCESS, code),
+                        0x80 => (STATE_MQTT_SUBACK_RCODE_FAILURE, 0),
+                        _ => (STATE_MQTT_SUBACK_RCODE_UNKNOWN, 0),
+                    };
+                    self.deliver_default(&Recv::SubAck {
+                        res,
+                        max_qos,
+                        packet_id,
+                    });
                 }
                 Ok(())
             }
-            packet::UNSUBACK => {
-                if body.len() == 2 {
-                    let id = u16::from_be_bytes([body[0], body[1]]);
-                    self.deliver_default(&Recv::UnsubAck { packet_id: id });
-                }
+            Incoming::UnsubAck(packet_id) => {
+                self.deliver_default(&Recv::UnsubAck { packet_id });
                 Ok(())
             }
-            packet::PUBREC | packet::PUBREL | packet::PUBCOMP => Ok(()),
-            _ => Err(Error::UnexpectedPacket),
+            Incoming::Ignored => Ok(()),
         }
     }
 
-    fn handle_publish(&self, conn: &Arc<Connection>, first: u8, body: &[u8]) -> Result<()> {
-        let mut frame = BytesMut::with_capacity(body.len() + 5);
-        frame.extend_from_slice(&[first]);
-        let mut len = Vec::with_capacity(4);
-        packet::remaining_length(body.len(), &mut len);
-        frame.extend_from_slice(&len);
-        frame.extend_from_slice(body);
-        let publish = packet::decode_publish(frame)?;
+    /// Acknowledges a QoS1 PUBLISH, then runs every handler whose filter matches (or the
+    /// default handler); topic and payload are borrowed from the read buffer.
+    fn handle_publish(&self, conn: &Arc<Connection>, publish: &codec::Publish) -> Result<()> {
         if publish.qos == 1 {
             let timeout = lock(&self.cfg).send_timeout_ms;
-            self.send_bytes(conn, &packet::puback(publish.packet_id), timeout)?;
+            self.send_bytes(conn, &codec::puback(publish.packet_id), timeout)?;
         }
         if log::enabled() {
-            log::line(STATE_MQTT_LOG_TOPIC, &format!("pub: {}\r\n", publish.topic));
+            let topic = String::from_utf8_lossy(&publish.topic);
+            log::line(STATE_MQTT_LOG_TOPIC, &format!("pub: {topic}\r\n"));
             log::hexdump(STATE_MQTT_LOG_HEXDUMP, '<', &publish.payload);
         }
         let recv = Recv::Pub {
             qos: publish.qos,
-            topic: publish.topic.as_bytes(),
+            topic: &publish.topic,
             payload: &publish.payload,
         };
-        match self.dispatch_for(publish.topic.as_bytes()) {
+        match self.dispatch_for(&publish.topic) {
             Dispatch::Handlers(list) => {
                 let handle_userdata = lock(&self.cfg).userdata;
                 for a in list {
@@ -1179,7 +1146,7 @@ impl Client {
     }
 }
 
-fn check_filter(filter: &str, header_check: bool) -> Result<()> {
+fn check_filter(filter: &[u8], header_check: bool) -> Result<()> {
     if filter.len() >= MAX_TOPIC_LEN {
         return Err(Error::TopicTooLong);
     }

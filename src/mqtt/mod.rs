@@ -3,7 +3,7 @@
 
 pub mod auth;
 mod client;
-mod packet;
+pub mod codec;
 pub mod topic;
 
 pub use client::Client;
@@ -97,13 +97,14 @@ pub enum MqttOption {
     DeinitTimeoutMs(u32),
     RecvHandler(RecvHandler),
     EventHandler(EventHandler),
+    /// Topics are bytes, sent and matched unchanged.
     AppendTopicMap {
-        topic: String,
+        topic: Vec<u8>,
         handler: Option<RecvHandler>,
         userdata: Userdata,
     },
     RemoveTopicMap {
-        topic: String,
+        topic: Vec<u8>,
         handler_key: usize,
     },
     AppendRequestId(u8),
