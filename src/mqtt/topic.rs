@@ -1,6 +1,8 @@
 //! Topic filter validation and matching, as upstream does them: on bytes (topics need not
 //! be UTF-8).
 
+use crate::error::{Error, Result};
+
 /// Validates a subscription / topic-map filter (upstream 4.2 rules).
 ///
 /// With `header_check` the first character must be `/` or `$`. A `+` must follow `/` and be
@@ -50,6 +52,21 @@ fn matches_parent(filter: &[u8], topic: &[u8]) -> bool {
         .strip_suffix(b"/#")
         .map(|parent| matches(parent, topic))
         .unwrap_or(false)
+}
+
+/// Longest topic or filter accepted (bytes, as upstream counts them).
+pub const MAX_TOPIC_LEN: usize = 128;
+
+/// Checks a filter's length and form (`TopicTooLong`, `TopicInvalid`).
+pub fn check_filter(filter: &[u8], header_check: bool) -> Result<()> {
+    if filter.len() >= MAX_TOPIC_LEN {
+        return Err(Error::TopicTooLong);
+    }
+    if filter_is_valid(filter, header_check) {
+        Ok(())
+    } else {
+        Err(Error::TopicInvalid)
+    }
 }
 
 #[cfg(test)]
