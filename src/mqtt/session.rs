@@ -233,40 +233,23 @@ impl Client {
         }
     }
 
+    /// Opens the network, sends CONNECT and reads an accepting CONNACK.
     pub(super) fn open_session(&self, started: u64) -> Result<Arc<Connection>> {
-        let mut cfg = lock(&self.cfg);
-        let host = cfg.host.clone().ok_or(Error::MissingHost)?;
-        let user_supplied = cfg.username.is_some() && cfg.password.is_some() && cfg.clientid.is_some();
-        if !user_supplied {
-            let pk = cfg.product_key.clone().ok_or(Error::MissingProductKey)?;
-            let dn = cfg.device_name.clone().ok_or(Error::MissingDeviceName)?;
-            let ds = cfg.device_secret.clone().ok_or(Error::MissingDeviceSecret)?;
-            cfg.wipe_credentials();
-            let username = auth::username(&pk, &dn);
-            let password = auth::password(&pk, &dn, &ds);
-            log::line(STATE_MQTT_LOG_HOST, &format!("mqtt host: {host}\r\n"));
-            log::line(STATE_MQTT_LOG_USERNAME, &format!("user name: {username}\r\n"));
-            // Upstream 4.1 logged the password in clear; with the fixed timestamp it is a
-            // replayable credential, so only its head is shown.
-            log::line(
-                STATE_MQTT_LOG_PASSWORD,
-                &format!("{}\r\n", auth::masked(&password)),
-            );
-            cfg.username = Some(username);
-            cfg.password = Some(password);
-        }
-        // Close any connection still open before making a new one.
+        let (host, port, connect_timeout_ms, cred) = {
+            let mut cfg = lock(&self.cfg);
+            let host = cfg.host.clone().ok_or(Error::MissingHost)?;
+            sign_credentials(&mut cfg, &host)?;
+            (host, cfg.port, cfg.connect_timeout_ms, cfg.cred.clone())
+        };
+        // Close any connection still open before making a new one (no lock held: closing
+        // may write a TLS alert).
         let old = lock(&self.slot).take();
-        let endpoint_cred = cfg.cred.clone();
-        let (port, connect_timeout_ms) = (cfg.port, cfg.connect_timeout_ms);
-        // No option lock across network I/O (closing included).
-        drop(cfg);
         drop(old);
         let endpoint = Endpoint {
             host: &host,
             port,
             connect_timeout_ms,
-            cred: endpoint_cred.as_ref(),
+            cred: cred.as_ref(),
         };
         let conn = match Connection::open(self.port.as_ref(), &endpoint) {
             Ok(c) => Arc::new(c),
@@ -275,6 +258,14 @@ impl Client {
                 return Err(e);
             }
         };
+        let (connect, send_timeout, recv_timeout) = self.connect_packet(started);
+        send_connect(&conn, &connect, send_timeout)?;
+        read_connack(&conn, recv_timeout)?;
+        Ok(conn)
+    }
+
+    /// The CONNECT packet (making the client id first if none is set) and the timeouts.
+    fn connect_packet(&self, started: u64) -> (bytes::Bytes, u32, u32) {
         let mut cfg = lock(&self.cfg);
         if cfg.clientid.is_none() {
             let pk = cfg.product_key.clone().unwrap_or_default();
@@ -297,59 +288,7 @@ impl Client {
             cfg.keepalive_sec,
             cfg.clean_session == 1,
         );
-        let (send_timeout, recv_timeout) = (cfg.send_timeout_ms, cfg.recv_timeout_ms);
-        drop(cfg);
-
-        match conn.send(&connect, send_timeout)? {
-            n if n == connect.len() => {}
-            _ => {
-                log::line(
-                    STATE_MQTT_LOG_CONNECT_TIMEOUT,
-                    &format!("MQTT connect packet send timeout: {send_timeout}\r\n"),
-                );
-                return Err(Error::WriteLessData);
-            }
-        }
-        let mut connack = [0u8; 4];
-        match conn.recv(&mut connack[..2], recv_timeout)? {
-            2 => {}
-            _ => {
-                log::line(
-                    STATE_MQTT_LOG_CONNECT_TIMEOUT,
-                    &format!("MQTT connack packet recv fixed header timeout: {recv_timeout}\r\n"),
-                );
-                return Err(Error::ReadLessData);
-            }
-        }
-        if !codec::is_connack_header([connack[0], connack[1]]) {
-            return Err(Error::ConnackFormat);
-        }
-        match conn.recv(&mut connack[2..], recv_timeout)? {
-            2 => {}
-            _ => {
-                log::line(
-                    STATE_MQTT_LOG_CONNECT_TIMEOUT,
-                    &format!("MQTT connack packet variable header recv timeout: {recv_timeout}\r\n"),
-                );
-                return Err(Error::ReadLessData);
-            }
-        }
-        match connack[3] {
-            0 => Ok(conn),
-            rc => {
-                let text = match rc {
-                    1 => Some("MQTT invalid protocol version, disconnect\r\n"),
-                    3 => Some("MQTT server unavailable, disconnect\r\n"),
-                    4 => Some("MQTT bad username or password, disconnect\r\n"),
-                    5 => Some("MQTT authorize fail, disconnect\r\n"),
-                    _ => None,
-                };
-                if let Some(text) = text {
-                    log::line(STATE_MQTT_LOG_DISCONNECT, text);
-                }
-                Err(Error::ConnackRefused(rc))
-            }
-        }
+        (connect, cfg.send_timeout_ms, cfg.recv_timeout_ms)
     }
 
     /// Re-subscribes every topic subscribed with `aiot_mqtt_sub` on a new connection. Upstream
@@ -511,5 +450,79 @@ impl Client {
     pub fn device(&self) -> (Option<String>, Option<String>) {
         let cfg = lock(&self.cfg);
         (cfg.product_key.clone(), cfg.device_name.clone())
+    }
+}
+
+/// Signs user name and password from the device triple, unless the user set user name,
+/// password and client id all three.
+fn sign_credentials(cfg: &mut Config, host: &str) -> Result<()> {
+    if cfg.username.is_some() && cfg.password.is_some() && cfg.clientid.is_some() {
+        return Ok(());
+    }
+    let pk = cfg.product_key.clone().ok_or(Error::MissingProductKey)?;
+    let dn = cfg.device_name.clone().ok_or(Error::MissingDeviceName)?;
+    let ds = cfg.device_secret.clone().ok_or(Error::MissingDeviceSecret)?;
+    cfg.wipe_credentials();
+    let username = auth::username(&pk, &dn);
+    let password = auth::password(&pk, &dn, &ds);
+    log::line(STATE_MQTT_LOG_HOST, &format!("mqtt host: {host}\r\n"));
+    log::line(STATE_MQTT_LOG_USERNAME, &format!("user name: {username}\r\n"));
+    // Upstream 4.1 logged the password in clear; with the fixed timestamp it is a
+    // replayable credential, so only its head is shown.
+    log::line(
+        STATE_MQTT_LOG_PASSWORD,
+        &format!("{}\r\n", auth::masked(&password)),
+    );
+    cfg.username = Some(username);
+    cfg.password = Some(password);
+    Ok(())
+}
+
+fn send_connect(conn: &Connection, connect: &[u8], send_timeout: u32) -> Result<()> {
+    if conn.send(connect, send_timeout)? == connect.len() {
+        return Ok(());
+    }
+    log::line(
+        STATE_MQTT_LOG_CONNECT_TIMEOUT,
+        &format!("MQTT connect packet send timeout: {send_timeout}\r\n"),
+    );
+    Err(Error::WriteLessData)
+}
+
+/// Reads CONNACK (fixed header, then variable header) and maps a refusal to its code.
+fn read_connack(conn: &Connection, recv_timeout: u32) -> Result<()> {
+    let mut connack = [0u8; 4];
+    if conn.recv(&mut connack[..2], recv_timeout)? != 2 {
+        log::line(
+            STATE_MQTT_LOG_CONNECT_TIMEOUT,
+            &format!("MQTT connack packet recv fixed header timeout: {recv_timeout}\r\n"),
+        );
+        return Err(Error::ReadLessData);
+    }
+    if !codec::is_connack_header([connack[0], connack[1]]) {
+        return Err(Error::ConnackFormat);
+    }
+    if conn.recv(&mut connack[2..], recv_timeout)? != 2 {
+        log::line(
+            STATE_MQTT_LOG_CONNECT_TIMEOUT,
+            &format!("MQTT connack packet variable header recv timeout: {recv_timeout}\r\n"),
+        );
+        return Err(Error::ReadLessData);
+    }
+    match connack[3] {
+        0 => Ok(()),
+        rc => {
+            let text = match rc {
+                1 => Some("MQTT invalid protocol version, disconnect\r\n"),
+                3 => Some("MQTT server unavailable, disconnect\r\n"),
+                4 => Some("MQTT bad username or password, disconnect\r\n"),
+                5 => Some("MQTT authorize fail, disconnect\r\n"),
+                _ => None,
+            };
+            if let Some(text) = text {
+                log::line(STATE_MQTT_LOG_DISCONNECT, text);
+            }
+            Err(Error::ConnackRefused(rc))
+        }
     }
 }
