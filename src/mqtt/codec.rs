@@ -233,21 +233,25 @@ pub fn connect(client_id: &str, username: &str, password: &str, keepalive: u16, 
 /// The fixed and variable header of a PUBLISH carrying `payload_len` bytes (no DUP, no
 /// retain; the packet id only for QoS1). The payload follows it on the wire unchanged.
 pub fn publish_header(topic: &[u8], payload_len: usize, qos: u8, packet_id: u16) -> BytesMut {
-    let id_len = if qos == 0 { 0 } else { 2 };
-    let remaining = 2 + topic.len() + id_len + payload_len;
-    let mut out = BytesMut::with_capacity(MAX_FIXED_HEADER + remaining - payload_len);
-    out.put_u8(PUBLISH | (qos.min(1) << 1));
-    put_remaining_length(&mut out, remaining);
-    put_bytes(&mut out, topic);
-    if qos != 0 {
-        out.put_u16(packet_id);
-    }
+    let mut out = BytesMut::with_capacity(MAX_FIXED_HEADER + 4 + topic.len());
+    put_publish_header(&mut out, topic, payload_len, qos, packet_id);
     out
 }
 
-/// A whole PUBLISH frame (the QoS1 resend cache keeps this one copy).
+fn put_publish_header(out: &mut BytesMut, topic: &[u8], payload_len: usize, qos: u8, packet_id: u16) {
+    let id_len = if qos == 0 { 0 } else { 2 };
+    out.put_u8(PUBLISH | (qos.min(1) << 1));
+    put_remaining_length(out, 2 + topic.len() + id_len + payload_len);
+    put_bytes(out, topic);
+    if qos != 0 {
+        out.put_u16(packet_id);
+    }
+}
+
+/// A whole PUBLISH frame in one allocation (the QoS1 resend cache keeps this one copy).
 pub fn publish(topic: &[u8], payload: &[u8], qos: u8, packet_id: u16) -> Bytes {
-    let mut out = publish_header(topic, payload.len(), qos, packet_id);
+    let mut out = BytesMut::with_capacity(MAX_FIXED_HEADER + 4 + topic.len() + payload.len());
+    put_publish_header(&mut out, topic, payload.len(), qos, packet_id);
     out.extend_from_slice(payload);
     out.freeze()
 }
