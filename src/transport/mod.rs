@@ -4,6 +4,8 @@
 //! The MQTT session and the HTTP download use [`Connection`] only; they never see whether the
 //! bytes are encrypted, except through [`Connection::is_tls`].
 
+#![forbid(unsafe_code)]
+
 mod crypto;
 mod record_layer;
 mod tls;
