@@ -536,3 +536,23 @@ fn a_handler_may_call_recv_and_connect_without_deadlock() {
         ["recv Ok(())", "connect Ok(())"]
     );
 }
+
+#[test]
+fn large_qos0_publish_goes_out_as_header_then_payload_unchanged() {
+    let port = MemPort::new();
+    let seen: Seen = Default::default();
+    let c = connected_client(&port, &seen);
+    port.sent();
+    let payload: Vec<u8> = (0..5000u32).map(|i| (i * 7) as u8).collect();
+    assert!(payload.len() > crate::transport::COALESCE_LIMIT);
+    c.publish("/pk/dn/user/big", &payload, 0).unwrap();
+    assert_eq!(
+        port.sent(),
+        codec::publish(b"/pk/dn/user/big", &payload, 0, 0).to_vec()
+    );
+    c.publish("/pk/dn/user/small", b"s", 0).unwrap();
+    assert_eq!(
+        port.sent(),
+        codec::publish(b"/pk/dn/user/small", b"s", 0, 0).to_vec()
+    );
+}
