@@ -200,37 +200,31 @@ impl Client {
     /// returns the event to fire (CONNECT or RECONNECT) once the caller released its locks.
     pub(super) fn establish_session(&self) -> Result<Event> {
         let started = self.now();
-        let result = self.open_session(started);
-        match result {
-            Ok(conn) => {
-                let first = !lock(&self.state).ever_connected;
-                if !first {
-                    // Before anyone else can write on it (QoS1 resends from `process` would
-                    // otherwise reach the broker before the subscriptions they echo to).
-                    self.resubscribe(&conn);
-                }
-                let replaced = lock(&self.slot).replace(conn);
-                drop(replaced);
-                let first = {
-                    let mut st = lock(&self.state);
-                    let first = !st.ever_connected;
-                    st.ever_connected = true;
-                    st.connected = true;
-                    st.lost = 0;
-                    st.reconnect_failures = 0;
-                    first
-                };
-                if log::enabled() {
-                    let ms = self.now().saturating_sub(started);
-                    log::line(
-                        STATE_MQTT_LOG_CONNECT,
-                        &format!("MQTT connect success in {ms} ms\r\n"),
-                    );
-                }
-                Ok(if first { Event::Connect } else { Event::Reconnect })
-            }
-            Err(e) => Err(e),
+        let conn = self.open_session(started)?;
+        if lock(&self.state).ever_connected {
+            // Before anyone else can write on it (QoS1 resends from `process` would otherwise
+            // reach the broker before the subscriptions they echo to).
+            self.resubscribe(&conn);
         }
+        let replaced = lock(&self.slot).replace(conn);
+        drop(replaced);
+        let first = {
+            let mut st = lock(&self.state);
+            let first = !st.ever_connected;
+            st.ever_connected = true;
+            st.connected = true;
+            st.lost = 0;
+            st.reconnect_failures = 0;
+            first
+        };
+        if log::enabled() {
+            let ms = self.now().saturating_sub(started);
+            log::line(
+                STATE_MQTT_LOG_CONNECT,
+                &format!("MQTT connect success in {ms} ms\r\n"),
+            );
+        }
+        Ok(if first { Event::Connect } else { Event::Reconnect })
     }
 
     /// Opens the network, sends CONNECT and reads an accepting CONNACK.
