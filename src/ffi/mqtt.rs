@@ -1,6 +1,6 @@
 //! `aiot_mqtt_api.h`: the MQTT client.
 
-use std::ffi::{c_char, c_void};
+use std::ffi::{c_char, c_void, CStr};
 use std::sync::Arc;
 
 use super::sysdep::{aiot_sysdep_network_cred_t, read_cred};
@@ -192,6 +192,18 @@ pub unsafe fn shared_client(handle: *mut c_void) -> Option<Arc<Client>> {
     (handle as *const MqttHandle).as_ref().map(|h| h.client.clone())
 }
 
+/// A topic's bytes up to its NUL, unchanged (topics need not be UTF-8); NULL gives `None`.
+///
+/// # Safety
+/// `ptr` must be NULL or point to a NUL-terminated string.
+unsafe fn topic_bytes<'a>(ptr: *const c_char) -> Option<&'a [u8]> {
+    if ptr.is_null() {
+        None
+    } else {
+        Some(CStr::from_ptr(ptr).to_bytes())
+    }
+}
+
 /// # Safety
 /// `handle` must be NULL or a handle from `aiot_mqtt_init` not yet freed.
 unsafe fn client<'a>(handle: *mut c_void) -> Option<&'a Client> {
@@ -356,9 +368,7 @@ unsafe fn read_option(
         }
         AIOT_MQTTOPT_APPEND_TOPIC_MAP | AIOT_MQTTOPT_REMOVE_TOPIC_MAP => {
             let map = &*(data as *const aiot_mqtt_topic_map_t);
-            let topic = cstr(map.topic)
-                .map(|s| s.into_owned())
-                .ok_or(Error::NullPointer)?;
+            let topic = topic_bytes(map.topic).ok_or(Error::NullPointer)?.to_vec();
             if option == AIOT_MQTTOPT_APPEND_TOPIC_MAP {
                 MqttOption::AppendTopicMap {
                     topic,
@@ -495,14 +505,14 @@ pub unsafe extern "C" fn aiot_mqtt_pub(
     qos: u8,
 ) -> i32 {
     guard(|| {
-        let (Some(c), Some(topic)) = (client(handle), cstr(topic)) else {
+        let (Some(c), Some(topic)) = (client(handle), topic_bytes(topic)) else {
             return STATE_USER_INPUT_NULL_POINTER;
         };
         if payload.is_null() {
             return STATE_USER_INPUT_NULL_POINTER;
         }
         let payload = std::slice::from_raw_parts(payload as *const u8, payload_len as usize);
-        status(c.publish(&topic, payload, qos).map(i32::from))
+        status(c.publish(topic, payload, qos).map(i32::from))
     })
 }
 
@@ -536,14 +546,11 @@ pub unsafe extern "C" fn aiot_mqtt_sub(
         if topic_too_long(topic) {
             return Error::TopicTooLong.code();
         }
-        let (Some(c), Some(topic)) = (client(handle), cstr(topic)) else {
+        let (Some(c), Some(topic)) = (client(handle), topic_bytes(topic)) else {
             return STATE_USER_INPUT_NULL_POINTER;
         };
         let handler = handler.map(|f| recv_handler(handle, f));
-        status(
-            c.subscribe(&topic, handler, qos, userdata as usize)
-                .map(i32::from),
-        )
+        status(c.subscribe(topic, handler, qos, userdata as usize).map(i32::from))
     })
 }
 
@@ -557,10 +564,10 @@ pub unsafe extern "C" fn aiot_mqtt_unsub(handle: *mut c_void, topic: *mut c_char
         if topic_too_long(topic) {
             return Error::TopicTooLong.code();
         }
-        let (Some(c), Some(topic)) = (client(handle), cstr(topic)) else {
+        let (Some(c), Some(topic)) = (client(handle), topic_bytes(topic)) else {
             return STATE_USER_INPUT_NULL_POINTER;
         };
-        status(c.unsubscribe(&topic).map(i32::from))
+        status(c.unsubscribe(topic).map(i32::from))
     })
 }
 

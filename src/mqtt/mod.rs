@@ -1,12 +1,27 @@
 //! The MQTT session (`aiot_mqtt_api.h`): Aliyun-signed connect, publish and subscribe,
 //! heartbeats, QoS1 resend and automatic reconnect, all driven by the caller's threads.
+//!
+//! - `session`: the handle (`Client`), its locks and their order, connect, CONNACK,
+//!   reconnect, disconnect and deinit;
+//! - `config`: options and their defaults (`aiot_mqtt_setopt`);
+//! - `send`: publish, subscribe, unsubscribe;
+//! - `receive`: `aiot_mqtt_recv`, the topic map and dispatch to handlers;
+//! - `process`: `aiot_mqtt_process`, heartbeats and the QoS1 resend cache;
+//! - `codec`: the wire format (every packet in and out); `topic`: filter rules; `auth`:
+//!   Aliyun's signed credentials.
+
+#![forbid(unsafe_code)]
 
 pub mod auth;
-mod client;
-mod packet;
+pub mod codec;
+mod config;
+mod process;
+mod receive;
+mod send;
+mod session;
 pub mod topic;
 
-pub use client::Client;
+pub use session::Client;
 
 use std::sync::Arc;
 
@@ -97,13 +112,14 @@ pub enum MqttOption {
     DeinitTimeoutMs(u32),
     RecvHandler(RecvHandler),
     EventHandler(EventHandler),
+    /// Topics are bytes, sent and matched unchanged.
     AppendTopicMap {
-        topic: String,
+        topic: Vec<u8>,
         handler: Option<RecvHandler>,
         userdata: Userdata,
     },
     RemoveTopicMap {
-        topic: String,
+        topic: Vec<u8>,
         handler_key: usize,
     },
     AppendRequestId(u8),

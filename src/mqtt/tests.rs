@@ -151,7 +151,7 @@ fn connected_client(port: &Arc<MemPort>, seen: &Seen) -> Client {
 }
 
 fn publish_frame(topic: &str, payload: &[u8], qos: u8, id: u16) -> Vec<u8> {
-    packet::publish(topic, payload, qos, id).to_vec()
+    codec::publish(topic.as_bytes(), payload, qos, id).to_vec()
 }
 
 #[test]
@@ -531,5 +531,89 @@ fn a_puback_that_cannot_be_sent_still_delivers_the_message() {
     assert_eq!(
         c.publish("/t", b"x", 0).unwrap_err().code(),
         STATE_SYS_DEPEND_NWK_CLOSED
+    );
+}
+
+#[test]
+fn topics_are_bytes_on_the_wire_and_in_handlers() {
+    let port = MemPort::new();
+    let seen: Seen = Default::default();
+    let c = connected_client(&port, &seen);
+    port.sent();
+    let gbk: &[u8] = b"/pk/dn/user/\xb2\xe2\xca\xd4";
+    let got: Arc<Mutex<Vec<Vec<u8>>>> = Default::default();
+    let sink = got.clone();
+    let handler = RecvHandler {
+        key: 2,
+        call: Arc::new(move |r: &Recv<'_>, _| {
+            if let Recv::Pub { topic, .. } = r {
+                sink.lock().unwrap().push(topic.to_vec());
+            }
+        }),
+    };
+    assert_eq!(c.subscribe(gbk, Some(handler), 0, 0).unwrap(), 1);
+    let mut want = vec![0x82, 21, 0, 1, 0, 16];
+    want.extend_from_slice(gbk);
+    want.push(0);
+    assert_eq!(port.sent(), want);
+    c.publish(gbk, b"p", 0).unwrap();
+    assert_eq!(port.sent(), codec::publish(gbk, b"p", 0, 0).to_vec());
+    port.feed(&codec::publish(gbk, b"p", 0, 0));
+    c.recv().unwrap();
+    // A topic that only matches after a lossy conversion must not reach the handler.
+    port.feed(&codec::publish(
+        "/pk/dn/user/\u{FFFD}\u{FFFD}".as_bytes(),
+        b"p",
+        0,
+        0,
+    ));
+    c.recv().unwrap();
+    assert_eq!(got.lock().unwrap().as_slice(), [gbk.to_vec()]);
+    assert_eq!(c.unsubscribe(gbk).unwrap(), 2);
+}
+
+#[test]
+fn a_handler_may_call_recv_and_connect_without_deadlock() {
+    let port = MemPort::new();
+    let seen: Seen = Default::default();
+    let c = Arc::new(connected_client(&port, &seen));
+    let inner = Arc::downgrade(&c);
+    let nested: Arc<Mutex<Vec<String>>> = Default::default();
+    let log = nested.clone();
+    c.setopt(MqttOption::RecvHandler(RecvHandler {
+        key: 9,
+        call: Arc::new(move |r: &Recv<'_>, _| {
+            if let (Recv::PubAck { packet_id: 1 }, Some(c)) = (r, inner.upgrade()) {
+                log.lock().unwrap().push(format!("recv {:?}", c.recv()));
+                log.lock().unwrap().push(format!("connect {:?}", c.connect()));
+            }
+        }),
+    }))
+    .unwrap();
+    port.feed(&[0x40, 2, 0, 1, 0x40, 2, 0, 2]);
+    c.recv().unwrap();
+    assert_eq!(
+        nested.lock().unwrap().as_slice(),
+        ["recv Ok(())", "connect Ok(())"]
+    );
+}
+
+#[test]
+fn large_qos0_publish_goes_out_as_header_then_payload_unchanged() {
+    let port = MemPort::new();
+    let seen: Seen = Default::default();
+    let c = connected_client(&port, &seen);
+    port.sent();
+    let payload: Vec<u8> = (0..5000u32).map(|i| (i * 7) as u8).collect();
+    assert!(payload.len() > crate::transport::COALESCE_LIMIT);
+    c.publish("/pk/dn/user/big", &payload, 0).unwrap();
+    assert_eq!(
+        port.sent(),
+        codec::publish(b"/pk/dn/user/big", &payload, 0, 0).to_vec()
+    );
+    c.publish("/pk/dn/user/small", b"s", 0).unwrap();
+    assert_eq!(
+        port.sent(),
+        codec::publish(b"/pk/dn/user/small", b"s", 0, 0).to_vec()
     );
 }

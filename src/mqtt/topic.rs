@@ -1,11 +1,14 @@
-//! Topic filter validation and matching, as upstream does them.
+//! Topic filter validation and matching, as upstream does them: on bytes (topics need not
+//! be UTF-8).
+
+use crate::error::{Error, Result};
 
 /// Validates a subscription / topic-map filter (upstream 4.2 rules).
 ///
 /// With `header_check` the first character must be `/` or `$`. A `+` must follow `/` and be
 /// followed by `/` or the end; a `#` must follow `/` and be last.
-pub fn filter_is_valid(filter: &str, header_check: bool) -> bool {
-    let b = filter.as_bytes();
+pub fn filter_is_valid(filter: &[u8], header_check: bool) -> bool {
+    let b = filter;
     if b.is_empty() {
         return false;
     }
@@ -24,8 +27,8 @@ pub fn filter_is_valid(filter: &str, header_check: bool) -> bool {
 
 /// Whether `topic` matches `filter`: `+` matches one (possibly empty) level, `#` the rest,
 /// and a trailing `/#` also matches the parent (`/a/#` matches `/a`).
-pub fn matches(filter: &str, topic: &[u8]) -> bool {
-    let mut f = filter.as_bytes().split(|&c| c == b'/');
+pub fn matches(filter: &[u8], topic: &[u8]) -> bool {
+    let mut f = filter.split(|&c| c == b'/');
     let mut t = topic.split(|&c| c == b'/');
     loop {
         match (f.next(), t.next()) {
@@ -44,11 +47,26 @@ pub fn matches(filter: &str, topic: &[u8]) -> bool {
     }
 }
 
-fn matches_parent(filter: &str, topic: &[u8]) -> bool {
+fn matches_parent(filter: &[u8], topic: &[u8]) -> bool {
     filter
-        .strip_suffix("/#")
+        .strip_suffix(b"/#")
         .map(|parent| matches(parent, topic))
         .unwrap_or(false)
+}
+
+/// Longest topic or filter accepted (bytes, as upstream counts them).
+pub const MAX_TOPIC_LEN: usize = 128;
+
+/// Checks a filter's length and form (`TopicTooLong`, `TopicInvalid`).
+pub fn check_filter(filter: &[u8], header_check: bool) -> Result<()> {
+    if filter.len() >= MAX_TOPIC_LEN {
+        return Err(Error::TopicTooLong);
+    }
+    if filter_is_valid(filter, header_check) {
+        Ok(())
+    } else {
+        Err(Error::TopicInvalid)
+    }
 }
 
 #[cfg(test)]
@@ -57,33 +75,35 @@ mod tests {
 
     #[test]
     fn validation() {
-        assert!(filter_is_valid("/a/b", true));
-        assert!(filter_is_valid("$SYS/x", true));
-        assert!(filter_is_valid("/a/+/c", true));
-        assert!(filter_is_valid("/a/+", true));
-        assert!(filter_is_valid("/a/#", true));
-        assert!(!filter_is_valid("a/b", true));
-        assert!(filter_is_valid("a/b", false));
-        assert!(!filter_is_valid("/a/b+", true));
-        assert!(!filter_is_valid("/a/+b", true));
-        assert!(!filter_is_valid("/a/b#", true));
-        assert!(!filter_is_valid("/a/#/c", true));
-        assert!(!filter_is_valid("", true));
+        assert!(filter_is_valid(b"/a/b", true));
+        assert!(filter_is_valid(b"$SYS/x", true));
+        assert!(filter_is_valid(b"/a/+/c", true));
+        assert!(filter_is_valid(b"/a/+", true));
+        assert!(filter_is_valid(b"/a/#", true));
+        assert!(!filter_is_valid(b"a/b", true));
+        assert!(filter_is_valid(b"a/b", false));
+        assert!(!filter_is_valid(b"/a/b+", true));
+        assert!(!filter_is_valid(b"/a/+b", true));
+        assert!(!filter_is_valid(b"/a/b#", true));
+        assert!(!filter_is_valid(b"/a/#/c", true));
+        assert!(!filter_is_valid(b"", true));
     }
 
     #[test]
     fn matching() {
-        assert!(matches("/a/b", b"/a/b"));
-        assert!(!matches("/a/b", b"/a/c"));
-        assert!(!matches("/a/b", b"/a/b/c"));
-        assert!(matches("/a/+/c", b"/a/x/c"));
-        assert!(matches("/a/+/c", b"/a//c"));
-        assert!(!matches("/a/+", b"/a/x/c"));
-        assert!(matches("/a/#", b"/a/x/c"));
-        assert!(matches("/a/#", b"/a"));
-        assert!(matches("/a/#", b"/a/"));
-        assert!(!matches("/a/#", b"/b"));
-        assert!(matches("/#", b"/anything/at/all"));
-        assert!(matches("/a/+/#", b"/a/x"));
+        assert!(matches(b"/a/b", b"/a/b"));
+        assert!(!matches(b"/a/b", b"/a/c"));
+        assert!(!matches(b"/a/b", b"/a/b/c"));
+        assert!(matches(b"/a/+/c", b"/a/x/c"));
+        assert!(matches(b"/a/+/c", b"/a//c"));
+        assert!(!matches(b"/a/+", b"/a/x/c"));
+        assert!(matches(b"/a/#", b"/a/x/c"));
+        assert!(matches(b"/a/#", b"/a"));
+        assert!(matches(b"/a/#", b"/a/"));
+        assert!(!matches(b"/a/#", b"/b"));
+        assert!(matches(b"/#", b"/anything/at/all"));
+        assert!(matches(b"/a/+/#", b"/a/x"));
+        assert!(matches(b"/a/\xb2\xe2", b"/a/\xb2\xe2"));
+        assert!(!matches(b"/a/\xb2\xe2", b"/a/\xef\xbf\xbd"));
     }
 }

@@ -89,7 +89,7 @@ impl Ota {
         };
         for topic in PUSH_TOPICS {
             client.setopt(MqttOption::AppendTopicMap {
-                topic: topic.to_owned(),
+                topic: topic.as_bytes().to_vec(),
                 handler: Some(handler.clone()),
                 userdata: 0,
             })?;
@@ -103,7 +103,7 @@ impl Ota {
         if let Some(client) = old {
             for topic in PUSH_TOPICS {
                 let _ = client.setopt(MqttOption::RemoveTopicMap {
-                    topic: topic.to_owned(),
+                    topic: topic.as_bytes().to_vec(),
                     handler_key: self.key(),
                 });
             }

@@ -4,15 +4,22 @@
 //! The MQTT session and the HTTP download use [`Connection`] only; they never see whether the
 //! bytes are encrypted, except through [`Connection::is_tls`].
 
+#![forbid(unsafe_code)]
+
 mod crypto;
 mod record_layer;
 mod tls;
 mod upstream_log;
 
+use std::sync::Mutex;
+
 use crate::error::Error;
 use crate::log;
 use crate::state::*;
 use crate::sysdep::{Credential, NetOption, Port, PortNetwork, SocketType};
+
+/// Largest packet [`Connection::send_parts`] gathers into one write.
+pub const COALESCE_LIMIT: usize = 1024;
 
 /// Where to connect and how.
 #[derive(Clone, Copy, Debug)]
@@ -26,11 +33,15 @@ pub struct Endpoint<'a> {
 
 /// One connection: the port's network handle plus, for TLS, the session on top of it.
 ///
-/// `recv` and `send` take `&self`: one thread may receive while others send.
+/// `recv` and `send` take `&self`: one thread may receive while others send. Writes are
+/// serialised: one send lock is held around each whole write (every part of a packet), so
+/// packets from different threads never interleave, even through a port whose `network_send`
+/// writes in small pieces.
 pub struct Connection {
     // Field order matters for Drop: the TLS session goes before the network handle.
     tls: Option<tls::TlsSession>,
     net: Box<dyn PortNetwork>,
+    send_lock: Mutex<()>,
 }
 
 impl Connection {
@@ -45,7 +56,11 @@ impl Connection {
     /// logs `adapter_network_deinit` as upstream's core does when it deinits a failed handle.
     pub fn open(port: &dyn Port, ep: &Endpoint) -> Result<Connection, Error> {
         let net = port.network().ok_or(Error::ResourceFailed)?;
-        let mut conn = Connection { tls: None, net };
+        let mut conn = Connection {
+            tls: None,
+            net,
+            send_lock: Mutex::new(()),
+        };
         let mut setopt = |opt: NetOption<'_>, fallback: Error| -> Result<(), Error> {
             let r = conn.net.setopt(opt);
             if r < 0 {
@@ -107,6 +122,38 @@ impl Connection {
     /// Writes all of `buf`; `Ok(n)` with `n < len` means the timeout hit (upstream:
     /// WRITE_LESSDATA, the socket is kept).
     pub fn send(&self, buf: &[u8], timeout_ms: u32) -> Result<usize, Error> {
+        let _writing = self.send_lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.send_unlocked(buf, timeout_ms)
+    }
+
+    /// Writes the parts of one packet in order under one hold of the send lock; same result
+    /// contract as [`Connection::send`] for their total. Parts up to [`COALESCE_LIMIT`] bytes
+    /// in all are gathered into one write on the stack (a copy that costs less than a second
+    /// port call); bigger packets go out part by part, unchanged.
+    pub fn send_parts(&self, parts: &[&[u8]], timeout_ms: u32) -> Result<usize, Error> {
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let _writing = self.send_lock.lock().unwrap_or_else(|e| e.into_inner());
+        if parts.len() > 1 && total <= COALESCE_LIMIT {
+            let mut joined = [0u8; COALESCE_LIMIT];
+            let mut at = 0;
+            for p in parts {
+                joined[at..at + p.len()].copy_from_slice(p);
+                at += p.len();
+            }
+            return self.send_unlocked(&joined[..total], timeout_ms);
+        }
+        let mut sent = 0;
+        for part in parts.iter().filter(|p| !p.is_empty()) {
+            let n = self.send_unlocked(part, timeout_ms)?;
+            sent += n;
+            if n < part.len() {
+                break;
+            }
+        }
+        Ok(sent)
+    }
+
+    fn send_unlocked(&self, buf: &[u8], timeout_ms: u32) -> Result<usize, Error> {
         match &self.tls {
             Some(t) => t.send(self.net.as_ref(), buf, timeout_ms),
             None => {
