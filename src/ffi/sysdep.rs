@@ -2,7 +2,8 @@
 //! POSIX port `g_aiot_sysdep_portfile`, and the adapter that lets the core use any portfile.
 
 use std::ffi::{c_char, c_void, CString};
-use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
 use super::{cstr, guard};
 use crate::state::*;
@@ -206,47 +207,84 @@ pub static mut g_aiot_sysdep_portfile: aiot_sysdep_portfile_t = aiot_sysdep_port
     core_sysdep_mutex_deinit: Some(posix_mutex_deinit),
 };
 
-/// The by-value copy kept by `aiot_sysdep_set_portfile`; its address is what
-/// `aiot_sysdep_get_portfile` returns.
-struct Stored(Box<aiot_sysdep_portfile_t>);
-// SAFETY: the table holds only function pointers, which may be shared between threads.
-unsafe impl Send for Stored {}
-unsafe impl Sync for Stored {}
+/// The one copy kept by `aiot_sysdep_set_portfile`, as upstream keeps it: a static whose
+/// address `aiot_sysdep_get_portfile` returns, valid for the life of the process. A later set
+/// overwrites it in place. Each member is stored atomically, so a reader never sees half a
+/// pointer; the core never reads it (handles hold the port they were made with).
+#[repr(C)]
+struct PortfileCopy {
+    members: [AtomicPtr<c_void>; PORTFILE_MEMBERS],
+}
 
-static STORED: RwLock<Option<Stored>> = RwLock::new(None);
+const PORTFILE_MEMBERS: usize = 15;
+
+// The copy is read from C as an `aiot_sysdep_portfile_t`: same size and alignment, and every
+// member a nullable function pointer, which has the representation of a pointer.
+const _: () = assert!(
+    std::mem::size_of::<PortfileCopy>() == std::mem::size_of::<aiot_sysdep_portfile_t>()
+        && std::mem::align_of::<PortfileCopy>() == std::mem::align_of::<aiot_sysdep_portfile_t>()
+);
+
+static COPY: PortfileCopy = PortfileCopy {
+    members: [const { AtomicPtr::new(std::ptr::null_mut()) }; PORTFILE_MEMBERS],
+};
+/// Whether `COPY` holds a complete portfile (`aiot_sysdep_get_portfile` is NULL otherwise).
+static COPY_COMPLETE: AtomicBool = AtomicBool::new(false);
+/// Serialises `aiot_sysdep_set_portfile`, so the copy and the active port change together.
+static SET_LOCK: Mutex<()> = Mutex::new(());
+
+impl PortfileCopy {
+    fn store(&self, table: &aiot_sysdep_portfile_t) {
+        // SAFETY: 15 nullable function pointers and 15 data pointers have the same size (checked
+        // at compile time by `transmute`); a function pointer is a valid pointer value.
+        let words: [*mut c_void; PORTFILE_MEMBERS] = unsafe { std::mem::transmute(*table) };
+        for (member, word) in self.members.iter().zip(words) {
+            member.store(word, Ordering::Release);
+        }
+    }
+}
 
 /// Selects the system port used by every module. The table is copied; all 15 members must be
-/// set, otherwise the port is cleared and every `*_init` returns NULL.
+/// set, otherwise the port is cleared and every `*_init` returns NULL. Handles made earlier keep
+/// the port they were made with (their network handles and mutexes belong to it); handles made
+/// afterwards use the new one.
 ///
 /// # Safety
 /// `portfile` must be NULL or point to a valid `aiot_sysdep_portfile_t`.
 #[no_mangle]
 pub unsafe extern "C" fn aiot_sysdep_set_portfile(portfile: *mut aiot_sysdep_portfile_t) {
     guard(|| {
-        let table = if portfile.is_null() { None } else { Some(*portfile) };
+        // SAFETY: the caller passes NULL or a valid portfile, read once by value.
+        let table = unsafe { portfile.as_ref() }.copied();
+        let _serial = SET_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(t) = &table {
+            COPY.store(t);
+        }
         let table = table.filter(|t| t.complete());
-        let port: Option<Arc<dyn Port>> = table.map(|t| {
-            if t.is_ours() {
-                Arc::new(PosixPort) as Arc<dyn Port>
-            } else {
-                Arc::new(CPort { table: t }) as Arc<dyn Port>
-            }
-        });
-        *STORED.write().unwrap_or_else(|e| e.into_inner()) = table.map(|t| Stored(Box::new(t)));
-        sysdep::set_active(port);
+        COPY_COMPLETE.store(table.is_some(), Ordering::Release);
+        sysdep::set_active(table.map(port_of));
     })
 }
 
-/// The port set with `aiot_sysdep_set_portfile`, or NULL.
+/// The core's view of a complete portfile: our safe POSIX port when it is ours.
+fn port_of(table: aiot_sysdep_portfile_t) -> Arc<dyn Port> {
+    if table.is_ours() {
+        Arc::new(PosixPort)
+    } else {
+        Arc::new(CPort { table })
+    }
+}
+
+/// The library's copy of the port set last with `aiot_sysdep_set_portfile`, or NULL while no
+/// complete port is set. The address is the same on every call and stays valid for the life of
+/// the process; a later `aiot_sysdep_set_portfile` changes what it points to.
 #[no_mangle]
 pub extern "C" fn aiot_sysdep_get_portfile() -> *mut aiot_sysdep_portfile_t {
-    guard(|| {
-        let stored = STORED.read().unwrap_or_else(|e| e.into_inner());
-        match stored.as_ref() {
-            Some(s) => &*s.0 as *const aiot_sysdep_portfile_t as *mut aiot_sysdep_portfile_t,
-            None => std::ptr::null_mut(),
-        }
-    })
+    if COPY_COMPLETE.load(Ordering::Acquire) {
+        &COPY as *const PortfileCopy as *mut aiot_sysdep_portfile_t
+    } else {
+        std::ptr::null_mut()
+    }
 }
 
 /// Reads a C credential into an owned one.
