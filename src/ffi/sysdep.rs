@@ -351,6 +351,9 @@ impl Port for CPort {
             cred: None,
         }))
     }
+    fn shared(&self) -> Option<Arc<dyn Port>> {
+        Some(Arc::new(CPort { table: self.table }))
+    }
 }
 
 struct CNetwork {

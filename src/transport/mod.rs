@@ -9,6 +9,8 @@ mod record_layer;
 mod tls;
 
 #[cfg(test)]
+mod clock_tests;
+#[cfg(test)]
 pub(crate) mod test_pki;
 
 use crate::error::Error;
@@ -66,7 +68,11 @@ impl Connection {
             return Err(Error::from_port(r, Error::NetworkEstablish));
         }
         if let Some(cred) = ep.cred.filter(|c| c.wants_tls()) {
-            let session = tls::TlsSession::handshake(conn.net.as_ref(), ep, cred)?;
+            let Some(clock) = port.shared() else {
+                log::line(STATE_ADAPTER_COMMON, "tls needs a port that gives its clock\r\n");
+                return Err(Error::ResourceFailed);
+            };
+            let session = tls::TlsSession::handshake(conn.net.as_ref(), clock, ep, cred)?;
             conn.tls = Some(session);
         }
         Ok(conn)
