@@ -136,13 +136,17 @@ extern "C" {
 extern aiot_sysdep_portfile_t g_aiot_sysdep_portfile;
 
 // Selects the system port used by every module. The table is copied; all 15 members must be
-// set, otherwise the port is cleared and every `*_init` returns NULL.
+// set, otherwise the port is cleared and every `*_init` returns NULL. Handles made earlier keep
+// the port they were made with (their network handles and mutexes belong to it); handles made
+// afterwards use the new one.
 //
 // # Safety
 // `portfile` must be NULL or point to a valid `aiot_sysdep_portfile_t`.
 void aiot_sysdep_set_portfile(aiot_sysdep_portfile_t *portfile);
 
-// The port set with `aiot_sysdep_set_portfile`, or NULL.
+// The library's copy of the port set last with `aiot_sysdep_set_portfile`, or NULL while no
+// complete port is set. The address is the same on every call and stays valid for the life of
+// the process; a later `aiot_sysdep_set_portfile` changes what it points to.
 aiot_sysdep_portfile_t *aiot_sysdep_get_portfile(void);
 
 #ifdef __cplusplus

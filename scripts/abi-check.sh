@@ -3,10 +3,10 @@
 # (../shared/abi/abi-check), skipping the facts of headers we do not ship yet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Upstream's ABI facts: $AIOT_ABI_DIR, else ../shared/abi beside the checkout, else the
-# workplace's /work/shared/abi (a clone elsewhere, as CI makes). Missing facts fail the check.
+# Upstream's ABI facts: $AIOT_ABI_DIR, else ../shared/abi beside the repository root. Missing
+# facts fail the check.
 shared=""
-for d in "${AIOT_ABI_DIR:-}" ../shared/abi /work/shared/abi; do
+for d in "${AIOT_ABI_DIR:-}" ../shared/abi; do
   if [ -n "$d" ] && [ -f "$d/linksdk-abi.json" ] && [ -x "$d/abi-check" ]; then shared=$d; break; fi
 done
 [ -n "$shared" ] || { echo "upstream ABI facts not found (set AIOT_ABI_DIR)" >&2; exit 2; }

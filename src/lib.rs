@@ -1,19 +1,28 @@
 //! aiot: a Rust drop-in for Aliyun Link SDK C 4.x (`libaiot`).
 //!
-//! The safe core (`log`, `sysdep`, `transport`, `mqtt`) has no `unsafe`; the `ffi` module is
-//! the C boundary, one file per upstream header.
+//! The safe core (`state`, `error`, `log`, `sysdep`, `transport`, `mqtt`) and the components
+//! (`ota`, `download`) have no `unsafe`, enforced here; the `ffi` module is the C boundary, one
+//! file per upstream header, where every unsafe operation sits in its own `unsafe` block.
 
 #[cfg(feature = "ota")]
+#[forbid(unsafe_code)]
 pub mod download;
+#[forbid(unsafe_code)]
 pub mod error;
 pub mod ffi;
+#[forbid(unsafe_code)]
 pub mod log;
+#[forbid(unsafe_code)]
 pub mod mqtt;
 #[cfg(feature = "ota")]
+#[forbid(unsafe_code)]
 pub mod ota;
+#[forbid(unsafe_code)]
 pub mod state;
 
+#[forbid(unsafe_code)]
 pub mod sysdep;
+#[forbid(unsafe_code)]
 pub mod transport;
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! POSIX port `g_aiot_sysdep_portfile`, and the adapter that lets the core use any portfile.
 
 use std::ffi::{c_char, c_void, CString};
-use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
 use super::{cstr, guard};
 use crate::state::*;
@@ -206,47 +207,84 @@ pub static mut g_aiot_sysdep_portfile: aiot_sysdep_portfile_t = aiot_sysdep_port
     core_sysdep_mutex_deinit: Some(posix_mutex_deinit),
 };
 
-/// The by-value copy kept by `aiot_sysdep_set_portfile`; its address is what
-/// `aiot_sysdep_get_portfile` returns.
-struct Stored(Box<aiot_sysdep_portfile_t>);
-// SAFETY: the table holds only function pointers, which may be shared between threads.
-unsafe impl Send for Stored {}
-unsafe impl Sync for Stored {}
+/// The one copy kept by `aiot_sysdep_set_portfile`, as upstream keeps it: a static whose
+/// address `aiot_sysdep_get_portfile` returns, valid for the life of the process. A later set
+/// overwrites it in place. Each member is stored atomically, so a reader never sees half a
+/// pointer; the core never reads it (handles hold the port they were made with).
+#[repr(C)]
+struct PortfileCopy {
+    members: [AtomicPtr<c_void>; PORTFILE_MEMBERS],
+}
 
-static STORED: RwLock<Option<Stored>> = RwLock::new(None);
+const PORTFILE_MEMBERS: usize = 15;
+
+// The copy is read from C as an `aiot_sysdep_portfile_t`: same size and alignment, and every
+// member a nullable function pointer, which has the representation of a pointer.
+const _: () = assert!(
+    std::mem::size_of::<PortfileCopy>() == std::mem::size_of::<aiot_sysdep_portfile_t>()
+        && std::mem::align_of::<PortfileCopy>() == std::mem::align_of::<aiot_sysdep_portfile_t>()
+);
+
+static COPY: PortfileCopy = PortfileCopy {
+    members: [const { AtomicPtr::new(std::ptr::null_mut()) }; PORTFILE_MEMBERS],
+};
+/// Whether `COPY` holds a complete portfile (`aiot_sysdep_get_portfile` is NULL otherwise).
+static COPY_COMPLETE: AtomicBool = AtomicBool::new(false);
+/// Serialises `aiot_sysdep_set_portfile`, so the copy and the active port change together.
+static SET_LOCK: Mutex<()> = Mutex::new(());
+
+impl PortfileCopy {
+    fn store(&self, table: &aiot_sysdep_portfile_t) {
+        // SAFETY: 15 nullable function pointers and 15 data pointers have the same size (checked
+        // at compile time by `transmute`); a function pointer is a valid pointer value.
+        let words: [*mut c_void; PORTFILE_MEMBERS] = unsafe { std::mem::transmute(*table) };
+        for (member, word) in self.members.iter().zip(words) {
+            member.store(word, Ordering::Release);
+        }
+    }
+}
 
 /// Selects the system port used by every module. The table is copied; all 15 members must be
-/// set, otherwise the port is cleared and every `*_init` returns NULL.
+/// set, otherwise the port is cleared and every `*_init` returns NULL. Handles made earlier keep
+/// the port they were made with (their network handles and mutexes belong to it); handles made
+/// afterwards use the new one.
 ///
 /// # Safety
 /// `portfile` must be NULL or point to a valid `aiot_sysdep_portfile_t`.
 #[no_mangle]
 pub unsafe extern "C" fn aiot_sysdep_set_portfile(portfile: *mut aiot_sysdep_portfile_t) {
     guard(|| {
-        let table = if portfile.is_null() { None } else { Some(*portfile) };
+        // SAFETY: the caller passes NULL or a valid portfile, read once by value.
+        let table = unsafe { portfile.as_ref() }.copied();
+        let _serial = SET_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(t) = &table {
+            COPY.store(t);
+        }
         let table = table.filter(|t| t.complete());
-        let port: Option<Arc<dyn Port>> = table.map(|t| {
-            if t.is_ours() {
-                Arc::new(PosixPort) as Arc<dyn Port>
-            } else {
-                Arc::new(CPort { table: t }) as Arc<dyn Port>
-            }
-        });
-        *STORED.write().unwrap_or_else(|e| e.into_inner()) = table.map(|t| Stored(Box::new(t)));
-        sysdep::set_active(port);
+        COPY_COMPLETE.store(table.is_some(), Ordering::Release);
+        sysdep::set_active(table.map(port_of));
     })
 }
 
-/// The port set with `aiot_sysdep_set_portfile`, or NULL.
+/// The core's view of a complete portfile: our safe POSIX port when it is ours.
+fn port_of(table: aiot_sysdep_portfile_t) -> Arc<dyn Port> {
+    if table.is_ours() {
+        Arc::new(PosixPort)
+    } else {
+        Arc::new(CPort { table })
+    }
+}
+
+/// The library's copy of the port set last with `aiot_sysdep_set_portfile`, or NULL while no
+/// complete port is set. The address is the same on every call and stays valid for the life of
+/// the process; a later `aiot_sysdep_set_portfile` changes what it points to.
 #[no_mangle]
 pub extern "C" fn aiot_sysdep_get_portfile() -> *mut aiot_sysdep_portfile_t {
-    guard(|| {
-        let stored = STORED.read().unwrap_or_else(|e| e.into_inner());
-        match stored.as_ref() {
-            Some(s) => &*s.0 as *const aiot_sysdep_portfile_t as *mut aiot_sysdep_portfile_t,
-            None => std::ptr::null_mut(),
-        }
-    })
+    if COPY_COMPLETE.load(Ordering::Acquire) {
+        &COPY as *const PortfileCopy as *mut aiot_sysdep_portfile_t
+    } else {
+        std::ptr::null_mut()
+    }
 }
 
 /// Reads a C credential into an owned one.
@@ -259,7 +297,8 @@ pub unsafe fn read_cred(cred: &aiot_sysdep_network_cred_t) -> Credential {
         if p.is_null() {
             None
         } else {
-            Some(std::slice::from_raw_parts(p as *const u8, len as usize).to_vec())
+            // SAFETY: not NULL, and valid for `len` bytes by the caller's contract.
+            Some(unsafe { std::slice::from_raw_parts(p as *const u8, len as usize) }.to_vec())
         }
     };
     Credential {
@@ -312,6 +351,9 @@ impl Port for CPort {
             keep: Vec::new(),
             cred: None,
         }))
+    }
+    fn shared(&self) -> Option<Arc<dyn Port>> {
+        Some(Arc::new(CPort { table: self.table }))
     }
 }
 
@@ -456,11 +498,13 @@ impl Drop for CNetwork {
 // The exported POSIX port: C shells over `sysdep::posix`.
 
 unsafe extern "C" fn posix_malloc(size: u32, _name: *mut c_char) -> *mut c_void {
-    libc::malloc(size as usize)
+    // SAFETY: plain libc allocation; the caller owns the block.
+    unsafe { libc::malloc(size as usize) }
 }
 
 unsafe extern "C" fn posix_free(ptr: *mut c_void) {
-    libc::free(ptr)
+    // SAFETY: `ptr` is NULL or came from `posix_malloc` (portfile contract).
+    unsafe { libc::free(ptr) }
 }
 
 unsafe extern "C" fn posix_time() -> u64 {
@@ -475,7 +519,8 @@ unsafe extern "C" fn posix_rand(output: *mut u8, output_len: u32) {
     if output.is_null() {
         return;
     }
-    let buf = std::slice::from_raw_parts_mut(output, output_len as usize);
+    // SAFETY: not NULL, and valid for `output_len` bytes (portfile contract).
+    let buf = unsafe { std::slice::from_raw_parts_mut(output, output_len as usize) };
     guard(|| PosixPort.rand(buf))
 }
 
@@ -488,6 +533,26 @@ unsafe extern "C" fn posix_network_init() -> *mut c_void {
     })
 }
 
+/// The network handle behind `handle`.
+///
+/// # Safety
+/// `handle` must be a live handle from `posix_network_init`; for the returned lifetime no call
+/// holds a mutable reference to it (the portfile contract allows setopt and establish only
+/// before the handle is shared between threads).
+unsafe fn posix_net<'a>(handle: *mut c_void) -> &'a BoxedNetwork {
+    // SAFETY: see the function's contract.
+    unsafe { &*(handle as *const BoxedNetwork) }
+}
+
+/// The network handle behind `handle`, for setopt and establish.
+///
+/// # Safety
+/// `handle` must be a live handle from `posix_network_init` that no other call uses meanwhile.
+unsafe fn posix_net_mut<'a>(handle: *mut c_void) -> &'a mut BoxedNetwork {
+    // SAFETY: see the function's contract.
+    unsafe { &mut *(handle as *mut BoxedNetwork) }
+}
+
 unsafe extern "C" fn posix_network_setopt(
     handle: *mut c_void,
     option: core_sysdep_network_option_t,
@@ -496,42 +561,58 @@ unsafe extern "C" fn posix_network_setopt(
     if handle.is_null() || data.is_null() {
         return STATE_PORT_INPUT_NULL_POINTER;
     }
-    let net = &mut *(handle as *mut BoxedNetwork);
-    guard(|| match option {
-        CORE_SYSDEP_NETWORK_SOCKET_TYPE => match *(data as *const u32) {
+    // SAFETY: a handle from `posix_network_init`, set up by one thread (portfile contract).
+    let net = unsafe { posix_net_mut(handle) };
+    // SAFETY: `data` points to the type `option` documents (portfile contract).
+    guard(|| unsafe { posix_setopt(net, option, data) })
+}
+
+/// Applies one `core_sysdep_network_setopt` option.
+///
+/// # Safety
+/// `data` must be non-NULL and point to the type `option` documents.
+unsafe fn posix_setopt(
+    net: &mut BoxedNetwork,
+    option: core_sysdep_network_option_t,
+    data: *mut c_void,
+) -> i32 {
+    match option {
+        // SAFETY (each arm): `data` points to the option's documented type.
+        CORE_SYSDEP_NETWORK_SOCKET_TYPE => match unsafe { *(data as *const core_sysdep_socket_type_t) } {
             CORE_SYSDEP_SOCKET_TCP_CLIENT => net.setopt(NetOption::SocketType(SocketType::TcpClient)),
             CORE_SYSDEP_SOCKET_TCP_SERVER => STATE_PORT_TCP_SERVER_NOT_IMPLEMENT,
             CORE_SYSDEP_SOCKET_UDP_CLIENT => STATE_PORT_UDP_CLIENT_NOT_IMPLEMENT,
             CORE_SYSDEP_SOCKET_UDP_SERVER => STATE_PORT_UDP_SERVER_NOT_IMPLEMENT,
             _ => STATE_PORT_NETWORK_UNKNOWN_SOCKET_TYPE,
         },
-        CORE_SYSDEP_NETWORK_HOST => match cstr(data as *const c_char) {
+        CORE_SYSDEP_NETWORK_HOST => match unsafe { cstr(data as *const c_char) } {
             Some(h) => net.setopt(NetOption::Host(&h)),
             None => STATE_PORT_INPUT_NULL_POINTER,
         },
-        CORE_SYSDEP_NETWORK_BACKUP_IP => match cstr(data as *const c_char) {
+        CORE_SYSDEP_NETWORK_BACKUP_IP => match unsafe { cstr(data as *const c_char) } {
             Some(h) => net.setopt(NetOption::BackupIp(&h)),
             None => STATE_PORT_INPUT_NULL_POINTER,
         },
-        CORE_SYSDEP_NETWORK_PORT => net.setopt(NetOption::Port(*(data as *const u16))),
+        CORE_SYSDEP_NETWORK_PORT => net.setopt(NetOption::Port(unsafe { *(data as *const u16) })),
         CORE_SYSDEP_NETWORK_CONNECT_TIMEOUT_MS => {
-            net.setopt(NetOption::ConnectTimeoutMs(*(data as *const u32)))
+            net.setopt(NetOption::ConnectTimeoutMs(unsafe { *(data as *const u32) }))
         }
         CORE_SYSDEP_NETWORK_CRED => {
-            let cred = read_cred(&*(data as *const aiot_sysdep_network_cred_t));
+            let cred = unsafe { read_cred(&*(data as *const aiot_sysdep_network_cred_t)) };
             net.setopt(NetOption::Cred(&cred))
         }
         // A TCP port ignores the PSK; TLS is done above the port.
         CORE_SYSDEP_NETWORK_PSK => STATE_SUCCESS,
         _ => STATE_PORT_NETWORK_UNKNOWN_OPTION,
-    })
+    }
 }
 
 unsafe extern "C" fn posix_network_establish(handle: *mut c_void) -> i32 {
     if handle.is_null() {
         return STATE_PORT_INPUT_NULL_POINTER;
     }
-    let net = &mut *(handle as *mut BoxedNetwork);
+    // SAFETY: a handle from `posix_network_init`, set up by one thread (portfile contract).
+    let net = unsafe { posix_net_mut(handle) };
     guard(|| net.establish())
 }
 
@@ -545,8 +626,10 @@ unsafe extern "C" fn posix_network_recv(
     if handle.is_null() || buffer.is_null() {
         return STATE_PORT_INPUT_NULL_POINTER;
     }
-    let net = &*(handle as *const BoxedNetwork);
-    let buf = std::slice::from_raw_parts_mut(buffer, len as usize);
+    // SAFETY: a live handle from `posix_network_init`; receiving only needs `&`.
+    let net = unsafe { posix_net(handle) };
+    // SAFETY: not NULL, and valid for `len` bytes (portfile contract).
+    let buf = unsafe { std::slice::from_raw_parts_mut(buffer, len as usize) };
     guard(|| net.recv(buf, timeout_ms))
 }
 
@@ -560,17 +643,25 @@ unsafe extern "C" fn posix_network_send(
     if handle.is_null() || buffer.is_null() {
         return STATE_PORT_INPUT_NULL_POINTER;
     }
-    let net = &*(handle as *const BoxedNetwork);
-    let buf = std::slice::from_raw_parts(buffer as *const u8, len as usize);
+    // SAFETY: a live handle from `posix_network_init`; sending only needs `&`.
+    let net = unsafe { posix_net(handle) };
+    // SAFETY: not NULL, and valid for `len` bytes (portfile contract).
+    let buf = unsafe { std::slice::from_raw_parts(buffer as *const u8, len as usize) };
     guard(|| net.send(buf, timeout_ms))
 }
 
 unsafe extern "C" fn posix_network_deinit(handle: *mut *mut c_void) -> i32 {
-    if handle.is_null() || (*handle).is_null() {
+    // SAFETY: `handle` is NULL or points to a handle variable (portfile contract).
+    let Some(slot) = (unsafe { handle.as_mut() }) else {
+        return STATE_PORT_INPUT_NULL_POINTER;
+    };
+    if slot.is_null() {
         return STATE_PORT_INPUT_NULL_POINTER;
     }
-    drop(Box::from_raw(*handle as *mut BoxedNetwork));
-    *handle = std::ptr::null_mut();
+    // SAFETY: the handle came from `posix_network_init` and is released exactly once: the
+    // variable is cleared below.
+    drop(unsafe { Box::from_raw(*slot as *mut BoxedNetwork) });
+    *slot = std::ptr::null_mut();
     STATE_SUCCESS
 }
 
@@ -585,11 +676,21 @@ unsafe extern "C" fn posix_mutex_init() -> *mut c_void {
     Box::into_raw(Box::<CMutex>::default()) as *mut c_void
 }
 
+/// The mutex behind `mutex`.
+///
+/// # Safety
+/// `mutex` must be a live mutex from `posix_mutex_init`.
+unsafe fn posix_mutex<'a>(mutex: *mut c_void) -> &'a CMutex {
+    // SAFETY: see the function's contract.
+    unsafe { &*(mutex as *const CMutex) }
+}
+
 unsafe extern "C" fn posix_mutex_lock(mutex: *mut c_void) {
     if mutex.is_null() {
         return;
     }
-    let m = &*(mutex as *const CMutex);
+    // SAFETY: a live mutex from `posix_mutex_init` (portfile contract).
+    let m = unsafe { posix_mutex(mutex) };
     let mut locked = m.locked.lock().unwrap_or_else(|e| e.into_inner());
     while *locked {
         locked = m.freed.wait(locked).unwrap_or_else(|e| e.into_inner());
@@ -601,15 +702,22 @@ unsafe extern "C" fn posix_mutex_unlock(mutex: *mut c_void) {
     if mutex.is_null() {
         return;
     }
-    let m = &*(mutex as *const CMutex);
+    // SAFETY: a live mutex from `posix_mutex_init` (portfile contract).
+    let m = unsafe { posix_mutex(mutex) };
     *m.locked.lock().unwrap_or_else(|e| e.into_inner()) = false;
     m.freed.notify_one();
 }
 
 unsafe extern "C" fn posix_mutex_deinit(mutex: *mut *mut c_void) {
-    if mutex.is_null() || (*mutex).is_null() {
+    // SAFETY: `mutex` is NULL or points to a mutex variable (portfile contract).
+    let Some(slot) = (unsafe { mutex.as_mut() }) else {
+        return;
+    };
+    if slot.is_null() {
         return;
     }
-    drop(Box::from_raw(*mutex as *mut CMutex));
-    *mutex = std::ptr::null_mut();
+    // SAFETY: the mutex came from `posix_mutex_init` and is released exactly once: the
+    // variable is cleared below.
+    drop(unsafe { Box::from_raw(*slot as *mut CMutex) });
+    *slot = std::ptr::null_mut();
 }

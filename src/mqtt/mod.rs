@@ -10,8 +10,6 @@
 //! - `codec`: the wire format (every packet in and out); `topic`: filter rules; `auth`:
 //!   Aliyun's signed credentials.
 
-#![forbid(unsafe_code)]
-
 pub mod auth;
 pub mod codec;
 mod config;

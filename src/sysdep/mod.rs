@@ -79,6 +79,11 @@ pub trait Port: Send + Sync {
     fn rand(&self, buf: &mut [u8]);
     /// `network_init`; `None` when the port cannot make a handle.
     fn network(&self) -> Option<Box<dyn PortNetwork>>;
+    /// This port as a shared handle, for state that outlives the borrow it came through: a TLS
+    /// session reads its deadlines from it. A port that carries TLS returns `Some`.
+    fn shared(&self) -> Option<Arc<dyn Port>> {
+        None
+    }
 }
 
 static ACTIVE: RwLock<Option<Arc<dyn Port>>> = RwLock::new(None);

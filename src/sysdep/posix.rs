@@ -25,7 +25,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::io::{self, ErrorKind, IoSliceMut, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::{NetOption, Port, PortNetwork, SocketType};
@@ -69,6 +69,10 @@ impl Port for PosixPort {
 
     fn network(&self) -> Option<Box<dyn PortNetwork>> {
         Some(Box::new(PosixNetwork::new()))
+    }
+
+    fn shared(&self) -> Option<Arc<dyn Port>> {
+        Some(Arc::new(PosixPort))
     }
 }
 

@@ -4,12 +4,13 @@
 //! The MQTT session and the HTTP download use [`Connection`] only; they never see whether the
 //! bytes are encrypted, except through [`Connection::is_tls`].
 
-#![forbid(unsafe_code)]
-
 mod crypto;
 mod record_layer;
 mod tls;
 mod upstream_log;
+
+#[cfg(test)]
+mod clock_tests;
 
 use std::sync::Mutex;
 
@@ -83,7 +84,11 @@ impl Connection {
             return Err(Error::from_port(r, Error::NetworkEstablish));
         }
         if let Some(cred) = ep.cred.filter(|c| c.wants_tls()) {
-            let session = tls::TlsSession::handshake(conn.net.as_ref(), ep, cred)?;
+            let Some(clock) = port.shared() else {
+                log::line(STATE_ADAPTER_COMMON, "tls needs a port that gives its clock\r\n");
+                return Err(Error::ResourceFailed);
+            };
+            let session = tls::TlsSession::handshake(conn.net.as_ref(), clock, ep, cred)?;
             conn.tls = Some(session);
         }
         Ok(conn)

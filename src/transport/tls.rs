@@ -28,6 +28,8 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::sync::{Arc, Mutex, MutexGuard};
+// The tests time their calls with the system clock; the session's deadlines read the port's.
+#[cfg(test)]
 use std::time::{Duration, Instant};
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -39,7 +41,7 @@ use super::{upstream_log, Endpoint};
 use crate::error::Error;
 use crate::log;
 use crate::state::*;
-use crate::sysdep::{Credential, PortNetwork, CRED_SVRCERT_CA, CRED_SVRCERT_PSK};
+use crate::sysdep::{Credential, Port, PortNetwork, CRED_SVRCERT_CA, CRED_SVRCERT_PSK};
 
 /// Largest record body TLS allows (2^14 plaintext + 2048 expansion, TLS 1.2 ciphertext).
 const MAX_BODY_LEN: usize = 16384 + 2048;
@@ -72,18 +74,29 @@ macro_rules! adapter_log {
     };
 }
 
-/// Milliseconds left until `deadline`, rounded up; `None` once it has passed.
-fn remaining_ms(deadline: Instant) -> Option<u32> {
-    let left = deadline.checked_duration_since(Instant::now())?;
-    if left.is_zero() {
-        return None;
-    }
-    let ms = left.as_micros().div_ceil(1000).max(1);
-    Some(u32::try_from(ms).unwrap_or(u32::MAX))
+/// A point in time on the port's clock (`time_ms`), as upstream's adapter times its sends.
+#[derive(Clone, Copy)]
+struct Deadline<'a> {
+    clock: &'a dyn Port,
+    at_ms: u64,
 }
 
-fn deadline_after(ms: u32) -> Instant {
-    Instant::now() + Duration::from_millis(u64::from(ms))
+impl<'a> Deadline<'a> {
+    fn after(clock: &'a dyn Port, ms: u32) -> Self {
+        Deadline {
+            clock,
+            at_ms: clock.time_ms().saturating_add(u64::from(ms)),
+        }
+    }
+
+    /// Milliseconds left; `None` once the deadline has passed.
+    fn remaining_ms(&self) -> Option<u32> {
+        let left = self
+            .at_ms
+            .checked_sub(self.clock.time_ms())
+            .filter(|&ms| ms > 0)?;
+        Some(u32::try_from(left).unwrap_or(u32::MAX))
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -235,15 +248,20 @@ impl RecordReader {
     }
 
     /// Receives into `buf[have..need]`. `Ok(false)`: the deadline passed first.
-    fn fill(&mut self, net: &dyn PortNetwork, deadline: Instant) -> Result<bool, RecordError> {
+    fn fill(&mut self, net: &dyn PortNetwork, deadline: Deadline<'_>) -> Result<bool, RecordError> {
         self.fill_to(self.need, net, deadline)
     }
 
     /// Receives into `buf[have..end]` (`end` at most `need`). `Ok(false)`: the deadline passed.
-    fn fill_to(&mut self, end: usize, net: &dyn PortNetwork, deadline: Instant) -> Result<bool, RecordError> {
+    fn fill_to(
+        &mut self,
+        end: usize,
+        net: &dyn PortNetwork,
+        deadline: Deadline<'_>,
+    ) -> Result<bool, RecordError> {
         let end = end.min(self.need);
         while self.have < end {
-            let Some(ms) = remaining_ms(deadline) else {
+            let Some(ms) = deadline.remaining_ms() else {
                 return Ok(false);
             };
             let want = end - self.have;
@@ -262,7 +280,11 @@ impl RecordReader {
     }
 
     /// Completes the header: `Ok(Some(body_len))`, or `Ok(None)` when the deadline passed.
-    fn header(&mut self, net: &dyn PortNetwork, deadline: Instant) -> Result<Option<usize>, RecordError> {
+    fn header(
+        &mut self,
+        net: &dyn PortNetwork,
+        deadline: Deadline<'_>,
+    ) -> Result<Option<usize>, RecordError> {
         if !self.header_done {
             if !self.fill(net, deadline)? {
                 return Ok(None);
@@ -283,7 +305,7 @@ impl RecordReader {
 
     /// `Ok(Some(len))`: `buf[..len]` is one whole record (call [`Self::reset`] once it is
     /// used). `Ok(None)`: the deadline passed first.
-    fn read(&mut self, net: &dyn PortNetwork, deadline: Instant) -> Result<Option<usize>, RecordError> {
+    fn read(&mut self, net: &dyn PortNetwork, deadline: Deadline<'_>) -> Result<Option<usize>, RecordError> {
         if self.header(net, deadline)?.is_none() || !self.fill(net, deadline)? {
             return Ok(None);
         }
@@ -302,14 +324,14 @@ impl RecordReader {
     fn read_body_into(
         &mut self,
         net: &dyn PortNetwork,
-        deadline: Instant,
+        deadline: Deadline<'_>,
         out: &mut [u8],
     ) -> Result<bool, RecordError> {
         debug_assert!(self.header_done && out.len() == self.need - self.have);
         let mut got = 0;
         let mut result = Ok(false);
         while got < out.len() {
-            let Some(ms) = remaining_ms(deadline) else {
+            let Some(ms) = deadline.remaining_ms() else {
                 break;
             };
             let want = out.len() - got;
@@ -375,7 +397,7 @@ impl OwnRecords {
         reader: &mut RecordReader,
         net: &dyn PortNetwork,
         buf: &mut [u8],
-        deadline: Instant,
+        deadline: Deadline<'_>,
     ) -> Result<usize, Error> {
         let mut got = 0;
         loop {
@@ -522,9 +544,9 @@ struct TxState {
 
 /// Sends `tx.out[tx.sent..]`. `Ok(true)` all sent, `Ok(false)` the deadline hit, `Err` the
 /// port's negative code.
-fn push(net: &dyn PortNetwork, tx: &mut TxState, deadline: Instant) -> Result<bool, i32> {
+fn push(net: &dyn PortNetwork, tx: &mut TxState, deadline: Deadline<'_>) -> Result<bool, i32> {
     while tx.sent < tx.out.len() {
-        let Some(ms) = remaining_ms(deadline) else {
+        let Some(ms) = deadline.remaining_ms() else {
             return Ok(false);
         };
         let want = tx.out.len() - tx.sent;
@@ -565,6 +587,8 @@ pub(super) struct TlsSession {
     conn: Mutex<Option<ClientConnection>>,
     rx: Mutex<RxState>,
     tx: Mutex<TxState>,
+    /// The port the connection came from: every deadline reads its clock.
+    clock: Arc<dyn Port>,
 }
 
 fn version_name(v: Option<ProtocolVersion>) -> String {
@@ -578,9 +602,10 @@ fn version_name(v: Option<ProtocolVersion>) -> String {
 
 impl TlsSession {
     /// Runs the handshake synchronously over the established port handle. The connect timeout
-    /// bounds the whole handshake.
+    /// bounds the whole handshake, on the clock of `clock` (the port of `net`).
     pub(super) fn handshake(
         net: &dyn PortNetwork,
+        clock: Arc<dyn Port>,
         ep: &Endpoint,
         cred: &Credential,
     ) -> Result<TlsSession, Error> {
@@ -609,7 +634,7 @@ impl TlsSession {
             0 => DEFAULT_HANDSHAKE_MS,
             t => t,
         };
-        let deadline = deadline_after(timeout);
+        let deadline = Deadline::after(clock.as_ref(), timeout);
         let mut reader = RecordReader::new();
         let mut tx = TxState {
             out: Vec::with_capacity(4096),
@@ -650,7 +675,7 @@ impl TlsSession {
                         tx.sent = 0;
                         while conn.wants_write() && conn.write_tls(&mut tx.out).is_ok() {}
                         if !tx.out.is_empty() {
-                            let _ = push(net, &mut tx, deadline_after(CLOSE_TIMEOUT_MS));
+                            let _ = push(net, &mut tx, Deadline::after(clock.as_ref(), CLOSE_TIMEOUT_MS));
                         }
                         return Err(fail(upstream_log::code_of(&e), STATE_PORT_TLS_INVALID_HANDSHAKE));
                     }
@@ -686,6 +711,7 @@ impl TlsSession {
             conn: Mutex::new(Some(conn)),
             rx: Mutex::new(RxState { reader, own: None }),
             tx: Mutex::new(tx),
+            clock,
         })
     }
 
@@ -699,7 +725,7 @@ impl TlsSession {
         if buf.is_empty() || timeout_ms == 0 {
             return Err(Error::Port(STATE_PORT_INPUT_OUT_RANGE));
         }
-        let deadline = deadline_after(timeout_ms);
+        let deadline = Deadline::after(self.clock.as_ref(), timeout_ms);
         let mut rx = lock(&self.rx);
         let RxState { reader: rx, own } = &mut *rx;
         if let Some(own) = own.as_mut().filter(|_| TAKEOVER) {
@@ -843,7 +869,7 @@ impl TlsSession {
         if buf.is_empty() || timeout_ms == 0 {
             return Err(Error::Port(STATE_PORT_INPUT_OUT_RANGE));
         }
-        let deadline = deadline_after(timeout_ms);
+        let deadline = Deadline::after(self.clock.as_ref(), timeout_ms);
         let mut tx = lock(&self.tx);
         let send_failed = |code: i32| {
             // Upstream's BIO hands the port's own code to mbedTLS, which returns it.
@@ -915,6 +941,7 @@ impl TlsSession {
 
     /// Best-effort close_notify (after any unsent records), with a short timeout.
     pub(super) fn close(self, net: &dyn PortNetwork) {
+        let clock = self.clock;
         let conn = self.conn.into_inner().unwrap_or_else(|e| e.into_inner());
         let mut tx = self.tx.into_inner().unwrap_or_else(|e| e.into_inner());
         match (conn, tx.keys.as_mut()) {
@@ -933,7 +960,7 @@ impl TlsSession {
             (None, _) => return,
         }
         if tx.sent < tx.out.len() {
-            let _ = push(net, &mut tx, deadline_after(CLOSE_TIMEOUT_MS));
+            let _ = push(net, &mut tx, Deadline::after(clock.as_ref(), CLOSE_TIMEOUT_MS));
         }
     }
 }
