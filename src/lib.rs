@@ -7,6 +7,8 @@
 pub mod download;
 pub mod error;
 pub mod ffi;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz_api;
 pub mod log;
 pub mod mqtt;
 #[cfg(feature = "ota")]

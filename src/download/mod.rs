@@ -29,8 +29,8 @@
 //! * size_total 0 gives percent 100, never a division by zero.
 
 mod digest;
-mod http;
-mod url;
+pub(crate) mod http;
+pub(crate) mod url;
 
 use std::sync::Arc;
 

@@ -3,7 +3,7 @@
 
 pub mod auth;
 mod client;
-mod packet;
+pub(crate) mod packet;
 pub mod topic;
 
 pub use client::Client;

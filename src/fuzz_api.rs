@@ -1,0 +1,354 @@
+//! Entry points for the fuzz targets in `fuzz/` (cargo feature `fuzzing`, off by default).
+//!
+//! Each function runs the library's own parsing code over arbitrary bytes, the way the
+//! library meets them on the wire, and panics when an accepted input breaks an invariant the
+//! rest of the library (or the C side) relies on. A panic is a finding; an input that is
+//! refused is not.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Once};
+
+use bytes::BytesMut;
+
+use crate::mqtt::packet;
+
+/// Installs, once, a log sink that checks every line's shape, so the log formatting of the
+/// paths under test runs too.
+fn check_log_lines() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        crate::log::set_sink(Some(Arc::new(|code: i32, line: &mut [u8]| {
+            assert!(code < 0, "log code {code}");
+            assert_eq!(line.last(), Some(&0), "log line without its NUL");
+            assert!(!line[..line.len() - 1].contains(&0), "NUL inside a log line");
+        })));
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// MQTT
+
+/// One incoming frame as the client reads it: the first byte and the body.
+struct Frame<'a> {
+    first: u8,
+    body: &'a [u8],
+}
+
+/// The fixed header as the client's reader decodes it: up to four remaining-length bytes, at
+/// most `packet::MAX_INCOMING`. `None` where the client closes the connection (or would wait
+/// for bytes that never come); otherwise the frame and what follows it.
+fn split_frame(data: &[u8]) -> Option<(Frame<'_>, &[u8])> {
+    let (&first, mut rest) = data.split_first()?;
+    let mut remaining: usize = 0;
+    let mut multiplier: usize = 1;
+    let mut length_bytes = 0;
+    loop {
+        let (&b, tail) = rest.split_first()?;
+        rest = tail;
+        length_bytes += 1;
+        remaining += usize::from(b & 0x7F) * multiplier;
+        if b & 0x80 == 0 {
+            break;
+        }
+        if length_bytes == 4 {
+            return None;
+        }
+        multiplier *= 128;
+    }
+    if remaining > packet::MAX_INCOMING || rest.len() < remaining {
+        return None;
+    }
+    let (body, rest) = rest.split_at(remaining);
+    Some((Frame { first, body }, rest))
+}
+
+/// Decodes one frame the way the client's dispatch does; `false` where it disconnects.
+fn decode_frame(f: &Frame<'_>) -> bool {
+    match f.first & 0xF0 {
+        packet::PINGRESP => f.body.is_empty(),
+        packet::PUBLISH => decode_publish(f),
+        packet::PUBACK => f.body.len() == 2,
+        packet::SUBACK => {
+            // One result per code; a short SUBACK is ignored, as the client does.
+            if f.body.len() >= 3 {
+                assert_eq!(f.body[2..].len(), f.body.len() - 2);
+            }
+            true
+        }
+        packet::UNSUBACK => true,
+        packet::PUBREC | packet::PUBREL | packet::PUBCOMP => true,
+        _ => false,
+    }
+}
+
+/// A PUBLISH is re-framed with a minimal remaining length and decoded by the packet codec.
+fn decode_publish(f: &Frame<'_>) -> bool {
+    let mut frame = BytesMut::with_capacity(f.body.len() + 5);
+    frame.extend_from_slice(&[f.first]);
+    let mut len = Vec::with_capacity(4);
+    packet::remaining_length(f.body.len(), &mut len);
+    frame.extend_from_slice(&len);
+    frame.extend_from_slice(f.body);
+    let Ok(p) = packet::decode_publish(frame) else {
+        return false;
+    };
+    assert!(p.qos <= 1, "QoS {} delivered", p.qos);
+    assert_eq!(p.qos, (f.first >> 1) & 3, "QoS differs from the fixed header");
+    let id_len = if p.qos == 1 { 2 } else { 0 };
+    assert!(p.qos == 0 || p.packet_id != 0, "QoS1 with packet id 0");
+    assert!(p.qos == 1 || p.packet_id == 0, "QoS0 with a packet id");
+    // Topic length prefix, topic, packet id, payload: the body exactly.
+    assert_eq!(2 + p.topic.len() + id_len + p.payload.len(), f.body.len());
+    assert_eq!(&f.body[2..2 + p.topic.len()], p.topic.as_bytes());
+    assert_eq!(&f.body[2 + p.topic.len() + id_len..], &p.payload[..]);
+    true
+}
+
+/// The CONNACK as the session reads it on connect: exactly `20 02 <flags> <rc>`.
+fn decode_connack(data: &[u8]) -> Option<(u8, &[u8])> {
+    match data {
+        [0x20, 2, _flags, rc, rest @ ..] => Some((*rc, rest)),
+        _ => None,
+    }
+}
+
+/// Decodes a byte stream from a broker: an optional CONNACK (what the session reads right
+/// after CONNECT), then frames one after another as the client's reader takes them, up to
+/// the first one the client would disconnect on.
+pub fn mqtt_frame(data: &[u8]) {
+    let mut rest = data;
+    if let Some((rc, tail)) = decode_connack(data) {
+        if rc != 0 {
+            return;
+        }
+        rest = tail;
+    }
+    let mut frames = 0usize;
+    while let Some((frame, tail)) = split_frame(rest) {
+        assert!(tail.len() < rest.len(), "a frame consumed nothing");
+        if !decode_frame(&frame) {
+            return;
+        }
+        frames += 1;
+        rest = tail;
+    }
+    assert!(frames <= data.len() / 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// OTA
+
+#[cfg(feature = "ota")]
+fn check_task(kind: crate::ota::message::Kind, t: &crate::ota::message::TaskDesc, topic: &str) {
+    use crate::ota::message::*;
+    let want = if t.digest_method == DIGEST_MD5 { 32 } else { 64 };
+    assert!(t.digest_method == DIGEST_MD5 || t.digest_method == DIGEST_SHA256);
+    assert_eq!(t.expect_digest.len(), want);
+    assert!(t.expect_digest.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert!(t.version.len() <= MAX_FIELD_LEN);
+    assert!(t.module.as_ref().is_none_or(|m| m.len() <= MAX_FIELD_LEN));
+    assert!(t.file_name.as_ref().is_none_or(|m| m.len() <= MAX_FIELD_LEN));
+    assert!(t.extra_data.as_ref().is_none_or(|e| e.len() <= MAX_EXTRA_LEN));
+    assert!(t.file_id < t.file_num && t.file_num as usize <= MAX_FILES);
+    match t.protocol_type {
+        PROTOCOL_HTTPS => {
+            let u = t.url.as_deref().expect("an HTTPS task without a URL");
+            assert!(u.len() <= MAX_URL_LEN);
+            let l = u.to_ascii_lowercase();
+            assert!(l.starts_with("https://") || l.starts_with("http://"), "{u}");
+        }
+        PROTOCOL_MQTT => assert!(t.url.is_none()),
+        p => panic!("protocol {p}"),
+    }
+    // The product key and device name come from the topic, non-empty and without '/'.
+    for part in [&t.product_key, &t.device_name] {
+        assert!(!part.is_empty() && !part.contains('/'), "{part:?} from {topic:?}");
+        assert!(topic.contains(part.as_str()));
+    }
+    let (k, _, pk, dn) = classify_topic(topic).expect("accepted on a topic that is not OTA");
+    assert_eq!((k, &pk, &dn), (kind, &t.product_key, &t.device_name));
+}
+
+/// Parses a push as the OTA receive handler does (topic bytes, payload bytes).
+#[cfg(feature = "ota")]
+pub fn ota_push(topic: &[u8], payload: &[u8]) {
+    use crate::ota::message::parse_push;
+    check_log_lines();
+    let topic = String::from_utf8_lossy(topic);
+    if let Ok((kind, tasks)) = parse_push(&topic, payload) {
+        assert!(!tasks.is_empty());
+        assert!(tasks.iter().all(|t| t.file_num as usize == tasks.len()));
+        for t in &tasks {
+            check_task(kind, t, &topic);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Download: URL and HTTP response header
+
+/// Splits a firmware URL as the download does, and builds its request target and URI.
+#[cfg(feature = "ota")]
+pub fn url(data: &[u8]) {
+    use crate::download::url::{parse, request_target};
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(u) = parse(text) else {
+        return;
+    };
+    // The parts are the text's own, in order: scheme "://" authority path.
+    let after_scheme = &text[u.scheme.len()..];
+    assert!(after_scheme.starts_with("://"));
+    let rest = &after_scheme[3..];
+    assert!(rest.starts_with(u.authority));
+    assert!(rest[u.authority.len()..].starts_with(u.path));
+    assert!(!u.authority.contains('/'));
+    assert!(u.path.starts_with('/') && !u.path.contains('#'));
+    assert!(u.authority.len() <= 128 && u.path.len() <= 8 * 1024);
+    // The host is the authority without its port, and without the IPv6 brackets.
+    assert!(!u.host.is_empty());
+    let bare = match u.port {
+        Some(p) => {
+            assert_ne!(p, 0);
+            let (head, digits) = u.authority.rsplit_once(':').expect("a port without ':'");
+            assert_eq!(digits.parse::<u16>().ok(), Some(p));
+            head
+        }
+        None => u.authority,
+    };
+    match bare.strip_prefix('[') {
+        Some(v6) if u.authority.starts_with('[') => assert_eq!(Some(u.host), v6.strip_suffix(']')),
+        _ => assert_eq!(u.host, bare),
+    }
+    let target = request_target(u.path);
+    assert!(target.len() >= u.path.len());
+    assert!(target
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?%".contains(&b)));
+    // The request line's URI, as the HTTP layer builds it (a refusal is an error code there).
+    let _ = format!("http://{}{}", u.authority, target).parse::<ureq::http::Uri>();
+}
+
+/// Sends one GET through the download's HTTP layer to a server that answers with `data`,
+/// reads the response header as the download does, then reads the body it announces.
+#[cfg(feature = "ota")]
+pub fn http_response_header(data: &[u8]) {
+    use crate::download::http::{exchange, Exchange, Outcome};
+    check_log_lines();
+    let port: Arc<dyn crate::sysdep::Port> = Arc::new(ScriptedPort::new(data));
+    let x = Exchange {
+        port: &port,
+        cred: None,
+        tls: false,
+        host: "127.0.0.1",
+        net_port: 80,
+        authority: "127.0.0.1",
+        target: "/fw.bin",
+        range: "bytes=0-",
+        connect_timeout_ms: 1000,
+        send_timeout_ms: 1000,
+        recv_timeout_ms: 1000,
+    };
+    let Outcome::Response(mut resp) = exchange(&x, None) else {
+        return;
+    };
+    // Interim responses are skipped; 101 is final to ureq (the download refuses any status
+    // but 200 and 206).
+    assert!(
+        (200..=999).contains(&resp.status) || resp.status == 101,
+        "status {}",
+        resp.status
+    );
+    // The header reader never reads past the blank line: the body is still all there, and
+    // reading it never yields more than it announced.
+    let mut buf = [0u8; 4096];
+    let mut body = 0u64;
+    for _ in 0..=data.len() / buf.len() + 1 {
+        match resp.read(&mut buf, 1000) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => body += n as u64,
+        }
+    }
+    assert!(body <= data.len() as u64);
+    if let Some(len) = resp.content_length {
+        assert!(body <= len, "{body} body bytes of {len}");
+    }
+    assert_eq!(body, resp.received);
+}
+
+/// A port whose only connection answers with fixed bytes, then stays silent. Its clock
+/// advances on every read, so every deadline passes after a bounded number of reads.
+struct ScriptedPort {
+    answer: Arc<[u8]>,
+    clock: Arc<AtomicU64>,
+    connections: AtomicUsize,
+}
+
+impl ScriptedPort {
+    fn new(answer: &[u8]) -> ScriptedPort {
+        ScriptedPort {
+            answer: answer.into(),
+            clock: Arc::new(AtomicU64::new(1)),
+            connections: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl crate::sysdep::Port for ScriptedPort {
+    fn time_ms(&self) -> u64 {
+        self.clock.load(Ordering::Relaxed)
+    }
+
+    fn sleep_ms(&self, ms: u64) {
+        self.clock.fetch_add(ms, Ordering::Relaxed);
+    }
+
+    fn rand(&self, buf: &mut [u8]) {
+        buf.fill(4);
+    }
+
+    fn network(&self) -> Option<Box<dyn crate::sysdep::PortNetwork>> {
+        // Only the first connection gets the answer; later ones get silence.
+        let answer = match self.connections.fetch_add(1, Ordering::Relaxed) {
+            0 => Arc::clone(&self.answer),
+            _ => Arc::from(&[][..]),
+        };
+        Some(Box::new(ScriptedNetwork {
+            answer,
+            read: Mutex::new(0),
+            clock: Arc::clone(&self.clock),
+        }))
+    }
+}
+
+struct ScriptedNetwork {
+    answer: Arc<[u8]>,
+    read: Mutex<usize>,
+    clock: Arc<AtomicU64>,
+}
+
+impl crate::sysdep::PortNetwork for ScriptedNetwork {
+    fn setopt(&mut self, _option: crate::sysdep::NetOption<'_>) -> i32 {
+        0
+    }
+
+    fn establish(&mut self) -> i32 {
+        0
+    }
+
+    fn recv(&self, buf: &mut [u8], timeout_ms: u32) -> i32 {
+        let mut read = self.read.lock().unwrap_or_else(|e| e.into_inner());
+        let n = buf.len().min(self.answer.len() - *read).min(i32::MAX as usize);
+        buf[..n].copy_from_slice(&self.answer[*read..*read + n]);
+        *read += n;
+        // A short read is a timeout: the whole timeout passes.
+        let spent = if n < buf.len() { u64::from(timeout_ms) } else { 1 };
+        self.clock.fetch_add(spent, Ordering::Relaxed);
+        n as i32
+    }
+
+    fn send(&self, buf: &[u8], _timeout_ms: u32) -> i32 {
+        buf.len().min(i32::MAX as usize) as i32
+    }
+}
