@@ -58,6 +58,8 @@ case "${1:-}" in
         || status=$?
       grep -E '^(INFO: Loaded 1 modules|#[0-9]+[[:space:]]+(INITED|DONE))' "$out.log" | sed "s/^/$t: /"
       [ "$status" -eq 0 ] || tail -40 "$out.log"
+      # Without the coverage flags libFuzzer runs blind: fail rather than pass quietly.
+      grep -q 'inline 8-bit counters' "$out.log" || { echo "$t: no coverage counters"; status=1; }
       rm -rf "$out" "$out.log"
       [ "$status" -eq 0 ] || { echo "fuzz smoke run of $t failed (input in fuzz/artifacts/)"; exit 1; }
     done
