@@ -6,10 +6,13 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh
 export PATH="/usr/sbin:$PATH"
 
-echo "== cargo test (workspace)"
-cargo test --workspace --locked 2>&1
+echo "== cargo test (workspace; feature fuzzing adds the fuzz entry points' seed tests)"
+cargo test --workspace --locked --features aiot/fuzzing 2>&1
 echo "== cargo test (library without the OTA feature: the MQTT core alone)"
 cargo test -p aiot --no-default-features --lib --locked 2>&1
+
+echo "== fuzz smoke run: each target over its seed corpus plus 20,000 new inputs (scripts/fuzz.sh)"
+scripts/fuzz.sh --smoke
 
 echo "== ABI check of include/ against upstream 4.2"
 scripts/abi-check.sh -q \

@@ -10,6 +10,8 @@ pub mod download;
 #[forbid(unsafe_code)]
 pub mod error;
 pub mod ffi;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz_api;
 #[forbid(unsafe_code)]
 pub mod log;
 #[forbid(unsafe_code)]

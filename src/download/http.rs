@@ -376,11 +376,16 @@ fn log_line(code: i32, dir: char, line: &[u8]) {
     }
 }
 
-/// Whether a status line is an interim response: `HTTP/1.x 1xx ...`.
+/// Whether a status line is an interim response: `HTTP/1.x 1xx ...`, except 101 (Switching
+/// Protocols), which ends the response header as a final status does.
 fn is_interim(status_line: &[u8]) -> bool {
     let mut parts = status_line.split(|&b| b == b' ').filter(|p| !p.is_empty());
     let _version = parts.next();
-    matches!(parts.next(), Some([b'1', d1, d2]) if d1.is_ascii_digit() && d2.is_ascii_digit())
+    match parts.next() {
+        Some(b"101") => false,
+        Some([b'1', d1, d2]) => d1.is_ascii_digit() && d2.is_ascii_digit(),
+        _ => false,
+    }
 }
 
 impl PortTransport {
@@ -565,5 +570,8 @@ mod tests {
         assert!(is_interim(b"HTTP/1.1 103"));
         assert!(!is_interim(b"HTTP/1.1 200 OK"));
         assert!(!is_interim(b"HTTP/1.0 1000 x"));
+        // Found by the http_response_header fuzz target: 101 is final (as ureq takes it), so
+        // the header reader must stop at its blank line instead of waiting for another block.
+        assert!(!is_interim(b"HTTP/1.1 101 Switching Protocols"));
     }
 }

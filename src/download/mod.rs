@@ -32,9 +32,9 @@
 //! * size_total 0 gives percent 100, never a division by zero.
 
 mod digest;
-mod http;
+pub(crate) mod http;
 mod outcome;
-mod url;
+pub(crate) mod url;
 
 use std::sync::Arc;
 

@@ -1,0 +1,419 @@
+//! Entry points for the fuzz targets in `fuzz/` (cargo feature `fuzzing`, off by default).
+//!
+//! Each function runs the library's own parsing code over arbitrary bytes, the way the
+//! library meets them on the wire, and panics when an accepted input breaks an invariant the
+//! rest of the library (or the C side) relies on. A panic is a finding; an input that is
+//! refused is not.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Once};
+
+use bytes::BytesMut;
+
+use crate::mqtt::codec;
+
+/// Installs, once, a log sink that checks every line's shape, so the log formatting of the
+/// paths under test runs too.
+fn check_log_lines() {
+    if cfg!(test) {
+        // Unit tests share the process-wide sink with the log tests: leave it to them.
+        return;
+    }
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        crate::log::set_sink(Some(Arc::new(|code: i32, line: &mut [u8]| {
+            assert!(code < 0, "log code {code}");
+            assert_eq!(line.last(), Some(&0), "log line without its NUL");
+            assert!(!line[..line.len() - 1].contains(&0), "NUL inside a log line");
+        })));
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// MQTT
+
+/// Checks a decoded PUBLISH against the frame it came from: QoS as the fixed header says,
+/// packet id present exactly for QoS1, and topic length prefix, topic, id and payload adding
+/// up to the body.
+fn check_publish(frame: &[u8], p: &codec::Publish) {
+    let header = codec::fixed_header(frame)
+        .expect("a decoded frame has a valid header")
+        .expect("a decoded frame is complete");
+    let body = &frame[header.len..header.frame_len()];
+    assert!(p.qos <= 1, "QoS {} delivered", p.qos);
+    assert_eq!(p.qos, (frame[0] >> 1) & 3, "QoS differs from the fixed header");
+    let id_len = if p.qos == 1 { 2 } else { 0 };
+    assert!(p.qos == 1 || p.packet_id == 0, "QoS0 with a packet id");
+    assert_eq!(2 + p.topic.len() + id_len + p.payload.len(), body.len());
+    assert_eq!(&body[2..2 + p.topic.len()], &p.topic[..]);
+    assert_eq!(&body[2 + p.topic.len() + id_len..], &p.payload[..]);
+}
+
+/// The CONNACK as the session reads it on connect: exactly `20 02 <flags> <rc>`.
+fn decode_connack(data: &[u8]) -> Option<(u8, &[u8])> {
+    match data {
+        [0x20, 2, _flags, rc, rest @ ..] => Some((*rc, rest)),
+        _ => None,
+    }
+}
+
+/// Decodes a byte stream from a broker: an optional CONNACK (what the session reads right
+/// after CONNECT), then frames one after another through the client's codec
+/// ([`codec::decode`] with its incoming limit), up to the first one the client would
+/// disconnect on.
+pub fn mqtt_frame(data: &[u8]) {
+    check_log_lines();
+    let _ = mqtt_stream(data);
+}
+
+/// How many bytes of `data` the client takes before it stops (end of the stream, or a frame
+/// it disconnects on).
+fn mqtt_stream(data: &[u8]) -> usize {
+    let mut rest = data;
+    if let Some((rc, tail)) = decode_connack(data) {
+        if rc != 0 {
+            return 4;
+        }
+        rest = tail;
+    }
+    let mut buf = BytesMut::from(rest);
+    loop {
+        let before = buf.clone();
+        match codec::decode(&mut buf, codec::MAX_INCOMING) {
+            Ok(Some(incoming)) => {
+                let used = before.len() - buf.len();
+                assert!(used >= 2, "a frame shorter than its fixed header");
+                if let codec::Incoming::Publish(p) = &incoming {
+                    check_publish(&before[..used], p);
+                }
+            }
+            Ok(None) => {
+                assert_eq!(buf.len(), before.len(), "an incomplete frame consumed bytes");
+                break;
+            }
+            Err(_) => {
+                // The client closes the connection here: what it took ends before this frame.
+                buf = before;
+                break;
+            }
+        }
+    }
+    data.len() - buf.len()
+}
+
+// ---------------------------------------------------------------------------------------------
+// OTA
+
+fn check_task(kind: crate::ota::message::Kind, t: &crate::ota::message::TaskDesc, topic: &str) {
+    use crate::ota::message::*;
+    let want = if t.digest_method == DIGEST_MD5 { 32 } else { 64 };
+    assert!(t.digest_method == DIGEST_MD5 || t.digest_method == DIGEST_SHA256);
+    assert_eq!(t.expect_digest.len(), want);
+    assert!(t.expect_digest.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert!(t.version.len() <= MAX_FIELD_LEN);
+    assert!(t.module.as_ref().is_none_or(|m| m.len() <= MAX_FIELD_LEN));
+    assert!(t.file_name.as_ref().is_none_or(|m| m.len() <= MAX_FIELD_LEN));
+    assert!(t.extra_data.as_ref().is_none_or(|e| e.len() <= MAX_EXTRA_LEN));
+    assert!(t.file_id < t.file_num && t.file_num as usize <= MAX_FILES);
+    match t.protocol_type {
+        PROTOCOL_HTTPS => {
+            let u = t.url.as_deref().expect("an HTTPS task without a URL");
+            assert!(u.len() <= MAX_URL_LEN);
+            let l = u.to_ascii_lowercase();
+            assert!(l.starts_with("https://") || l.starts_with("http://"), "{u}");
+        }
+        PROTOCOL_MQTT => assert!(t.url.is_none()),
+        p => panic!("protocol {p}"),
+    }
+    // The product key and device name come from the topic, non-empty and without '/'.
+    for part in [&t.product_key, &t.device_name] {
+        assert!(!part.is_empty() && !part.contains('/'), "{part:?} from {topic:?}");
+        assert!(topic.contains(part.as_str()));
+    }
+    let (k, _, pk, dn) = classify_topic(topic).expect("accepted on a topic that is not OTA");
+    assert_eq!((k, &pk, &dn), (kind, &t.product_key, &t.device_name));
+}
+
+/// Parses a push as the OTA receive handler does (topic bytes, payload bytes).
+pub fn ota_push(topic: &[u8], payload: &[u8]) {
+    use crate::ota::message::parse_push;
+    check_log_lines();
+    let topic = String::from_utf8_lossy(topic);
+    if let Ok((kind, tasks)) = parse_push(&topic, payload) {
+        assert!(!tasks.is_empty());
+        assert!(tasks.iter().all(|t| t.file_num as usize == tasks.len()));
+        for t in &tasks {
+            check_task(kind, t, &topic);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Download: URL and HTTP response header
+
+/// Splits a firmware URL as the download does, and builds its request target and URI.
+pub fn url(data: &[u8]) {
+    use crate::download::url::{parse, request_target};
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(u) = parse(text) else {
+        return;
+    };
+    // The parts are the text's own, in order: scheme "://" authority path.
+    let after_scheme = &text[u.scheme.len()..];
+    assert!(after_scheme.starts_with("://"));
+    let rest = &after_scheme[3..];
+    assert!(rest.starts_with(u.authority));
+    assert!(rest[u.authority.len()..].starts_with(u.path));
+    assert!(!u.authority.contains('/'));
+    assert!(u.path.starts_with('/') && !u.path.contains('#'));
+    assert!(u.authority.len() <= 128 && u.path.len() <= 8 * 1024);
+    // The host is the authority without its port, and without the IPv6 brackets.
+    assert!(!u.host.is_empty());
+    let bare = match u.port {
+        Some(p) => {
+            assert_ne!(p, 0);
+            let (head, digits) = u.authority.rsplit_once(':').expect("a port without ':'");
+            assert_eq!(digits.parse::<u16>().ok(), Some(p));
+            head
+        }
+        None => u.authority,
+    };
+    match bare.strip_prefix('[') {
+        Some(v6) if u.authority.starts_with('[') => assert_eq!(Some(u.host), v6.strip_suffix(']')),
+        _ => assert_eq!(u.host, bare),
+    }
+    let target = request_target(u.path);
+    assert!(target.len() >= u.path.len());
+    assert!(target
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?%".contains(&b)));
+    // The request line's URI, as the HTTP layer builds it (a refusal is an error code there).
+    let _ = format!("http://{}{}", u.authority, target).parse::<ureq::http::Uri>();
+}
+
+/// Sends one GET through the download's HTTP layer to a server that answers with `data`,
+/// reads the response header as the download does, then reads the body it announces.
+pub fn http_response_header(data: &[u8]) {
+    check_log_lines();
+    let _ = http_exchange(data);
+}
+
+/// The status of the response `data`, if the HTTP layer takes its header.
+fn http_exchange(data: &[u8]) -> Option<u16> {
+    use crate::download::http::{exchange, Exchange, Outcome};
+    let scripted = ScriptedPort::new(data);
+    let served = Arc::clone(&scripted.served);
+    let port: Arc<dyn crate::sysdep::Port> = Arc::new(scripted);
+    let x = Exchange {
+        port: &port,
+        cred: None,
+        tls: false,
+        host: "127.0.0.1",
+        net_port: 80,
+        authority: "127.0.0.1",
+        target: "/fw.bin",
+        range: "bytes=0-",
+        connect_timeout_ms: 1000,
+        send_timeout_ms: 1000,
+        recv_timeout_ms: 1000,
+    };
+    let Outcome::Response(mut resp) = exchange(&x, None) else {
+        return None;
+    };
+    let header_len = *served.lock().unwrap_or_else(|e| e.into_inner());
+    // Interim (1xx) blocks are skipped; 101 is final, as ureq takes it.
+    assert!(
+        (200..=999).contains(&resp.status) || resp.status == 101,
+        "status {}",
+        resp.status
+    );
+    // The header reader stops at the blank line, never past it: the body is read from the
+    // connection, all of it, and never more than announced.
+    let header = &data[..header_len];
+    assert!(
+        header.ends_with(b"\n\n") || header.ends_with(b"\n\r\n"),
+        "header ends {header:?}"
+    );
+    if resp.status == 101 {
+        // The download refuses it (only 200 and 206 carry an image).
+        return Some(101);
+    }
+    let mut buf = [0u8; 4096];
+    let mut body = 0u64;
+    for _ in 0..=data.len() / buf.len() + 1 {
+        match resp.read(&mut buf, 1000) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => body += n as u64,
+        }
+    }
+    let left = (data.len() - header_len) as u64;
+    assert_eq!(body, resp.content_length.map_or(left, |len| len.min(left)));
+    assert_eq!(body, resp.received);
+    Some(resp.status)
+}
+
+/// A port whose first connection answers with fixed bytes, then stays silent (later ones are
+/// silent). Its clock advances on every read, so every deadline passes after a bounded
+/// number of reads.
+struct ScriptedPort {
+    answer: Arc<[u8]>,
+    /// How many answer bytes the first connection has handed out.
+    served: Arc<Mutex<usize>>,
+    clock: Arc<AtomicU64>,
+    connections: AtomicUsize,
+}
+
+impl ScriptedPort {
+    fn new(answer: &[u8]) -> ScriptedPort {
+        ScriptedPort {
+            answer: answer.into(),
+            served: Arc::new(Mutex::new(0)),
+            clock: Arc::new(AtomicU64::new(1)),
+            connections: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl crate::sysdep::Port for ScriptedPort {
+    fn time_ms(&self) -> u64 {
+        self.clock.load(Ordering::Relaxed)
+    }
+
+    fn sleep_ms(&self, ms: u64) {
+        self.clock.fetch_add(ms, Ordering::Relaxed);
+    }
+
+    fn rand(&self, buf: &mut [u8]) {
+        buf.fill(4);
+    }
+
+    fn network(&self) -> Option<Box<dyn crate::sysdep::PortNetwork>> {
+        let (answer, read) = match self.connections.fetch_add(1, Ordering::Relaxed) {
+            0 => (Arc::clone(&self.answer), Arc::clone(&self.served)),
+            _ => (Arc::from(&[][..]), Arc::new(Mutex::new(0))),
+        };
+        Some(Box::new(ScriptedNetwork {
+            answer,
+            read,
+            clock: Arc::clone(&self.clock),
+        }))
+    }
+}
+
+struct ScriptedNetwork {
+    answer: Arc<[u8]>,
+    read: Arc<Mutex<usize>>,
+    clock: Arc<AtomicU64>,
+}
+impl crate::sysdep::PortNetwork for ScriptedNetwork {
+    fn setopt(&mut self, _option: crate::sysdep::NetOption<'_>) -> i32 {
+        0
+    }
+
+    fn establish(&mut self) -> i32 {
+        0
+    }
+
+    fn recv(&self, buf: &mut [u8], timeout_ms: u32) -> i32 {
+        let mut read = self.read.lock().unwrap_or_else(|e| e.into_inner());
+        let n = buf.len().min(self.answer.len() - *read).min(i32::MAX as usize);
+        buf[..n].copy_from_slice(&self.answer[*read..*read + n]);
+        *read += n;
+        // A short read is a timeout: the whole timeout passes.
+        let spent = if n < buf.len() { u64::from(timeout_ms) } else { 1 };
+        self.clock.fetch_add(spent, Ordering::Relaxed);
+        n as i32
+    }
+
+    fn send(&self, buf: &[u8], _timeout_ms: u32) -> i32 {
+        buf.len().min(i32::MAX as usize) as i32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The committed seeds of one fuzz target, by file name.
+    fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
+        let dir = format!("{}/fuzz/corpus/{target}", env!("CARGO_MANIFEST_DIR"));
+        let mut all: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| {
+                let path = e.unwrap().path();
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                (name, std::fs::read(path).unwrap())
+            })
+            .collect();
+        all.sort();
+        assert!(all.len() >= 8, "{target}: {} seeds", all.len());
+        all
+    }
+
+    #[test]
+    fn mqtt_seeds_are_frames_the_client_takes_whole() {
+        for (name, data) in seeds("mqtt_frame") {
+            mqtt_frame(&data);
+            // A remaining length over MAX_INCOMING: the client closes before the body.
+            let want = if name == "publish_too_large" {
+                0
+            } else {
+                data.len()
+            };
+            assert_eq!(mqtt_stream(&data), want, "{name}");
+        }
+        // A frame the client disconnects on stops the stream.
+        let unexpected = [0x20, 2, 0, 0, 0x40, 2, 0, 1, 0x20, 2, 0, 0, 0xD0, 0];
+        assert_eq!(mqtt_stream(&unexpected), 8);
+    }
+
+    #[test]
+    fn ota_seeds_are_accepted_pushes() {
+        for (name, data) in seeds("ota_push") {
+            let at = data.iter().position(|&b| b == b'\n').unwrap();
+            let topic = std::str::from_utf8(&data[..at]).unwrap();
+            let (_, tasks) = crate::ota::message::parse_push(topic, &data[at + 1..])
+                .unwrap_or_else(|e| panic!("{name}: {}", e.0));
+            assert_eq!(
+                tasks.len(),
+                if name == "fota_multi_file" { 3 } else { 1 },
+                "{name}"
+            );
+            ota_push(topic.as_bytes(), &data[at + 1..]);
+        }
+    }
+
+    #[test]
+    fn http_seeds_give_their_status() {
+        let want = [
+            ("200_full", 200),
+            ("206_range", 206),
+            ("404", 404),
+            ("416", 416),
+            ("chunked", 200),
+            ("close_delimited", 200),
+            ("http10_lowercase", 200),
+            ("interim_103", 206),
+            ("redirect_302", 302),
+        ];
+        let got: Vec<(String, Option<u16>)> = seeds("http_response_header")
+            .iter()
+            .map(|(name, data)| (name.clone(), http_exchange(data)))
+            .collect();
+        let want: Vec<(String, Option<u16>)> = want.iter().map(|(n, s)| (n.to_string(), Some(*s))).collect();
+        assert_eq!(got, want);
+        // A header that never ends is no response.
+        assert_eq!(http_exchange(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n"), None);
+    }
+
+    #[test]
+    fn url_seeds_parse() {
+        for (name, data) in seeds("url") {
+            let text = std::str::from_utf8(&data).unwrap();
+            assert!(crate::download::url::parse(text).is_ok(), "{name}: {text}");
+            url(&data);
+        }
+    }
+}
