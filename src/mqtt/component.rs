@@ -72,7 +72,8 @@ impl Client {
                 }),
             }
         }
-        if lock(&self.state).ever_connected {
+        let ever_connected = lock(&self.state).ever_connected;
+        if ever_connected {
             hooks.on_event(&Event::Connect);
         }
         Ok(())

@@ -795,8 +795,29 @@ fn attaching_a_key_again_replaces_its_hooks_and_detach_removes_them() {
     assert_eq!(take(&seen), ["other tick"]);
 }
 
+/// Runs `body` on its own thread and fails if it has not finished within 10 s (a deadlock).
+fn bounded(body: impl FnOnce() + Send + 'static) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        body();
+        let _ = tx.send(());
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(10)) {
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("deadlock: still running after 10 s"),
+        _ => {
+            if let Err(panic) = thread.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+    }
+}
+
 #[test]
 fn hooks_may_call_the_session_from_inside() {
+    bounded(hooks_calling_the_session);
+}
+
+fn hooks_calling_the_session() {
     let port = MemPort::new();
     let seen: Seen = Default::default();
     let c = Arc::new(connected_client(&port, &seen));
@@ -818,6 +839,10 @@ fn hooks_may_call_the_session_from_inside() {
                 log(format!("pk {:?} {:?}", c.product_key(), c.device_name()));
                 log(format!("detach {:?}", c.detach_component(4)));
             }
+            "Connect" => log(format!(
+                "connect hook pub {:?}",
+                c.publish("/pk/dn/user/t", b"t", 0)
+            )),
             "Disconnect(Network)" => log(format!("connect {:?}", c.connect())),
             "deinit" => {
                 let code = c.publish("/pk/dn/user/t", b"t", 0).map_err(|e| e.code());
@@ -826,8 +851,9 @@ fn hooks_may_call_the_session_from_inside() {
             _ => {}
         }
     });
-    c.attach_component(4, probe.clone()).unwrap();
     take(&seen);
+    c.attach_component(4, probe.clone()).unwrap();
+    assert_eq!(take(&seen), ["p Connect"]);
     c.process().unwrap();
     // The nested process ticked too (before the detach).
     assert_eq!(take(&seen), ["p tick", "p tick"]);
@@ -850,11 +876,13 @@ fn hooks_may_call_the_session_from_inside() {
     assert_eq!(
         results.lock().unwrap().as_slice(),
         [
+            "connect hook pub Ok(0)",
             "pub Ok(1)",
             "process Ok(())",
             "topic Ok(())",
             r#"pk Some("pk") Some("dn")"#,
             "detach Ok(())",
+            "connect hook pub Ok(0)",
             "connect Ok(())",
             &format!("deinit pub Err({STATE_USER_INPUT_EXEC_DISABLED})"),
         ]
