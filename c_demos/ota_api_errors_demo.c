@@ -91,6 +91,33 @@ static void credential_refused(void)
     aiot_sysdep_set_portfile(&g_aiot_sysdep_portfile);
 }
 
+/* Two OTA handles on one MQTT session: after aiot_mqtt_deinit both forget the session, as
+ * upstream's OTA does on the core's deinit event, and answer as if none had been set. */
+static void mqtt_deinit_detaches_ota(void)
+{
+    char pk[] = "pk", dn[] = "dn", version[] = "1.0.0";
+    void *ota[2], *mqtt = aiot_mqtt_init();
+    int i;
+
+    CHECK(mqtt != NULL, "%s must not be NULL", "mqtt");
+    CHECK_OK(aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_PRODUCT_KEY, pk));
+    CHECK_OK(aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_DEVICE_NAME, dn));
+    for (i = 0; i < 2; i++) {
+        ota[i] = aiot_ota_init();
+        CHECK(ota[i] != NULL, "%s must not be NULL", "ota");
+        CHECK_OK(aiot_ota_setopt(ota[i], AIOT_OTAOPT_MQTT_HANDLE, mqtt));
+        CHECK_RC(aiot_ota_report_version(ota[i], version), STATE_SYS_DEPEND_NWK_CLOSED);
+    }
+    CHECK_OK(aiot_mqtt_deinit(&mqtt));
+    CHECK(mqtt == NULL, "%s must be NULL", "mqtt");
+    for (i = 0; i < 2; i++) {
+        CHECK_RC(aiot_ota_report_version(ota[i], version), STATE_OTA_REPORT_MQTT_HANDLE_IS_NULL);
+        CHECK_RC(aiot_ota_report_version_ext(ota[i], pk, dn, version), STATE_OTA_REPORT_EXT_MQTT_HANDLE_IS_NULL);
+        CHECK_RC(aiot_ota_query_firmware(ota[i]), STATE_USER_INPUT_NULL_POINTER);
+        CHECK_OK(aiot_ota_deinit(&ota[i]));
+    }
+}
+
 int main(void)
 {
     uint32_t v = 1;
@@ -207,6 +234,7 @@ int main(void)
     }
 
     credential_refused();
+    mqtt_deinit_detaches_ota();
 
     CHECK_RC(aiot_download_deinit(NULL), STATE_DOWNLOAD_DEINIT_HANDLE_IS_NULL);
     CHECK_RC(aiot_download_deinit(&dl), STATE_SUCCESS);

@@ -221,8 +221,9 @@ void *aiot_mqtt_init(void);
 // `handle` must come from `aiot_mqtt_init`; `data` must match the option's type.
 int32_t aiot_mqtt_setopt(void *handle, aiot_mqtt_option_t option, void *data);
 
-// Frees a session: waits up to the deinit timeout for calls in progress, closes the
-// connection without DISCONNECT and sets `*handle` to NULL.
+// Frees a session: waits up to the deinit timeout for calls in progress, tells the OTA
+// handles attached to it to forget it, closes the connection without DISCONNECT and sets
+// `*handle` to NULL.
 //
 // # Safety
 // `handle` must be NULL or point to a handle from `aiot_mqtt_init`.

@@ -422,8 +422,9 @@ pub unsafe extern "C" fn aiot_mqtt_setopt(
     })
 }
 
-/// Frees a session: waits up to the deinit timeout for calls in progress, closes the
-/// connection without DISCONNECT and sets `*handle` to NULL.
+/// Frees a session: waits up to the deinit timeout for calls in progress, tells the OTA
+/// handles attached to it to forget it, closes the connection without DISCONNECT and sets
+/// `*handle` to NULL.
 ///
 /// # Safety
 /// `handle` must be NULL or point to a handle from `aiot_mqtt_init`.

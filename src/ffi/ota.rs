@@ -238,9 +238,6 @@ pub unsafe extern "C" fn aiot_ota_deinit(handle: *mut *mut c_void) -> i32 {
         if handle.is_null() || (*handle).is_null() {
             return STATE_OTA_DEINIT_HANDLE_IS_NULL;
         }
-        if let Ok(mut m) = OTA_MQTT.lock() {
-            m.remove(&(*handle as usize));
-        }
         drop(Box::from_raw(*handle as *mut OtaHandle));
         *handle = std::ptr::null_mut();
         STATE_SUCCESS
@@ -270,36 +267,26 @@ pub unsafe extern "C" fn aiot_ota_setopt(
                 // SAFETY: the option passes the function pointer itself as `data`.
                 let f: unsafe extern "C" fn(*mut c_void, *const aiot_ota_recv_t, *mut c_void) =
                     std::mem::transmute(data);
-                o.set_handler(Arc::new(move |kind: Kind, task: &TaskDesc, userdata: usize| {
-                    let mqtt = OTA_MQTT
-                        .lock()
-                        .map(|m| m.get(&ota_handle).copied())
-                        .ok()
-                        .flatten();
-                    let mut c = to_c_task(task, mqtt.unwrap_or(0) as *mut c_void);
-                    let msg = aiot_ota_recv_t {
-                        r#type: if kind == Kind::Fota {
-                            AIOT_OTARECV_FOTA
-                        } else {
-                            AIOT_OTARECV_COTA
-                        },
-                        task_desc: &mut c.desc,
-                    };
-                    // SAFETY: the user's handler, called with a message valid for the call.
-                    unsafe { f(ota_handle as *mut c_void, &msg, userdata as *mut c_void) }
-                }));
+                o.set_handler(Arc::new(
+                    move |kind: Kind, task: &TaskDesc, userdata: usize, mqtt: usize| {
+                        let mut c = to_c_task(task, mqtt as *mut c_void);
+                        let msg = aiot_ota_recv_t {
+                            r#type: if kind == Kind::Fota {
+                                AIOT_OTARECV_FOTA
+                            } else {
+                                AIOT_OTARECV_COTA
+                            },
+                            task_desc: &mut c.desc,
+                        };
+                        // SAFETY: the user's handler, called with a message valid for the call.
+                        unsafe { f(ota_handle as *mut c_void, &msg, userdata as *mut c_void) }
+                    },
+                ));
                 STATE_SUCCESS
             }
+            // The C handle is kept with the session, for `task_desc.mqtt_handle`.
             AIOT_OTAOPT_MQTT_HANDLE => match shared_client(data) {
-                Some(client) => match o.set_mqtt(client) {
-                    Ok(()) => {
-                        if let Ok(mut m) = OTA_MQTT.lock() {
-                            m.insert(ota_handle, data as usize);
-                        }
-                        STATE_SUCCESS
-                    }
-                    Err(e) => e.code(),
-                },
+                Some(client) => code(o.set_mqtt(client, data as usize)),
                 None => STATE_OTA_SETOPT_DATA_IS_NULL,
             },
             AIOT_OTAOPT_USERDATA => {
@@ -317,10 +304,6 @@ pub unsafe extern "C" fn aiot_ota_setopt(
         }
     })
 }
-
-/// The C MQTT handle each OTA handle is attached to, for `task_desc.mqtt_handle`.
-static OTA_MQTT: Mutex<std::collections::BTreeMap<usize, usize>> =
-    Mutex::new(std::collections::BTreeMap::new());
 
 fn code(result: Result<(), Error>) -> i32 {
     match result {

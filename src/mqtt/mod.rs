@@ -7,11 +7,13 @@
 //! - `send`: publish, subscribe, unsubscribe;
 //! - `receive`: `aiot_mqtt_recv`, the topic map and dispatch to handlers;
 //! - `process`: `aiot_mqtt_process`, heartbeats and the QoS1 resend cache;
+//! - `component`: the internal API of components (hooks, alink id, pk/dn);
 //! - `codec`: the wire format (every packet in and out); `topic`: filter rules; `auth`:
 //!   Aliyun's signed credentials.
 
 pub mod auth;
 pub mod codec;
+mod component;
 mod config;
 mod process;
 mod receive;
@@ -19,6 +21,7 @@ mod send;
 mod session;
 pub mod topic;
 
+pub use component::{next_alink_id, Component};
 pub use session::Client;
 
 use std::sync::Arc;

@@ -47,7 +47,8 @@ impl Client {
         self.send_bytes(&conn, &codec::pingreq(), timeout)
     }
 
-    /// `aiot_mqtt_process`: heartbeat on its interval, QoS1 resend on its timeout.
+    /// `aiot_mqtt_process`: heartbeat on its interval, QoS1 resend on its timeout, then
+    /// every component's tick hook.
     pub fn process(&self) -> Result<()> {
         let _g = self.enter()?;
         let now = self.now();
@@ -93,6 +94,7 @@ impl Client {
                 }
             }
         }
+        self.components_on_tick();
         result
     }
 }

@@ -13,10 +13,15 @@
 //!    whichever thread writes (pub, sub, process, the PUBACK of recv, connect).
 //! 4. `cfg`, then `state`, then `slot`: options, session state, the current connection. Held
 //!    only to read or update memory, never across network I/O.
+//! 5. `components`: the attached components' hooks (see `component`). Taken alone, only to
+//!    change the list or copy it out.
 //!
 //! The rule that makes every API call allowed from inside every callback: no library lock is
-//! held while a user callback (receive handler, topic handler, event handler) runs. Events and
-//! packets are decided under the locks and delivered after they are released.
+//! held while a user callback (receive handler, topic handler, event handler) or a component
+//! hook (event, tick, deinit) runs. Events and packets are decided under the locks and
+//! delivered after they are released; hooks run from a copy of the list. The deinit hooks run
+//! once, inside `aiot_mqtt_deinit` after the calls in progress have ended, and the list is
+//! emptied before they run.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -25,6 +30,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::BytesMut;
 
 use super::codec;
+use super::component::ComponentEntry;
 use super::config::Config;
 use super::process::Pending;
 use super::receive::TopicEntry;
@@ -92,6 +98,8 @@ pub struct Client {
     pub(super) slot: Mutex<Option<Arc<Connection>>>,
     pub(super) connecting: Mutex<()>,
     pub(super) reader: Mutex<BytesMut>,
+    /// Attached components (see `component`).
+    pub(super) components: Mutex<Vec<ComponentEntry>>,
     pub(super) exec_enabled: AtomicBool,
     pub(super) in_flight: AtomicU32,
 }
@@ -119,6 +127,7 @@ impl Client {
             slot: Mutex::new(None),
             connecting: Mutex::new(()),
             reader: Mutex::new(BytesMut::new()),
+            components: Mutex::new(Vec::new()),
             exec_enabled: AtomicBool::new(true),
             in_flight: AtomicU32::new(0),
         }
@@ -156,6 +165,7 @@ impl Client {
         drop(closed);
     }
 
+    /// Delivers an event to the user's event handler, then to every component.
     pub(super) fn fire(&self, event: Event) {
         let (handler, userdata) = {
             let cfg = lock(&self.cfg);
@@ -164,6 +174,7 @@ impl Client {
         if let Some(h) = handler {
             (h.call)(&event, userdata);
         }
+        self.components_on_event(&event);
     }
 
     /// `aiot_mqtt_connect`.
@@ -417,8 +428,8 @@ impl Client {
         }
     }
 
-    /// `aiot_mqtt_deinit` (first half): stops new calls and waits for those in progress
-    /// (`own` counts the caller's own guard, if any). On success the caller drops the client,
+    /// `aiot_mqtt_deinit` (first half): stops new calls, waits for those in progress, then
+    /// runs every component's deinit hook once. On success the caller drops the client,
     /// which closes the connection without DISCONNECT.
     pub fn shutdown(&self) -> Result<()> {
         self.exec_enabled.store(false, Ordering::SeqCst);
@@ -426,6 +437,7 @@ impl Client {
         let start = self.now();
         loop {
             if self.in_flight.load(Ordering::SeqCst) == 0 {
+                self.components_on_deinit();
                 let conn = lock(&self.slot).take();
                 drop(conn);
                 return Ok(());
@@ -440,12 +452,6 @@ impl Client {
     /// Number of QoS1 messages waiting for their PUBACK.
     pub fn pending_count(&self) -> usize {
         lock(&self.state).pending.len()
-    }
-
-    /// The product key and device name set on this handle (used by OTA).
-    pub fn device(&self) -> (Option<String>, Option<String>) {
-        let cfg = lock(&self.cfg);
-        (cfg.product_key.clone(), cfg.device_name.clone())
     }
 }
 

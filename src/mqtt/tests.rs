@@ -617,3 +617,274 @@ fn large_qos0_publish_goes_out_as_header_then_payload_unchanged() {
         codec::publish(b"/pk/dn/user/small", b"s", 0, 0).to_vec()
     );
 }
+
+/// A component that records each hook as "<name> <hook>" and then runs `then` with the hook's
+/// name (to call the session from inside the hook).
+struct Probe {
+    name: &'static str,
+    seen: Seen,
+    then: Box<dyn Fn(&str) + Send + Sync>,
+}
+
+impl Probe {
+    fn new(name: &'static str, seen: &Seen) -> Arc<Probe> {
+        Probe::with(name, seen, |_| {})
+    }
+    fn with(name: &'static str, seen: &Seen, then: impl Fn(&str) + Send + Sync + 'static) -> Arc<Probe> {
+        Arc::new(Probe {
+            name,
+            seen: seen.clone(),
+            then: Box::new(then),
+        })
+    }
+    fn record(&self, hook: String) {
+        self.seen.lock().unwrap().push(format!("{} {hook}", self.name));
+        (self.then)(&hook);
+    }
+}
+
+impl Component for Probe {
+    fn on_event(&self, event: &Event) {
+        self.record(format!("{event:?}"));
+    }
+    fn on_tick(&self) {
+        self.record("tick".into());
+    }
+    fn on_deinit(&self) {
+        self.record("deinit".into());
+    }
+}
+
+fn take(seen: &Seen) -> Vec<String> {
+    std::mem::take(&mut *seen.lock().unwrap())
+}
+
+#[test]
+fn a_component_attached_after_connect_gets_connect_at_once() {
+    let port = MemPort::new();
+    let seen: Seen = Default::default();
+    let fresh = Client::new(port.clone());
+    fresh.attach_component(1, Probe::new("early", &seen)).unwrap();
+    assert!(take(&seen).is_empty());
+    let c = connected_client(&port, &seen);
+    take(&seen);
+    c.attach_component(1, Probe::new("late", &seen)).unwrap();
+    assert_eq!(take(&seen), ["late Connect"]);
+}
+
+#[test]
+fn component_events_follow_the_user_handler() {
+    let port = MemPort::new();
+    let seen: Seen = Default::default();
+    let c = Client::new(port.clone());
+    c.attach_component(1, Probe::new("a", &seen)).unwrap();
+    c.attach_component(2, Probe::new("b", &seen)).unwrap();
+    for o in [
+        MqttOption::Host("example.test".into()),
+        MqttOption::ProductKey("pk".into()),
+        MqttOption::DeviceName("dn".into()),
+        MqttOption::DeviceSecret("ds".into()),
+    ] {
+        c.setopt(o).unwrap();
+    }
+    let events = seen.clone();
+    c.setopt(MqttOption::EventHandler(EventHandler {
+        call: Arc::new(move |e: &Event, _| events.lock().unwrap().push(format!("event {e:?}"))),
+    }))
+    .unwrap();
+    c.connect().unwrap();
+    c.disconnect().unwrap();
+    c.connect().unwrap();
+    assert_eq!(
+        take(&seen),
+        [
+            "event Connect",
+            "a Connect",
+            "b Connect",
+            "event Disconnect(Network)",
+            "a Disconnect(Network)",
+            "b Disconnect(Network)",
+            "event Reconnect",
+            "a Reconnect",
+            "b Reconnect",
+        ]
+    );
+}
+
+#[test]
+fn every_process_ticks_once_after_ping_and_resend() {
+    let port = MemPort::new();
+    let seen: Seen = Default::default();
+    let c = connected_client(&port, &seen);
+    c.setopt(MqttOption::HeartbeatIntervalMs(1_000)).unwrap();
+    c.setopt(MqttOption::RepubTimeoutMs(500)).unwrap();
+    c.publish("/pk/dn/user/q1", b"x", 1).unwrap();
+    port.sent();
+    // At each tick, the wire already holds what this process call wrote.
+    let wire = port.wire();
+    let written: Seen = Default::default();
+    let w = written.clone();
+    let probe = Probe::with("p", &seen, move |hook| {
+        if hook == "tick" {
+            w.lock()
+                .unwrap()
+                .push(format!("{:02x?}", wire.from_client.lock().unwrap()));
+        }
+    });
+    c.attach_component(7, probe).unwrap();
+    take(&seen);
+    port.advance(1_000);
+    c.process().unwrap();
+    let resend = publish_frame("/pk/dn/user/q1", b"x", 1, 1);
+    let mut first = vec![0xC0, 0];
+    first.extend_from_slice(&resend);
+    assert_eq!(port.sent(), first);
+    c.process().unwrap();
+    c.process().unwrap();
+    assert_eq!(take(&seen), ["p tick", "p tick", "p tick"]);
+    assert_eq!(
+        written.lock().unwrap()[0],
+        format!("{first:02x?}"),
+        "the first tick ran after the ping and the resend"
+    );
+}
+
+#[test]
+fn deinit_hooks_run_once_and_then_no_hook_runs() {
+    let port = MemPort::new();
+    let seen: Seen = Default::default();
+    let c = connected_client(&port, &seen);
+    c.attach_component(1, Probe::new("a", &seen)).unwrap();
+    c.attach_component(2, Probe::new("b", &seen)).unwrap();
+    take(&seen);
+    c.shutdown().unwrap();
+    assert_eq!(take(&seen), ["a deinit", "b deinit"]);
+    c.shutdown().unwrap();
+    assert_eq!(c.process().unwrap_err().code(), STATE_USER_INPUT_EXEC_DISABLED);
+    assert!(take(&seen).is_empty());
+}
+
+#[test]
+fn a_deinit_that_times_out_runs_no_hook() {
+    let port = MemPort::new();
+    let seen: Seen = Default::default();
+    let c = Client::new(port.clone());
+    c.attach_component(1, Probe::new("a", &seen)).unwrap();
+    let g = c.enter().unwrap();
+    assert_eq!(c.shutdown().unwrap_err().code(), STATE_MQTT_DEINIT_TIMEOUT);
+    assert!(take(&seen).is_empty());
+    drop(g);
+    c.shutdown().unwrap();
+    assert_eq!(take(&seen), ["a deinit"]);
+}
+
+#[test]
+fn attaching_a_key_again_replaces_its_hooks_and_detach_removes_them() {
+    let port = MemPort::new();
+    let seen: Seen = Default::default();
+    let c = connected_client(&port, &seen);
+    c.attach_component(5, Probe::new("first", &seen)).unwrap();
+    c.attach_component(5, Probe::new("second", &seen)).unwrap();
+    c.attach_component(6, Probe::new("other", &seen)).unwrap();
+    take(&seen);
+    c.process().unwrap();
+    assert_eq!(take(&seen), ["second tick", "other tick"]);
+    c.detach_component(5).unwrap();
+    c.detach_component(99).unwrap();
+    c.process().unwrap();
+    assert_eq!(take(&seen), ["other tick"]);
+}
+
+/// Runs `body` on its own thread and fails if it has not finished within 10 s (a deadlock).
+fn bounded(body: impl FnOnce() + Send + 'static) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        body();
+        let _ = tx.send(());
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(10)) {
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("deadlock: still running after 10 s"),
+        _ => {
+            if let Err(panic) = thread.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+    }
+}
+
+#[test]
+fn hooks_may_call_the_session_from_inside() {
+    bounded(hooks_calling_the_session);
+}
+
+fn hooks_calling_the_session() {
+    let port = MemPort::new();
+    let seen: Seen = Default::default();
+    let c = Arc::new(connected_client(&port, &seen));
+    let weak = Arc::downgrade(&c);
+    let results: Seen = Default::default();
+    let out = results.clone();
+    let nested = std::sync::atomic::AtomicBool::new(false);
+    let probe = Probe::with("p", &seen, move |hook| {
+        let Some(c) = weak.upgrade() else {
+            return;
+        };
+        let log = |s: String| out.lock().unwrap().push(s);
+        match hook {
+            "tick" if !nested.swap(true, Ordering::SeqCst) => {
+                log(format!("pub {:?}", c.publish("/pk/dn/user/t", b"t", 1)));
+                log(format!("process {:?}", c.process()));
+                let topic = c.attach_topic_handler(b"/x/+", recorder(&Default::default(), 3, "x"), 0);
+                log(format!("topic {topic:?}"));
+                log(format!("pk {:?} {:?}", c.product_key(), c.device_name()));
+                log(format!("detach {:?}", c.detach_component(4)));
+            }
+            "Connect" => log(format!(
+                "connect hook pub {:?}",
+                c.publish("/pk/dn/user/t", b"t", 0)
+            )),
+            "Disconnect(Network)" => log(format!("connect {:?}", c.connect())),
+            "deinit" => {
+                let code = c.publish("/pk/dn/user/t", b"t", 0).map_err(|e| e.code());
+                log(format!("deinit pub {code:?}"));
+            }
+            _ => {}
+        }
+    });
+    take(&seen);
+    c.attach_component(4, probe.clone()).unwrap();
+    assert_eq!(take(&seen), ["p Connect"]);
+    c.process().unwrap();
+    // The nested process ticked too (before the detach).
+    assert_eq!(take(&seen), ["p tick", "p tick"]);
+    c.process().unwrap();
+    assert!(take(&seen).is_empty(), "detached from inside its own hook");
+    c.attach_component(4, probe).unwrap();
+    c.disconnect().unwrap();
+    c.shutdown().unwrap();
+    assert_eq!(
+        take(&seen),
+        [
+            "p Connect",
+            "event Disconnect(Network)",
+            "p Disconnect(Network)",
+            "event Reconnect",
+            "p Reconnect",
+            "p deinit"
+        ]
+    );
+    assert_eq!(
+        results.lock().unwrap().as_slice(),
+        [
+            "connect hook pub Ok(0)",
+            "pub Ok(1)",
+            "process Ok(())",
+            "topic Ok(())",
+            r#"pk Some("pk") Some("dn")"#,
+            "detach Ok(())",
+            "connect hook pub Ok(0)",
+            "connect Ok(())",
+            &format!("deinit pub Err({STATE_USER_INPUT_EXEC_DISABLED})"),
+        ]
+    );
+}

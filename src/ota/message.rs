@@ -232,7 +232,7 @@ fn quoted(s: &str) -> String {
 }
 
 /// `{"id":<n>, "params":<params>}`, the shape of every OTA publish.
-pub fn envelope(id: u32, params: &str) -> String {
+pub fn envelope(id: i32, params: &str) -> String {
     format!("{{\"id\":{id}, \"params\":{params}}}")
 }
 

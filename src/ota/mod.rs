@@ -7,24 +7,15 @@ mod session;
 
 pub use session::{Ota, OtaFn, PUSH_TOPICS};
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use crate::error::Result;
 use crate::log;
-use crate::mqtt::Client;
+use crate::mqtt::{next_alink_id, Client};
 use codes::STATE_OTA_REPORT_FAILED;
 
-/// `id` of OTA publishes: process-wide, starting at 1, as upstream.
-static NEXT_ID: AtomicU32 = AtomicU32::new(1);
-
-fn next_id() -> u32 {
-    NEXT_ID.fetch_add(1, Ordering::Relaxed)
-}
-
-/// Publishes `{"id":n, "params":P}` on `<prefix>/<pk>/<dn>` (QoS0); a failure is logged
+/// Publishes `{"id":n, "params":P}` (`n` the process-wide alink id) on `<prefix>/<pk>/<dn>` (QoS0); a failure is logged
 /// with the topic prefix (LK-0902) and returned.
 fn publish(client: &Client, prefix: &str, topic: &str, params: &str) -> Result<()> {
-    let payload = message::envelope(next_id(), params);
+    let payload = message::envelope(next_alink_id(), params);
     match client.publish(topic, payload.as_bytes(), 0) {
         Ok(_) => Ok(()),
         Err(e) => {

@@ -7,7 +7,7 @@ use super::codes::*;
 use super::message::{self, Kind, TaskDesc};
 use crate::error::{Error, Result};
 use crate::log;
-use crate::mqtt::{Client, MqttOption, Recv, RecvHandler, Userdata};
+use crate::mqtt::{Client, Component, Recv, RecvHandler, Userdata};
 
 /// The topics a device receives OTA pushes on (local topic maps, no SUBSCRIBE: the platform
 /// delivers a device's system topics by itself, as Aliyun does).
@@ -18,17 +18,28 @@ pub const PUSH_TOPICS: [&str; 4] = [
     "/sys/+/+/thing/ota/firmware/get_reply",
 ];
 
-/// The user's OTA receive handler: message kind, the task (one call per file), userdata.
-pub type OtaFn = dyn Fn(Kind, &TaskDesc, Userdata) + Send + Sync;
+/// The user's OTA receive handler: message kind, the task (one call per file), userdata, and
+/// the opaque MQTT handle given with `set_mqtt` (0 when none).
+pub type OtaFn = dyn Fn(Kind, &TaskDesc, Userdata, usize) + Send + Sync;
+
+/// The MQTT session an OTA handle travels on, with the caller's opaque token for it (the C
+/// MQTT handle, handed back in every task).
+#[derive(Clone)]
+struct Attachment {
+    client: Arc<Client>,
+    handle: usize,
+}
 
 #[derive(Default)]
 struct Config {
     handler: Option<Arc<OtaFn>>,
     userdata: Userdata,
     module: Option<String>,
-    mqtt: Option<Arc<Client>>,
+    mqtt: Option<Attachment>,
 }
 
+/// Locks: `cfg` is taken alone and never held while calling the MQTT session or the user's
+/// handler.
 struct Inner {
     cfg: Mutex<Config>,
 }
@@ -40,6 +51,29 @@ pub struct Ota {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The component OTA attaches to its MQTT session: at the session's deinit the handle
+/// forgets it, so later calls answer as without a session.
+struct Hooks {
+    inner: Weak<Inner>,
+    client: Weak<Client>,
+}
+
+impl Component for Hooks {
+    fn on_deinit(&self) {
+        let Some(inner) = self.inner.upgrade() else {
+            return;
+        };
+        let mut cfg = lock(&inner.cfg);
+        let ours = cfg
+            .mqtt
+            .as_ref()
+            .is_some_and(|a| std::ptr::eq(Arc::as_ptr(&a.client), self.client.as_ptr()));
+        if ours {
+            cfg.mqtt = None;
+        }
+    }
 }
 
 impl Default for Ota {
@@ -57,7 +91,7 @@ impl Ota {
         }
     }
 
-    /// Identifies this handle's topic-map handlers on the MQTT session.
+    /// Identifies this handle's topic handlers and component on the MQTT session.
     fn key(&self) -> usize {
         Arc::as_ptr(&self.inner) as usize
     }
@@ -74,9 +108,9 @@ impl Ota {
         lock(&self.inner.cfg).module = Some(module);
     }
 
-    /// Attaches to an MQTT session (detaching from the previous one): adds the push topic
-    /// maps whose handler parses pushes for this handle.
-    pub fn set_mqtt(&self, client: Arc<Client>) -> Result<()> {
+    /// Attaches to an MQTT session (detaching from the previous one): the push topic handlers
+    /// (no SUBSCRIBE), then the component. `handle` is an opaque token handed back in tasks.
+    pub fn set_mqtt(&self, client: Arc<Client>, handle: usize) -> Result<()> {
         self.detach();
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
         let handler = RecvHandler {
@@ -88,32 +122,33 @@ impl Ota {
             }),
         };
         for topic in PUSH_TOPICS {
-            client.setopt(MqttOption::AppendTopicMap {
-                topic: topic.as_bytes().to_vec(),
-                handler: Some(handler.clone()),
-                userdata: 0,
-            })?;
+            client.attach_topic_handler(topic.as_bytes(), handler.clone(), 0)?;
         }
-        lock(&self.inner.cfg).mqtt = Some(client);
-        Ok(())
+        lock(&self.inner.cfg).mqtt = Some(Attachment {
+            client: client.clone(),
+            handle,
+        });
+        let hooks = Hooks {
+            inner: Arc::downgrade(&self.inner),
+            client: Arc::downgrade(&client),
+        };
+        client.attach_component(self.key(), Arc::new(hooks))
     }
 
     fn detach(&self) {
         let old = lock(&self.inner.cfg).mqtt.take();
-        if let Some(client) = old {
+        if let Some(Attachment { client, .. }) = old {
             for topic in PUSH_TOPICS {
-                let _ = client.setopt(MqttOption::RemoveTopicMap {
-                    topic: topic.as_bytes().to_vec(),
-                    handler_key: self.key(),
-                });
+                client.detach_topic_handler(topic.as_bytes(), self.key());
             }
+            let _ = client.detach_component(self.key());
         }
     }
 
     fn mqtt(&self, missing: Error) -> Result<(Arc<Client>, Option<String>)> {
         let cfg = lock(&self.inner.cfg);
         match &cfg.mqtt {
-            Some(c) => Ok((c.clone(), cfg.module.clone())),
+            Some(a) => Ok((a.client.clone(), cfg.module.clone())),
             None => Err(missing),
         }
     }
@@ -147,7 +182,7 @@ impl Drop for Ota {
 }
 
 fn device(client: &Client) -> Result<(String, String)> {
-    match client.device() {
+    match (client.product_key(), client.device_name()) {
         (Some(pk), Some(dn)) => Ok((pk, dn)),
         _ => Err(Error::NullPointer),
     }
@@ -156,15 +191,16 @@ fn device(client: &Client) -> Result<(String, String)> {
 /// Parses a push and hands each task to the user's handler; a refused push is logged.
 fn deliver(inner: &Inner, topic: &[u8], payload: &[u8]) {
     let topic = String::from_utf8_lossy(topic);
-    let (handler, userdata) = {
+    let (handler, userdata, mqtt_handle) = {
         let cfg = lock(&inner.cfg);
-        (cfg.handler.clone(), cfg.userdata)
+        let mqtt_handle = cfg.mqtt.as_ref().map_or(0, |a| a.handle);
+        (cfg.handler.clone(), cfg.userdata, mqtt_handle)
     };
     match message::parse_push(&topic, payload) {
         Ok((kind, tasks)) => {
             if let Some(h) = handler {
                 for task in &tasks {
-                    h(kind, task, userdata);
+                    h(kind, task, userdata, mqtt_handle);
                 }
             }
         }
