@@ -60,7 +60,7 @@ const HEADERS: &[Header] = &[
     Header {
         file: "aiot_ota_api.h",
         guard: "__AIOT_OTA_API_H__",
-        sources: &["src/ota/codes.rs", "src/ffi/ota.rs"],
+        sources: &["src/components/ota/codes.rs", "src/ffi/ota.rs"],
         includes: &[],
         exports: &[
             "aiot_ota_recv_type_t",

@@ -104,8 +104,12 @@ fn mqtt_stream(data: &[u8]) -> usize {
 // ---------------------------------------------------------------------------------------------
 // OTA
 
-fn check_task(kind: crate::ota::message::Kind, t: &crate::ota::message::TaskDesc, topic: &str) {
-    use crate::ota::message::*;
+fn check_task(
+    kind: crate::components::ota::message::Kind,
+    t: &crate::components::ota::message::TaskDesc,
+    topic: &str,
+) {
+    use crate::components::ota::message::*;
     let want = if t.digest_method == DIGEST_MD5 { 32 } else { 64 };
     assert!(t.digest_method == DIGEST_MD5 || t.digest_method == DIGEST_SHA256);
     assert_eq!(t.expect_digest.len(), want);
@@ -136,7 +140,7 @@ fn check_task(kind: crate::ota::message::Kind, t: &crate::ota::message::TaskDesc
 
 /// Parses a push as the OTA receive handler does (topic bytes, payload bytes).
 pub fn ota_push(topic: &[u8], payload: &[u8]) {
-    use crate::ota::message::parse_push;
+    use crate::components::ota::message::parse_push;
     check_log_lines();
     let topic = String::from_utf8_lossy(topic);
     if let Ok((kind, tasks)) = parse_push(&topic, payload) {
@@ -153,7 +157,7 @@ pub fn ota_push(topic: &[u8], payload: &[u8]) {
 
 /// Splits a firmware URL as the download does, and builds its request target and URI.
 pub fn url(data: &[u8]) {
-    use crate::download::url::{parse, request_target};
+    use crate::components::download::url::{parse, request_target};
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
@@ -202,7 +206,7 @@ pub fn http_response_header(data: &[u8]) {
 
 /// The status of the response `data`, if the HTTP layer takes its header.
 fn http_exchange(data: &[u8]) -> Option<u16> {
-    use crate::download::http::{exchange, Exchange, Outcome};
+    use crate::components::download::http::{exchange, Exchange, Outcome};
     let scripted = ScriptedPort::new(data);
     let served = Arc::clone(&scripted.served);
     let port: Arc<dyn crate::sysdep::Port> = Arc::new(scripted);
@@ -374,7 +378,7 @@ mod tests {
         for (name, data) in seeds("ota_push") {
             let at = data.iter().position(|&b| b == b'\n').unwrap();
             let topic = std::str::from_utf8(&data[..at]).unwrap();
-            let (_, tasks) = crate::ota::message::parse_push(topic, &data[at + 1..])
+            let (_, tasks) = crate::components::ota::message::parse_push(topic, &data[at + 1..])
                 .unwrap_or_else(|e| panic!("{name}: {}", e.0));
             assert_eq!(
                 tasks.len(),
@@ -412,7 +416,10 @@ mod tests {
     fn url_seeds_parse() {
         for (name, data) in seeds("url") {
             let text = std::str::from_utf8(&data).unwrap();
-            assert!(crate::download::url::parse(text).is_ok(), "{name}: {text}");
+            assert!(
+                crate::components::download::url::parse(text).is_ok(),
+                "{name}: {text}"
+            );
             url(&data);
         }
     }

@@ -1,31 +1,30 @@
 //! aiot: a Rust drop-in for Aliyun Link SDK C 4.x (`libaiot`).
 //!
-//! The safe core (`state`, `error`, `log`, `sysdep`, `transport`, `mqtt`) and the components
-//! (`ota`, `download`) have no `unsafe`, enforced here; the `ffi` module is the C boundary, one
-//! file per upstream header, where every unsafe operation sits in its own `unsafe` block.
+//! Laid out as upstream's tree: the core (`state`, `error`, `log`, `sysdep`, `transport`,
+//! `mqtt`) and the components on top of it (`components::ota`, `components::download`), which
+//! reach the core only through its component API (`mqtt::component`). Neither has `unsafe`,
+//! enforced here; the `ffi` module is the C boundary, one file per upstream header, where every
+//! unsafe operation sits in its own `unsafe` block.
 
-#[cfg(feature = "ota")]
-#[forbid(unsafe_code)]
-pub mod download;
 #[forbid(unsafe_code)]
 pub mod error;
-pub mod ffi;
-#[cfg(feature = "fuzzing")]
-pub mod fuzz_api;
 #[forbid(unsafe_code)]
 pub mod log;
 #[forbid(unsafe_code)]
 pub mod mqtt;
-#[cfg(feature = "ota")]
-#[forbid(unsafe_code)]
-pub mod ota;
 #[forbid(unsafe_code)]
 pub mod state;
-
 #[forbid(unsafe_code)]
 pub mod sysdep;
 #[forbid(unsafe_code)]
 pub mod transport;
+
+#[forbid(unsafe_code)]
+pub mod components;
+
+pub mod ffi;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz_api;
 
 #[cfg(test)]
 mod header_drift {

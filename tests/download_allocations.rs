@@ -9,9 +9,9 @@ use std::cell::Cell;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use aiot::download::{Download, DownloadOption};
-use aiot::ota::codes::STATE_DOWNLOAD_FINISHED;
-use aiot::ota::message::{TaskDesc, DIGEST_MD5, DIGEST_SHA256};
+use aiot::components::download::{Download, DownloadOption};
+use aiot::components::ota::codes::STATE_DOWNLOAD_FINISHED;
+use aiot::components::ota::message::{TaskDesc, DIGEST_MD5, DIGEST_SHA256};
 use aiot::sysdep::{posix::PosixPort, Credential, CRED_SVRCERT_CA};
 use aiot_platform::firmware::{generate_image, md5_hex, sha256_hex, Fault, FirmwareServer, Listener};
 

@@ -6,11 +6,13 @@ use std::sync::{Arc, Mutex};
 use super::mqtt::shared_client;
 use super::sysdep::{aiot_sysdep_network_cred_t, read_cred};
 use super::{cstr, guard};
-use crate::download::{state_code, unit_code, Download, DownloadError, DownloadOption, RecvOutcome};
+use crate::components::download::{
+    state_code, unit_code, Download, DownloadError, DownloadOption, RecvOutcome,
+};
+use crate::components::ota::codes::*;
+use crate::components::ota::message::{Kind, TaskDesc};
+use crate::components::ota::Ota;
 use crate::error::Error;
-use crate::ota::codes::*;
-use crate::ota::message::{Kind, TaskDesc};
-use crate::ota::Ota;
 use crate::state::*;
 use crate::sysdep;
 
@@ -397,7 +399,7 @@ impl DownloadHandle {
     }
 
     /// Passes a chunk to the user's handler, with no lock held.
-    fn dispatch(&self, handle: *mut c_void, chunk: &crate::download::Chunk) {
+    fn dispatch(&self, handle: *mut c_void, chunk: &crate::components::download::Chunk) {
         let handler = *self.handler.lock().unwrap_or_else(|e| e.into_inner());
         let userdata = *self.userdata.lock().unwrap_or_else(|e| e.into_inner());
         let Some(f) = handler else {
@@ -569,7 +571,7 @@ pub unsafe extern "C" fn aiot_download_report_progress(handle: *mut c_void, perc
         let result = match reporter {
             None => Err(DownloadError::NoReportTask),
             Some((_, None)) => Err(DownloadError::Core(Error::NullPointer)),
-            Some((t, Some(client))) => crate::ota::report_progress(
+            Some((t, Some(client))) => crate::components::ota::report_progress(
                 &client,
                 &t.product_key,
                 &t.device_name,

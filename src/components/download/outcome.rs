@@ -1,8 +1,8 @@
 //! What a download call ends with, and the one mapping to upstream's return values.
 
 use super::Chunk;
+use crate::components::ota::codes::*;
 use crate::error::Error;
-use crate::ota::codes::*;
 use crate::state::*;
 
 /// What one `recv` produced (none of these is a failure).

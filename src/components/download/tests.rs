@@ -3,7 +3,7 @@
 //! cannot give (odd or malformed headers, a missing length, an ignored range on resume, SNI).
 
 use super::*;
-use crate::ota::message::{DIGEST_MD5, DIGEST_SHA256};
+use crate::components::ota::message::{DIGEST_MD5, DIGEST_SHA256};
 use crate::sysdep::posix::PosixPort;
 
 use md5::{Digest as _, Md5};

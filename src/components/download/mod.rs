@@ -38,12 +38,12 @@ pub(crate) mod url;
 
 use std::sync::Arc;
 
+use crate::components::ota;
+use crate::components::ota::codes::*;
+use crate::components::ota::message::TaskDesc;
 use crate::error::Error;
 use crate::log;
 use crate::mqtt::Client;
-use crate::ota;
-use crate::ota::codes::*;
-use crate::ota::message::TaskDesc;
 use crate::state::*;
 use crate::sysdep::{Credential, Port};
 

@@ -3,7 +3,7 @@
 use md5::{Digest as _, Md5};
 use ring::digest::{Context, SHA256};
 
-use crate::ota::message::{DIGEST_MD5, DIGEST_SHA256};
+use crate::components::ota::message::{DIGEST_MD5, DIGEST_SHA256};
 
 /// The running digest of the bytes received so far, in arrival order.
 #[derive(Clone)]

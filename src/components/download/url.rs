@@ -1,7 +1,7 @@
 //! The firmware URL, split the way upstream's `_download_parse_url` splits it.
 
+use crate::components::ota::codes::*;
 use crate::error::Error;
-use crate::ota::codes::*;
 
 /// Longest host (with `:port`) upstream's fixed buffer takes.
 const MAX_HOST_LEN: usize = 128;

@@ -1,0 +1,9 @@
+//! The components, one folder each as upstream's `components/`; each is a cargo feature (and a
+//! CMake option) and uses the core only through the MQTT session's component API.
+
+/// Firmware download over HTTP(S) with Range, renewal and digest check (`aiot_download_*`).
+#[cfg(feature = "ota")]
+pub mod download;
+/// OTA: version reports, upgrade and config pushes (`aiot_ota_*`).
+#[cfg(feature = "ota")]
+pub mod ota;
