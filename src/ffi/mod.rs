@@ -5,17 +5,13 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod ca;
-// TODO: explicit `unsafe` blocks in mqtt.rs and in the download exports of ota.rs, then drop
-// these two allows.
-#[allow(unsafe_op_in_unsafe_fn)]
 pub mod mqtt;
 #[cfg(feature = "ota")]
-#[allow(unsafe_op_in_unsafe_fn)]
 pub mod ota;
 pub mod state;
 pub mod sysdep;
 
-use std::ffi::{c_char, CStr};
+use std::ffi::{c_char, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// What an export returns when its body panicked.
@@ -70,4 +66,74 @@ pub unsafe fn cstr<'a>(ptr: *const c_char) -> Option<std::borrow::Cow<'a, str>> 
         // SAFETY: not NULL, and NUL-terminated by the caller's contract.
         Some(unsafe { CStr::from_ptr(ptr) }.to_string_lossy())
     }
+}
+
+/// The object behind a handle or an option's data; NULL gives `None`.
+///
+/// # Safety
+/// `ptr` must be NULL or point to a live `T` that nothing frees or mutates (other than
+/// through its own locks) while the reference is used.
+pub unsafe fn deref<'a, T>(ptr: *mut c_void) -> Option<&'a T> {
+    // SAFETY: NULL is handled by `as_ref`; otherwise the caller's contract makes it valid.
+    unsafe { (ptr as *const T).as_ref() }
+}
+
+/// The value an option's non-NULL data points to, borrowed.
+///
+/// # Safety
+/// `data` must be non-NULL, aligned and point to an initialised `T` that outlives the borrow.
+pub unsafe fn data_ref<'a, T>(data: *mut c_void) -> &'a T {
+    // SAFETY: non-NULL, aligned, initialised and alive by the caller's contract.
+    unsafe { &*(data as *const T) }
+}
+
+/// Reads an option's value (`uint8_t *`, `uint16_t *`, `uint32_t *`, ...).
+///
+/// # Safety
+/// `data` must be non-NULL, aligned and point to an initialised `T`.
+pub unsafe fn read_data<T: Copy>(data: *mut c_void) -> T {
+    // SAFETY: non-NULL, aligned and initialised by the caller's contract.
+    unsafe { *(data as *const T) }
+}
+
+/// A handler passed as an option's data itself (the function's address, not a pointer to it).
+///
+/// # Safety
+/// `F` must be an `unsafe extern "C" fn` type and `data` the non-NULL address of a function
+/// of exactly that signature.
+pub unsafe fn handler_data<F: Copy>(data: *mut c_void) -> F {
+    const { assert!(std::mem::size_of::<F>() == std::mem::size_of::<*mut c_void>()) };
+    // SAFETY: `F` is a function pointer type of the same size (checked at compile time), and
+    // `data` is the address of a function of that signature by the caller's contract.
+    unsafe { std::mem::transmute_copy(&data) }
+}
+
+/// The `void **` slot of a deinit call; `None` when it or the handle in it is NULL.
+///
+/// # Safety
+/// `handle` must be NULL or point to a writable `void *` that no other thread uses meanwhile.
+pub unsafe fn handle_slot<'a>(handle: *mut *mut c_void) -> Option<&'a mut *mut c_void> {
+    // SAFETY: NULL is handled by `as_mut`; otherwise valid and exclusive by the contract.
+    unsafe { handle.as_mut() }.filter(|h| !h.is_null())
+}
+
+/// Sets the slot to NULL and frees the `T` that was in it (`Box::from_raw` of the init call).
+///
+/// # Safety
+/// `*slot` must come from `Box::into_raw(Box<T>)`, not be freed yet, and not be used by any
+/// other call from now on.
+pub unsafe fn free_handle<T>(slot: &mut *mut c_void) {
+    let raw = std::mem::replace(slot, std::ptr::null_mut());
+    // SAFETY: made by `Box::into_raw` for this `T` and freed only here (caller's contract).
+    drop(unsafe { Box::from_raw(raw as *mut T) });
+}
+
+/// The credential an option's `aiot_sysdep_network_cred_t *` data points to, copied.
+///
+/// # Safety
+/// `data` must be non-NULL and point to a credential whose pointers are NULL or valid for
+/// their lengths.
+pub unsafe fn cred_data(data: *mut c_void) -> crate::sysdep::Credential {
+    // SAFETY: a valid credential with valid members (caller's contract).
+    unsafe { sysdep::read_cred(data_ref::<sysdep::aiot_sysdep_network_cred_t>(data)) }
 }

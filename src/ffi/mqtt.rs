@@ -3,8 +3,9 @@
 use std::ffi::{c_char, c_void, CStr};
 use std::sync::Arc;
 
-use super::sysdep::{aiot_sysdep_network_cred_t, read_cred};
-use super::{cstr, guard, status};
+use super::{
+    cred_data, cstr, data_ref, deref, free_handle, guard, handle_slot, handler_data, read_data, status,
+};
 use crate::error::Error;
 use crate::mqtt::{Client, DisconnectCause, Event, EventHandler, MqttOption, Recv, RecvHandler};
 use crate::state::*;
@@ -189,7 +190,8 @@ pub struct MqttHandle {
 /// # Safety
 /// `handle` must be NULL or a live handle from `aiot_mqtt_init`.
 pub unsafe fn shared_client(handle: *mut c_void) -> Option<Arc<Client>> {
-    (handle as *const MqttHandle).as_ref().map(|h| h.client.clone())
+    // SAFETY: NULL or a live `MqttHandle` (this function's contract).
+    unsafe { deref::<MqttHandle>(handle) }.map(|h| h.client.clone())
 }
 
 /// A topic's bytes up to its NUL, unchanged (topics need not be UTF-8); NULL gives `None`.
@@ -200,14 +202,18 @@ unsafe fn topic_bytes<'a>(ptr: *const c_char) -> Option<&'a [u8]> {
     if ptr.is_null() {
         None
     } else {
-        Some(CStr::from_ptr(ptr).to_bytes())
+        // SAFETY: not NULL, and NUL-terminated by the caller's contract.
+        Some(unsafe { CStr::from_ptr(ptr) }.to_bytes())
     }
 }
 
+/// The session behind a C MQTT handle; NULL gives `None`.
+///
 /// # Safety
 /// `handle` must be NULL or a handle from `aiot_mqtt_init` not yet freed.
 unsafe fn client<'a>(handle: *mut c_void) -> Option<&'a Client> {
-    (handle as *const MqttHandle).as_ref().map(|h| &*h.client)
+    // SAFETY: NULL or a live `MqttHandle` (this function's contract).
+    unsafe { deref::<MqttHandle>(handle) }.map(|h| &*h.client)
 }
 
 fn recv_handler(
@@ -315,20 +321,26 @@ pub extern "C" fn aiot_mqtt_init() -> *mut c_void {
 /// Converts the raw option into its typed value.
 ///
 /// # Safety
-/// `data` must point to the type the option documents.
+/// `data` must be non-NULL and point to the type the option documents (for the handler
+/// options, be the handler itself).
 unsafe fn read_option(
     handle: *mut c_void,
     option: aiot_mqtt_option_t,
     data: *mut c_void,
 ) -> Result<MqttOption, Error> {
+    // Each reader below is called only for options whose data has its type.
     let text = || {
-        cstr(data as *const c_char)
+        // SAFETY: a `char *` option: `data` is a NUL-terminated string (this function's contract).
+        unsafe { cstr(data as *const c_char) }
             .map(|s| s.into_owned())
             .ok_or(Error::NullPointer)
     };
-    let u8v = || *(data as *const u8);
-    let u16v = || *(data as *const u16);
-    let u32v = || *(data as *const u32);
+    // SAFETY: a `uint8_t *` option: `data` points to a `u8` (this function's contract).
+    let u8v = || unsafe { read_data::<u8>(data) };
+    // SAFETY: a `uint16_t *` option: `data` points to a `u16` (this function's contract).
+    let u16v = || unsafe { read_data::<u16>(data) };
+    // SAFETY: a `uint32_t *` option: `data` points to a `u32` (this function's contract).
+    let u32v = || unsafe { read_data::<u32>(data) };
     Ok(match option {
         AIOT_MQTTOPT_HOST => MqttOption::Host(text()?),
         AIOT_MQTTOPT_PORT => MqttOption::Port(u16v()),
@@ -343,7 +355,8 @@ unsafe fn read_option(
         AIOT_MQTTOPT_KEEPALIVE_SEC => MqttOption::KeepaliveSec(u16v()),
         AIOT_MQTTOPT_CLEAN_SESSION => MqttOption::CleanSession(u8v()),
         AIOT_MQTTOPT_NETWORK_CRED => {
-            MqttOption::NetworkCred(read_cred(&*(data as *const aiot_sysdep_network_cred_t)))
+            // SAFETY: `data` points to a valid credential (this function's contract).
+            MqttOption::NetworkCred(unsafe { cred_data(data) })
         }
         AIOT_MQTTOPT_CONNECT_TIMEOUT_MS => MqttOption::ConnectTimeoutMs(u32v()),
         AIOT_MQTTOPT_HEARTBEAT_INTERVAL_MS => MqttOption::HeartbeatIntervalMs(u32v()),
@@ -355,20 +368,24 @@ unsafe fn read_option(
         AIOT_MQTTOPT_REPUB_TIMEOUT_MS => MqttOption::RepubTimeoutMs(u32v()),
         AIOT_MQTTOPT_DEINIT_TIMEOUT_MS => MqttOption::DeinitTimeoutMs(u32v()),
         AIOT_MQTTOPT_RECV_HANDLER => {
-            // SAFETY: the option passes the function pointer itself as `data`.
+            // SAFETY: the option passes the handler itself as `data` (this function's contract).
             let f: unsafe extern "C" fn(*mut c_void, *const aiot_mqtt_recv_t, *mut c_void) =
-                std::mem::transmute(data);
+                unsafe { handler_data(data) };
             MqttOption::RecvHandler(recv_handler(handle, f))
         }
         AIOT_MQTTOPT_EVENT_HANDLER => {
-            // SAFETY: the option passes the function pointer itself as `data`.
+            // SAFETY: the option passes the handler itself as `data` (this function's contract).
             let f: unsafe extern "C" fn(*mut c_void, *const aiot_mqtt_event_t, *mut c_void) =
-                std::mem::transmute(data);
+                unsafe { handler_data(data) };
             MqttOption::EventHandler(event_handler(handle, f))
         }
         AIOT_MQTTOPT_APPEND_TOPIC_MAP | AIOT_MQTTOPT_REMOVE_TOPIC_MAP => {
-            let map = &*(data as *const aiot_mqtt_topic_map_t);
-            let topic = topic_bytes(map.topic).ok_or(Error::NullPointer)?.to_vec();
+            // SAFETY: `data` points to a topic map (this function's contract).
+            let map = unsafe { data_ref::<aiot_mqtt_topic_map_t>(data) };
+            // SAFETY: the map's topic is NULL or NUL-terminated (the option's contract).
+            let topic = unsafe { topic_bytes(map.topic) }
+                .ok_or(Error::NullPointer)?
+                .to_vec();
             if option == AIOT_MQTTOPT_APPEND_TOPIC_MAP {
                 MqttOption::AppendTopicMap {
                     topic,
@@ -401,7 +418,8 @@ pub unsafe extern "C" fn aiot_mqtt_setopt(
     data: *mut c_void,
 ) -> i32 {
     guard(|| {
-        let Some(c) = client(handle) else {
+        // SAFETY: `handle` comes from `aiot_mqtt_init` (this function's contract).
+        let Some(c) = (unsafe { client(handle) }) else {
             return STATE_USER_INPUT_NULL_POINTER;
         };
         if data.is_null() {
@@ -414,8 +432,9 @@ pub unsafe extern "C" fn aiot_mqtt_setopt(
             Ok(g) => g,
             Err(e) => return e.code(),
         };
+        // SAFETY: `data` is not NULL and matches the option's type (this function's contract).
         status(
-            read_option(handle, option, data)
+            unsafe { read_option(handle, option, data) }
                 .and_then(|o| c.setopt(o))
                 .map(|_| STATE_SUCCESS),
         )
@@ -431,15 +450,17 @@ pub unsafe extern "C" fn aiot_mqtt_setopt(
 #[no_mangle]
 pub unsafe extern "C" fn aiot_mqtt_deinit(handle: *mut *mut c_void) -> i32 {
     guard(|| {
-        if handle.is_null() || (*handle).is_null() {
+        // SAFETY: `handle` is NULL or points to a handle slot (this function's contract).
+        let Some(slot) = (unsafe { handle_slot(handle) }) else {
             return STATE_USER_INPUT_NULL_POINTER;
-        }
-        let raw = *handle as *mut MqttHandle;
-        if let Err(e) = (*raw).client.shutdown() {
+        };
+        // SAFETY: the slot holds a live handle from `aiot_mqtt_init` (this function's contract).
+        if let Err(e) = unsafe { client(*slot) }.map_or(Ok(()), |c| c.shutdown()) {
             return e.code();
         }
-        *handle = std::ptr::null_mut();
-        drop(Box::from_raw(raw));
+        // SAFETY: made by `aiot_mqtt_init` and, the shutdown having waited for the calls in
+        // progress, no longer used by any of them.
+        unsafe { free_handle::<MqttHandle>(slot) };
         STATE_SUCCESS
     })
 }
@@ -450,7 +471,8 @@ pub unsafe extern "C" fn aiot_mqtt_deinit(handle: *mut *mut c_void) -> i32 {
 /// `handle` must come from `aiot_mqtt_init`.
 #[no_mangle]
 pub unsafe extern "C" fn aiot_mqtt_connect(handle: *mut c_void) -> i32 {
-    guard(|| match client(handle) {
+    // SAFETY: `handle` is NULL or comes from `aiot_mqtt_init` (this function's contract).
+    guard(|| match unsafe { client(handle) } {
         Some(c) => status(c.connect().map(|_| STATE_SUCCESS)),
         None => STATE_USER_INPUT_NULL_POINTER,
     })
@@ -462,7 +484,8 @@ pub unsafe extern "C" fn aiot_mqtt_connect(handle: *mut c_void) -> i32 {
 /// `handle` must come from `aiot_mqtt_init`.
 #[no_mangle]
 pub unsafe extern "C" fn aiot_mqtt_disconnect(handle: *mut c_void) -> i32 {
-    guard(|| match client(handle) {
+    // SAFETY: `handle` is NULL or comes from `aiot_mqtt_init` (this function's contract).
+    guard(|| match unsafe { client(handle) } {
         Some(c) => status(c.disconnect().map(|_| STATE_SUCCESS)),
         None => STATE_USER_INPUT_NULL_POINTER,
     })
@@ -474,7 +497,8 @@ pub unsafe extern "C" fn aiot_mqtt_disconnect(handle: *mut c_void) -> i32 {
 /// `handle` must come from `aiot_mqtt_init`.
 #[no_mangle]
 pub unsafe extern "C" fn aiot_mqtt_heartbeat(handle: *mut c_void) -> i32 {
-    guard(|| match client(handle) {
+    // SAFETY: `handle` is NULL or comes from `aiot_mqtt_init` (this function's contract).
+    guard(|| match unsafe { client(handle) } {
         Some(c) => status(c.heartbeat().map(|_| STATE_SUCCESS)),
         None => STATE_USER_INPUT_NULL_POINTER,
     })
@@ -487,7 +511,8 @@ pub unsafe extern "C" fn aiot_mqtt_heartbeat(handle: *mut c_void) -> i32 {
 /// `handle` must come from `aiot_mqtt_init`.
 #[no_mangle]
 pub unsafe extern "C" fn aiot_mqtt_process(handle: *mut c_void) -> i32 {
-    guard(|| match client(handle) {
+    // SAFETY: `handle` is NULL or comes from `aiot_mqtt_init` (this function's contract).
+    guard(|| match unsafe { client(handle) } {
         Some(c) => status(c.process().map(|_| STATE_SUCCESS)),
         None => STATE_USER_INPUT_NULL_POINTER,
     })
@@ -506,13 +531,16 @@ pub unsafe extern "C" fn aiot_mqtt_pub(
     qos: u8,
 ) -> i32 {
     guard(|| {
-        let (Some(c), Some(topic)) = (client(handle), topic_bytes(topic)) else {
+        // SAFETY: `handle` comes from `aiot_mqtt_init` and `topic` is NULL or NUL-terminated
+        // (this function's contract).
+        let (Some(c), Some(topic)) = (unsafe { client(handle) }, unsafe { topic_bytes(topic) }) else {
             return STATE_USER_INPUT_NULL_POINTER;
         };
         if payload.is_null() {
             return STATE_USER_INPUT_NULL_POINTER;
         }
-        let payload = std::slice::from_raw_parts(payload as *const u8, payload_len as usize);
+        // SAFETY: not NULL, and valid for `payload_len` bytes (this function's contract).
+        let payload = unsafe { std::slice::from_raw_parts(payload as *const u8, payload_len as usize) };
         status(c.publish(topic, payload, qos).map(i32::from))
     })
 }
@@ -544,10 +572,13 @@ pub unsafe extern "C" fn aiot_mqtt_sub(
     userdata: *mut c_void,
 ) -> i32 {
     guard(|| {
-        if topic_too_long(topic) {
+        // SAFETY: `topic` is NULL or NUL-terminated (this function's contract).
+        if unsafe { topic_too_long(topic) } {
             return Error::TopicTooLong.code();
         }
-        let (Some(c), Some(topic)) = (client(handle), topic_bytes(topic)) else {
+        // SAFETY: `handle` comes from `aiot_mqtt_init` and `topic` is NULL or NUL-terminated
+        // (this function's contract).
+        let (Some(c), Some(topic)) = (unsafe { client(handle) }, unsafe { topic_bytes(topic) }) else {
             return STATE_USER_INPUT_NULL_POINTER;
         };
         let handler = handler.map(|f| recv_handler(handle, f));
@@ -562,10 +593,13 @@ pub unsafe extern "C" fn aiot_mqtt_sub(
 #[no_mangle]
 pub unsafe extern "C" fn aiot_mqtt_unsub(handle: *mut c_void, topic: *mut c_char) -> i32 {
     guard(|| {
-        if topic_too_long(topic) {
+        // SAFETY: `topic` is NULL or NUL-terminated (this function's contract).
+        if unsafe { topic_too_long(topic) } {
             return Error::TopicTooLong.code();
         }
-        let (Some(c), Some(topic)) = (client(handle), topic_bytes(topic)) else {
+        // SAFETY: `handle` comes from `aiot_mqtt_init` and `topic` is NULL or NUL-terminated
+        // (this function's contract).
+        let (Some(c), Some(topic)) = (unsafe { client(handle) }, unsafe { topic_bytes(topic) }) else {
             return STATE_USER_INPUT_NULL_POINTER;
         };
         status(c.unsubscribe(topic).map(i32::from))
@@ -579,7 +613,8 @@ pub unsafe extern "C" fn aiot_mqtt_unsub(handle: *mut c_void, topic: *mut c_char
 /// `handle` must come from `aiot_mqtt_init`.
 #[no_mangle]
 pub unsafe extern "C" fn aiot_mqtt_recv(handle: *mut c_void) -> i32 {
-    guard(|| match client(handle) {
+    // SAFETY: `handle` is NULL or comes from `aiot_mqtt_init` (this function's contract).
+    guard(|| match unsafe { client(handle) } {
         Some(c) => status(c.recv().map(|_| STATE_SUCCESS)),
         None => STATE_USER_INPUT_NULL_POINTER,
     })

@@ -4,14 +4,13 @@ use std::ffi::{c_char, c_void, CString};
 use std::sync::{Arc, Mutex};
 
 use super::mqtt::shared_client;
-use super::sysdep::{aiot_sysdep_network_cred_t, read_cred};
-use super::{cstr, guard};
+use super::{cred_data, cstr, data_ref, deref, free_handle, guard, handle_slot, handler_data, read_data};
 use crate::components::download::{
     state_code, unit_code, Download, DownloadError, DownloadOption, RecvOutcome,
 };
 use crate::components::ota::codes::*;
 use crate::components::ota::message::{Kind, TaskDesc};
-use crate::components::ota::Ota;
+use crate::components::ota::{Ota, OtaFn};
 use crate::error::Error;
 use crate::state::*;
 use crate::sysdep;
@@ -152,8 +151,34 @@ pub struct OtaHandle {
     ota: Ota,
 }
 
+/// The OTA session behind a C OTA handle; NULL gives `None`.
+///
+/// # Safety
+/// `handle` must be NULL or a handle from `aiot_ota_init` not yet freed.
 unsafe fn ota<'a>(handle: *mut c_void) -> Option<&'a Ota> {
-    (handle as *const OtaHandle).as_ref().map(|h| &h.ota)
+    // SAFETY: NULL or a live `OtaHandle` (this function's contract).
+    unsafe { deref::<OtaHandle>(handle) }.map(|h| &h.ota)
+}
+
+/// Wraps the user's OTA handler: the task is handed over as C strings valid for the call.
+fn ota_handler(
+    ota_handle: *mut c_void,
+    f: unsafe extern "C" fn(*mut c_void, *const aiot_ota_recv_t, *mut c_void),
+) -> Arc<OtaFn> {
+    let ota_handle = ota_handle as usize;
+    Arc::new(move |kind: Kind, task: &TaskDesc, userdata: usize, mqtt: usize| {
+        let mut c = to_c_task(task, mqtt as *mut c_void);
+        let msg = aiot_ota_recv_t {
+            r#type: if kind == Kind::Fota {
+                AIOT_OTARECV_FOTA
+            } else {
+                AIOT_OTARECV_COTA
+            },
+            task_desc: &mut c.desc,
+        };
+        // SAFETY: the user's handler, called with a message valid for the call.
+        unsafe { f(ota_handle as *mut c_void, &msg, userdata as *mut c_void) }
+    })
 }
 
 /// Owned C strings behind a task handed to C.
@@ -200,8 +225,12 @@ fn to_c_task(task: &TaskDesc, mqtt_handle: *mut c_void) -> CTask {
 }
 
 /// Deep copy of a C task (every field, unlike upstream which drops `extra_data` and `file_*`).
+///
+/// # Safety
+/// Each string of `t` must be NULL or NUL-terminated.
 unsafe fn from_c_task(t: &aiot_download_task_desc_t) -> TaskDesc {
-    let s = |p: *mut c_char| cstr(p).map(|c| c.into_owned());
+    // SAFETY: called only on the task's strings, NULL or NUL-terminated (this function's contract).
+    let s = |p: *mut c_char| unsafe { cstr(p) }.map(|c| c.into_owned());
     TaskDesc {
         product_key: s(t.product_key).unwrap_or_default(),
         device_name: s(t.device_name).unwrap_or_default(),
@@ -237,11 +266,13 @@ pub extern "C" fn aiot_ota_init() -> *mut c_void {
 #[no_mangle]
 pub unsafe extern "C" fn aiot_ota_deinit(handle: *mut *mut c_void) -> i32 {
     guard(|| {
-        if handle.is_null() || (*handle).is_null() {
+        // SAFETY: `handle` is NULL or points to a handle slot (this function's contract).
+        let Some(slot) = (unsafe { handle_slot(handle) }) else {
             return STATE_OTA_DEINIT_HANDLE_IS_NULL;
-        }
-        drop(Box::from_raw(*handle as *mut OtaHandle));
-        *handle = std::ptr::null_mut();
+        };
+        // SAFETY: the slot holds a live handle from `aiot_ota_init`, no longer used by any call
+        // (this function's contract).
+        unsafe { free_handle::<OtaHandle>(slot) };
         STATE_SUCCESS
     })
 }
@@ -257,37 +288,23 @@ pub unsafe extern "C" fn aiot_ota_setopt(
     data: *mut c_void,
 ) -> i32 {
     guard(|| {
-        let Some(o) = ota(handle) else {
+        // SAFETY: `handle` is NULL or comes from `aiot_ota_init` (this function's contract).
+        let Some(o) = (unsafe { ota(handle) }) else {
             return STATE_OTA_SETOPT_HANDLE_IS_NULL;
         };
         if data.is_null() {
             return STATE_OTA_SETOPT_DATA_IS_NULL;
         }
-        let ota_handle = handle as usize;
         match option {
             AIOT_OTAOPT_RECV_HANDLER => {
-                // SAFETY: the option passes the function pointer itself as `data`.
-                let f: unsafe extern "C" fn(*mut c_void, *const aiot_ota_recv_t, *mut c_void) =
-                    std::mem::transmute(data);
-                o.set_handler(Arc::new(
-                    move |kind: Kind, task: &TaskDesc, userdata: usize, mqtt: usize| {
-                        let mut c = to_c_task(task, mqtt as *mut c_void);
-                        let msg = aiot_ota_recv_t {
-                            r#type: if kind == Kind::Fota {
-                                AIOT_OTARECV_FOTA
-                            } else {
-                                AIOT_OTARECV_COTA
-                            },
-                            task_desc: &mut c.desc,
-                        };
-                        // SAFETY: the user's handler, called with a message valid for the call.
-                        unsafe { f(ota_handle as *mut c_void, &msg, userdata as *mut c_void) }
-                    },
-                ));
+                // SAFETY: the option passes the handler itself as `data` (this function's
+                // contract).
+                o.set_handler(ota_handler(handle, unsafe { handler_data(data) }));
                 STATE_SUCCESS
             }
             // The C handle is kept with the session, for `task_desc.mqtt_handle`.
-            AIOT_OTAOPT_MQTT_HANDLE => match shared_client(data) {
+            // SAFETY: `data` is a live handle from `aiot_mqtt_init` (the option's contract).
+            AIOT_OTAOPT_MQTT_HANDLE => match unsafe { shared_client(data) } {
                 Some(client) => code(o.set_mqtt(client, data as usize)),
                 None => STATE_OTA_SETOPT_DATA_IS_NULL,
             },
@@ -295,7 +312,8 @@ pub unsafe extern "C" fn aiot_ota_setopt(
                 o.set_userdata(data as usize);
                 STATE_SUCCESS
             }
-            AIOT_OTAOPT_MODULE => match cstr(data as *const c_char) {
+            // SAFETY: `data` is a NUL-terminated string (the option's contract).
+            AIOT_OTAOPT_MODULE => match unsafe { cstr(data as *const c_char) } {
                 Some(m) => {
                     o.set_module(m.into_owned());
                     STATE_SUCCESS
@@ -321,10 +339,12 @@ fn code(result: Result<(), Error>) -> i32 {
 #[no_mangle]
 pub unsafe extern "C" fn aiot_ota_report_version(handle: *mut c_void, version: *mut c_char) -> i32 {
     guard(|| {
-        let Some(o) = ota(handle) else {
+        // SAFETY: `handle` is NULL or comes from `aiot_ota_init` (this function's contract).
+        let Some(o) = (unsafe { ota(handle) }) else {
             return STATE_OTA_REPORT_HANDLE_IS_NULL;
         };
-        let Some(version) = cstr(version) else {
+        // SAFETY: `version` is NULL or NUL-terminated (this function's contract).
+        let Some(version) = (unsafe { cstr(version) }) else {
             return STATE_OTA_REPORT_VERSION_IS_NULL;
         };
         code(o.report_version(&version))
@@ -343,16 +363,20 @@ pub unsafe extern "C" fn aiot_ota_report_version_ext(
     version: *mut c_char,
 ) -> i32 {
     guard(|| {
-        let Some(o) = ota(handle) else {
+        // SAFETY: `handle` is NULL or comes from `aiot_ota_init` (this function's contract).
+        let Some(o) = (unsafe { ota(handle) }) else {
             return STATE_OTA_REPORT_EXT_HANELD_IS_NULL;
         };
-        let Some(version) = cstr(version) else {
+        // SAFETY: `version` is NULL or NUL-terminated (this function's contract).
+        let Some(version) = (unsafe { cstr(version) }) else {
             return STATE_OTA_REPORT_EXT_VERSION_NULL;
         };
-        let Some(pk) = cstr(product_key) else {
+        // SAFETY: `product_key` is NULL or NUL-terminated (this function's contract).
+        let Some(pk) = (unsafe { cstr(product_key) }) else {
             return STATE_OTA_REPORT_EXT_PRODUCT_KEY_IS_NULL;
         };
-        let Some(dn) = cstr(device_name) else {
+        // SAFETY: `device_name` is NULL or NUL-terminated (this function's contract).
+        let Some(dn) = (unsafe { cstr(device_name) }) else {
             return STATE_OTA_REPORT_EXT_DEVICE_NAME_IS_NULL;
         };
         code(o.report_version_ext(&pk, &dn, &version))
@@ -365,7 +389,8 @@ pub unsafe extern "C" fn aiot_ota_report_version_ext(
 /// `handle` from `aiot_ota_init`.
 #[no_mangle]
 pub unsafe extern "C" fn aiot_ota_query_firmware(handle: *mut c_void) -> i32 {
-    guard(|| match ota(handle) {
+    // SAFETY: `handle` is NULL or comes from `aiot_ota_init` (this function's contract).
+    guard(|| match unsafe { ota(handle) } {
         Some(o) => code(o.query_firmware()),
         None => STATE_OTA_QUERY_FIRMWARE_HANDLE_IS_NULL,
     })
@@ -387,11 +412,74 @@ pub struct DownloadHandle {
     has_task: std::sync::atomic::AtomicBool,
 }
 
+/// The object behind a C download handle; NULL gives `None`.
+///
+/// # Safety
+/// `handle` must be NULL or a handle from `aiot_download_init` not yet freed.
 unsafe fn download<'a>(handle: *mut c_void) -> Option<&'a DownloadHandle> {
-    (handle as *const DownloadHandle).as_ref()
+    // SAFETY: NULL or a live `DownloadHandle` (this function's contract); its state is behind
+    // its own locks.
+    unsafe { deref::<DownloadHandle>(handle) }
 }
 
 impl DownloadHandle {
+    /// Applies one option: the handler and userdata are kept here, the rest goes to the core.
+    ///
+    /// # Safety
+    /// `data` must be non-NULL and point to the type the option documents (for the handler
+    /// option, be the handler itself).
+    unsafe fn setopt(&self, option: aiot_download_option_t, data: *mut c_void) -> i32 {
+        // Each reader below is called only for options whose data has its type.
+        // SAFETY: a `uint16_t *` option: `data` points to a `u16` (this function's contract).
+        let u16v = || unsafe { read_data::<u16>(data) };
+        // SAFETY: a `uint32_t *` option: `data` points to a `u32` (this function's contract).
+        let u32v = || unsafe { read_data::<u32>(data) };
+        let opt = match option {
+            // SAFETY: `data` points to a valid credential (this function's contract).
+            AIOT_DLOPT_NETWORK_CRED => DownloadOption::NetworkCred(unsafe { cred_data(data) }),
+            AIOT_DLOPT_NETWORK_PORT => DownloadOption::NetworkPort(u16v()),
+            AIOT_DLOPT_RECV_TIMEOUT_MS => DownloadOption::RecvTimeoutMs(u32v()),
+            AIOT_DLOPT_RECV_HANDLER => {
+                // SAFETY: the option passes the handler itself as `data` (this function's
+                // contract).
+                *self.handler.lock().unwrap_or_else(|e| e.into_inner()) = Some(unsafe { handler_data(data) });
+                return STATE_SUCCESS;
+            }
+            AIOT_DLOPT_USERDATA => {
+                *self.userdata.lock().unwrap_or_else(|e| e.into_inner()) = data as usize;
+                return STATE_SUCCESS;
+            }
+            // SAFETY: `data` points to a valid task (this function's contract).
+            AIOT_DLOPT_TASK_DESC => unsafe { self.set_task(data_ref(data)) },
+            AIOT_DLOPT_RANGE_START => DownloadOption::RangeStart(u32v()),
+            AIOT_DLOPT_RANGE_END => DownloadOption::RangeEnd(u32v()),
+            AIOT_DLOPT_BODY_BUFFER_MAX_LEN => DownloadOption::BodyBufferMaxLen(u32v()),
+            _ => return STATE_USER_INPUT_OUT_RANGE,
+        };
+        unit_code(self.lock().setopt(opt))
+    }
+
+    /// Copies the task for progress reports and returns it as the core's option.
+    ///
+    /// # Safety
+    /// The task's strings must be NULL or NUL-terminated, its `mqtt_handle` NULL or a live
+    /// handle from `aiot_mqtt_init`.
+    unsafe fn set_task(&self, t: &aiot_download_task_desc_t) -> DownloadOption {
+        // Progress goes nowhere without a product key and device name: reports then
+        // return STATE_USER_INPUT_NULL_POINTER, as upstream's publish does.
+        let client = if t.product_key.is_null() || t.device_name.is_null() {
+            None
+        } else {
+            // SAFETY: NULL or a live MQTT handle (this function's contract).
+            unsafe { shared_client(t.mqtt_handle) }
+        };
+        // SAFETY: the strings are NULL or NUL-terminated (this function's contract).
+        let task = unsafe { from_c_task(t) };
+        *self.reporter.lock().unwrap_or_else(|e| e.into_inner()) = Some((task.clone(), client.clone()));
+        self.has_task.store(true, std::sync::atomic::Ordering::SeqCst);
+        DownloadOption::TaskDesc(task, client)
+    }
+
     /// The download state. Held only inside one call of the core, never while a user callback
     /// runs; each of the handle's other locks is taken alone.
     fn lock(&self) -> std::sync::MutexGuard<'_, Download> {
@@ -441,11 +529,13 @@ pub extern "C" fn aiot_download_init() -> *mut c_void {
 #[no_mangle]
 pub unsafe extern "C" fn aiot_download_deinit(handle: *mut *mut c_void) -> i32 {
     guard(|| {
-        if handle.is_null() || (*handle).is_null() {
+        // SAFETY: `handle` is NULL or points to a handle slot (this function's contract).
+        let Some(slot) = (unsafe { handle_slot(handle) }) else {
             return STATE_DOWNLOAD_DEINIT_HANDLE_IS_NULL;
-        }
-        drop(Box::from_raw(*handle as *mut DownloadHandle));
-        *handle = std::ptr::null_mut();
+        };
+        // SAFETY: the slot holds a live handle from `aiot_download_init`, no longer used by any
+        // call (this function's contract).
+        unsafe { free_handle::<DownloadHandle>(slot) };
         STATE_SUCCESS
     })
 }
@@ -461,49 +551,15 @@ pub unsafe extern "C" fn aiot_download_setopt(
     data: *mut c_void,
 ) -> i32 {
     guard(|| {
-        let Some(d) = download(handle) else {
+        // SAFETY: `handle` is NULL or comes from `aiot_download_init` (this function's contract).
+        let Some(d) = (unsafe { download(handle) }) else {
             return STATE_DOWNLOAD_SETOPT_HANDLE_IS_NULL;
         };
         if data.is_null() {
             return STATE_DOWNLOAD_SETOPT_DATA_IS_NULL;
         }
-        let opt = match option {
-            AIOT_DLOPT_NETWORK_CRED => {
-                DownloadOption::NetworkCred(read_cred(&*(data as *const aiot_sysdep_network_cred_t)))
-            }
-            AIOT_DLOPT_NETWORK_PORT => DownloadOption::NetworkPort(*(data as *const u16)),
-            AIOT_DLOPT_RECV_TIMEOUT_MS => DownloadOption::RecvTimeoutMs(*(data as *const u32)),
-            AIOT_DLOPT_RECV_HANDLER => {
-                // SAFETY: the option passes the function pointer itself as `data`.
-                let f: unsafe extern "C" fn(*mut c_void, *const aiot_download_recv_t, *mut c_void) =
-                    std::mem::transmute(data);
-                *d.handler.lock().unwrap_or_else(|e| e.into_inner()) = Some(f);
-                return STATE_SUCCESS;
-            }
-            AIOT_DLOPT_USERDATA => {
-                *d.userdata.lock().unwrap_or_else(|e| e.into_inner()) = data as usize;
-                return STATE_SUCCESS;
-            }
-            AIOT_DLOPT_TASK_DESC => {
-                let t = &*(data as *const aiot_download_task_desc_t);
-                // Progress goes nowhere without a product key and device name: reports then
-                // return STATE_USER_INPUT_NULL_POINTER, as upstream's publish does.
-                let client = if t.product_key.is_null() || t.device_name.is_null() {
-                    None
-                } else {
-                    shared_client(t.mqtt_handle)
-                };
-                let task = from_c_task(t);
-                *d.reporter.lock().unwrap_or_else(|e| e.into_inner()) = Some((task.clone(), client.clone()));
-                d.has_task.store(true, std::sync::atomic::Ordering::SeqCst);
-                DownloadOption::TaskDesc(task, client)
-            }
-            AIOT_DLOPT_RANGE_START => DownloadOption::RangeStart(*(data as *const u32)),
-            AIOT_DLOPT_RANGE_END => DownloadOption::RangeEnd(*(data as *const u32)),
-            AIOT_DLOPT_BODY_BUFFER_MAX_LEN => DownloadOption::BodyBufferMaxLen(*(data as *const u32)),
-            _ => return STATE_USER_INPUT_OUT_RANGE,
-        };
-        unit_code(d.lock().setopt(opt))
+        // SAFETY: `data` is not NULL and matches the option's type (this function's contract).
+        unsafe { d.setopt(option, data) }
     })
 }
 
@@ -514,7 +570,8 @@ pub unsafe extern "C" fn aiot_download_setopt(
 #[no_mangle]
 pub unsafe extern "C" fn aiot_download_send_request(handle: *mut c_void) -> i32 {
     guard(|| {
-        let Some(d) = download(handle) else {
+        // SAFETY: `handle` is NULL or comes from `aiot_download_init` (this function's contract).
+        let Some(d) = (unsafe { download(handle) }) else {
             return STATE_DOWNLOAD_REQUEST_HANDLE_IS_NULL;
         };
         if !d.has_task.load(std::sync::atomic::Ordering::SeqCst) {
@@ -541,7 +598,8 @@ pub unsafe extern "C" fn aiot_download_send_request(handle: *mut c_void) -> i32 
 #[no_mangle]
 pub unsafe extern "C" fn aiot_download_recv(handle: *mut c_void) -> i32 {
     guard(|| {
-        let Some(d) = download(handle) else {
+        // SAFETY: `handle` is NULL or comes from `aiot_download_init` (this function's contract).
+        let Some(d) = (unsafe { download(handle) }) else {
             return STATE_DOWNLOAD_RECV_HANDLE_IS_NULL;
         };
         let result = d.lock().recv();
@@ -564,7 +622,8 @@ pub unsafe extern "C" fn aiot_download_recv(handle: *mut c_void) -> i32 {
 #[no_mangle]
 pub unsafe extern "C" fn aiot_download_report_progress(handle: *mut c_void, percent: i32) -> i32 {
     guard(|| {
-        let Some(d) = download(handle) else {
+        // SAFETY: `handle` is NULL or comes from `aiot_download_init` (this function's contract).
+        let Some(d) = (unsafe { download(handle) }) else {
             return STATE_DOWNLOAD_REPORT_HANDLE_IS_NULL;
         };
         let reporter = d.reporter.lock().unwrap_or_else(|e| e.into_inner()).clone();
