@@ -222,6 +222,14 @@ static void roundtrip(const char *label, const char *host, uint16_t port, const 
     demo_log("%s: topic of %u bytes back byte for byte: subscribed handler %d, topic map %d, wrong %d, PUBACKs %d",
              label, (unsigned)g_topic_len, g_sub_hits, g_map_hits, g_wrong_topic, g_pubacks);
     CHECK(g_wrong_topic == 0, "%s: %d messages came with other topic bytes", label, g_wrong_topic);
+    {
+        /* The log callback gets the topic's own bytes too, as upstream's "%s" passes them. */
+        char want[200];
+        snprintf(want, sizeof(want), "pub: %s\r\n", g_topic);
+        CHECK(demo_log_seen(STATE_MQTT_LOG_TOPIC, want), "%s: no [LK-0309] pub line with the topic's bytes", label);
+        snprintf(want, sizeof(want), "sub: %s\r\n", g_topic);
+        CHECK(demo_log_seen(STATE_MQTT_LOG_TOPIC, want), "%s: no [LK-0309] sub line with the topic's bytes", label);
+    }
     CHECK_POS(aiot_mqtt_unsub(mqtt, g_topic));
     CHECK_OK(aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_REMOVE_TOPIC_MAP, &map));
     CHECK_OK(aiot_mqtt_disconnect(mqtt));

@@ -51,6 +51,10 @@ fn sink() -> Option<Sink> {
 const STACK_LINE: usize = 512;
 
 fn emit(code: i32, text: &str) {
+    emit_bytes(code, text.as_bytes());
+}
+
+fn emit_bytes(code: i32, text: &[u8]) {
     let Some(sink) = sink() else {
         return;
     };
@@ -63,7 +67,7 @@ fn emit(code: i32, text: &str) {
         &mut heap
     };
     let mut n = 0;
-    for part in text.as_bytes().split(|&b| b == 0) {
+    for part in text.split(|&b| b == 0) {
         buf[n..n + part.len()].copy_from_slice(part);
         n += part.len();
     }
@@ -107,6 +111,30 @@ pub fn line(code: i32, text: &str) {
     }
     let now = sysdep::active().map(|p| p.time_ms()).unwrap_or(0);
     emit(code, &format_line(now, code, text));
+}
+
+/// Logs a line made of `parts` (the last should end in `\r\n`) whose bytes reach the callback
+/// unchanged, as upstream's `%s` passes them: a topic in GBK or any other encoding is shown as
+/// it is, never rewritten. Cut at 160 bytes like [`line`].
+pub fn line_bytes(code: i32, parts: &[&[u8]]) {
+    if !enabled() {
+        return;
+    }
+    let now = sysdep::active().map(|p| p.time_ms()).unwrap_or(0);
+    emit_bytes(code, &format_line_bytes(now, code, parts));
+}
+
+/// Formats a line of raw bytes as [`line_bytes`] does (without emitting it).
+pub fn format_line_bytes(now_ms: u64, code: i32, parts: &[&[u8]]) -> Vec<u8> {
+    let mut line = format!("{}[{}] ", timestamp(now_ms), tag(code)).into_bytes();
+    for part in parts {
+        line.extend_from_slice(part);
+    }
+    if line.len() >= LINE_LIMIT {
+        line.truncate(LINE_LIMIT);
+        line.extend_from_slice(b"\r\n");
+    }
+    line
 }
 
 /// Passes a port line through unchanged (no prefix), as the POSIX port does.
@@ -228,6 +256,19 @@ mod tests {
             "[1579511737.377][LK-0313] MQTT connect success in 152 ms\r\n"
         );
         assert_eq!(format_line(377, -0x1000, "x"), "[377][LK-1000] x");
+    }
+
+    #[test]
+    fn byte_lines_keep_their_bytes() {
+        let gbk: &[u8] = b"/pk/dn/user/\xb2\xe2\xca\xd4";
+        let line = format_line_bytes(1_579_511_737_377, -0x0309, &[b"pub: ", gbk, b"\r\n"]);
+        let mut want = b"[1579511737.377][LK-0309] pub: ".to_vec();
+        want.extend_from_slice(gbk);
+        want.extend_from_slice(b"\r\n");
+        assert_eq!(line, want);
+        let long = format_line_bytes(0, -0x0309, &[&[0xB2; 300]]);
+        assert_eq!(long.len(), LINE_LIMIT + 2);
+        assert!(long.ends_with(b"\xb2\r\n"));
     }
 
     #[test]

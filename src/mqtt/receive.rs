@@ -218,8 +218,7 @@ impl Client {
             let _ = self.send_bytes(conn, &codec::puback(publish.packet_id), timeout);
         }
         if log::enabled() {
-            let topic = String::from_utf8_lossy(&publish.topic);
-            log::line(STATE_MQTT_LOG_TOPIC, &format!("pub: {topic}\r\n"));
+            log::line_bytes(STATE_MQTT_LOG_TOPIC, &[b"pub: ", &publish.topic, b"\r\n"]);
             log::hexdump(STATE_MQTT_LOG_HEXDUMP, '<', &publish.payload);
         }
         let recv = Recv::Pub {

@@ -69,8 +69,7 @@ impl Client {
             topic
         };
         if log::enabled() {
-            let shown = String::from_utf8_lossy(topic);
-            log::line(STATE_MQTT_LOG_TOPIC, &format!("pub: {shown}\r\n"));
+            log::line_bytes(STATE_MQTT_LOG_TOPIC, &[b"pub: ", topic, b"\r\n"]);
             log::hexdump(STATE_MQTT_LOG_HEXDUMP, '>', payload);
         }
         if qos == 0 {
@@ -133,8 +132,7 @@ impl Client {
         check_filter(filter, check)?;
         let _g = self.enter()?;
         if log::enabled() {
-            let shown = String::from_utf8_lossy(filter);
-            log::line(STATE_MQTT_LOG_TOPIC, &format!("sub: {shown}\r\n"));
+            log::line_bytes(STATE_MQTT_LOG_TOPIC, &[b"sub: ", filter, b"\r\n"]);
         }
         self.attach(filter, handler, userdata, Some(qos));
         self.send_subscribe(filter, qos)
@@ -153,8 +151,7 @@ impl Client {
         check_filter(filter, check)?;
         let _g = self.enter()?;
         if log::enabled() {
-            let shown = String::from_utf8_lossy(filter);
-            log::line(STATE_MQTT_LOG_TOPIC, &format!("unsub: {shown}\r\n"));
+            log::line_bytes(STATE_MQTT_LOG_TOPIC, &[b"unsub: ", filter, b"\r\n"]);
         }
         lock(&self.state).topics.retain(|e| e.filter != filter);
         let id = lock(&self.state).next_packet_id();
