@@ -169,6 +169,11 @@ void demo_recv_for(void *handle, uint32_t ms, const char *file, int line);
         }                                                                                 \
     } while (0)
 
+/* Arms a watchdog: unless demo_watchdog(0, ...) disarms it first, the process prints
+ * "FAIL: <what> hung (watchdog after N s)" and exits with `code` after `seconds`. For the tests
+ * that prove a call does not hang. */
+void demo_watchdog(unsigned seconds, const char *what, int code);
+
 /* ---------------------------------------------------------------- broker control */
 
 /* The pid of the running broker, read from AIOT_BROKER_PID_FILE. */

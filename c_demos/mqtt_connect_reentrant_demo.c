@@ -25,14 +25,6 @@ static int32_t g_manual_rc = -1;
 static int g_manual_tries;
 static int g_echoes, g_pubacks;
 
-static void on_alarm(int sig)
-{
-    static const char msg[] = "mqtt_connect_reentrant_demo: FAIL: hung (watchdog)\n";
-    (void)sig;
-    (void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
-    _exit(2);
-}
-
 static void event_handler(void *handle, const aiot_mqtt_event_t *event, void *userdata)
 {
     (void)userdata;
@@ -94,12 +86,8 @@ int main(void)
     uint8_t reconn_off = 0;
     uint64_t dl;
     char b[16];
-    struct sigaction sa;
 
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_alarm;
-    sigaction(SIGALRM, &sa, NULL);
-    alarm(WATCHDOG_S);
+    demo_watchdog(WATCHDOG_S, "mqtt_connect_reentrant_demo: aiot_mqtt_connect from an event handler", 2);
 
     demo_env_load(&env);
     snprintf(g_topic, sizeof(g_topic), "/%s/%s/user/reconnect", env.product_key, env.device_name);
@@ -139,7 +127,7 @@ int main(void)
 
     CHECK_OK(aiot_mqtt_disconnect(g_mqtt));
     CHECK_OK(aiot_mqtt_deinit(&g_mqtt));
-    alarm(0);
+    demo_watchdog(0, NULL, 0);
     demo_log("mqtt_connect_reentrant_demo: all checks passed");
     return 0;
 }

@@ -26,14 +26,6 @@ static int g_nested_calls, g_nested_failures;
 static int32_t g_first_nested_failure;
 static int g_echoes, g_echoes_nested, g_pubacks, g_pubacks_nested_recv;
 
-static void on_alarm(int sig)
-{
-    static const char msg[] = "mqtt_recv_reentrant_demo: FAIL: hung (watchdog)\n";
-    (void)sig;
-    (void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
-    _exit(2);
-}
-
 static void nested_recv(void)
 {
     int32_t rc;
@@ -88,12 +80,8 @@ int main(void)
     demo_env_t env;
     uint32_t recv_timeout_ms = 200;
     char b[16];
-    struct sigaction sa;
 
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_alarm;
-    sigaction(SIGALRM, &sa, NULL);
-    alarm(WATCHDOG_S);
+    demo_watchdog(WATCHDOG_S, "mqtt_recv_reentrant_demo: aiot_mqtt_recv from a handler", 2);
 
     demo_env_load(&env);
     snprintf(g_topic, sizeof(g_topic), "/%s/%s/user/reentrant", env.product_key, env.device_name);
@@ -124,7 +112,7 @@ int main(void)
 
     CHECK_OK(aiot_mqtt_disconnect(g_mqtt));
     CHECK_OK(aiot_mqtt_deinit(&g_mqtt));
-    alarm(0);
+    demo_watchdog(0, NULL, 0);
     demo_log("mqtt_recv_reentrant_demo: all checks passed");
     return 0;
 }

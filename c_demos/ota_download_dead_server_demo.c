@@ -27,15 +27,6 @@
 
 static int g_log_lines;
 
-static void on_watchdog(int sig)
-{
-    (void)sig;
-    static const char msg[] = "watchdog: the download loop hangs\n";
-    ssize_t n = write(STDOUT_FILENO, msg, sizeof(msg) - 1);
-    (void)n;
-    _exit(4);
-}
-
 static int32_t count_log(int32_t code, char *message)
 {
     (void)code;
@@ -112,8 +103,7 @@ static void *new_download(uint16_t port, aiot_download_task_desc_t *task, char *
 
 int main(void)
 {
-    signal(SIGALRM, on_watchdog);
-    alarm(60);
+    demo_watchdog(60, "ota_download_dead_server_demo: the download loop", 4);
     aiot_sysdep_set_portfile(&g_aiot_sysdep_portfile);
     aiot_state_set_logcb(count_log);
 

@@ -36,15 +36,6 @@ static int g_done;
 static int g_failed;
 static int g_marker;
 
-static void on_watchdog(int sig)
-{
-    (void)sig;
-    static const char msg[] = "watchdog: a download call hangs\n";
-    ssize_t n = write(STDOUT_FILENO, msg, sizeof(msg) - 1);
-    (void)n;
-    _exit(4);
-}
-
 static int32_t logcb(int32_t code, char *message)
 {
     if (code != STATE_HTTP_LOG_RECV_CONTENT) {
@@ -162,8 +153,7 @@ static int download(void)
 int main(void)
 {
     int seconds = (int)demo_env_long("AIOT_DEMO_SECONDS", 60);
-    signal(SIGALRM, on_watchdog);
-    alarm((unsigned)seconds + 10);
+    demo_watchdog((unsigned)seconds + 10, "download_callback_demo: a download call", 4);
 
     aiot_sysdep_set_portfile(&g_aiot_sysdep_portfile);
     aiot_state_set_logcb(logcb);

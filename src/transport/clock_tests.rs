@@ -22,6 +22,8 @@ use crate::sysdep::posix::PosixPort;
 use crate::sysdep::{NetOption, Port, PortNetwork};
 use aiot_platform::pki::TestPki;
 
+use super::tls::tests::ca_cred;
+
 /// Upper bound on how long a server thread keeps its socket open.
 const SERVER_HOLD: Duration = Duration::from_secs(20);
 
@@ -205,15 +207,4 @@ fn recv_deadline_reads_the_port_clock() {
     drop(conn);
     drop(done);
     srv.join().unwrap();
-}
-
-fn ca_cred(ca_pem: &str) -> crate::sysdep::Credential {
-    crate::sysdep::Credential {
-        option: crate::sysdep::CRED_SVRCERT_CA,
-        max_tls_fragment: 16384,
-        sni_enabled: 1,
-        server_ca: Some(ca_pem.as_bytes().to_vec()),
-        client_cert: None,
-        client_key: None,
-    }
 }

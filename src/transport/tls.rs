@@ -966,7 +966,7 @@ impl TlsSession {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::sysdep::posix::PosixPort;
     use crate::transport::Connection;
@@ -1012,7 +1012,7 @@ mod tests {
     }
 
     /// A credential that trusts `ca_pem` (SNI on, 16 KB fragments, no client certificate).
-    fn ca_cred(ca_pem: &str) -> Credential {
+    pub(crate) fn ca_cred(ca_pem: &str) -> Credential {
         Credential {
             option: crate::sysdep::CRED_SVRCERT_CA,
             max_tls_fragment: 16384,
