@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# MQTT figures side by side (not a test): runs each column's mqtt_bench under its own
+# `aiot-platform exec`, the columns interleaved round by round (the machine's speed drifts by
+# 15-30 % over minutes, so columns are only comparable within a run), then prints each figure's
+# min / median / max per column.
+#
+#   scripts/mqtt-bench.sh NAME=PROGRAM [NAME=PROGRAM ...]
+#
+# A column runs against mosquitto with its default settings (AIOT_BROKER_DEFAULTS=1: only what
+# authentication and TLS need), unless NAME ends in "@tuned": then against the platform's tuned
+# broker (set_tcp_nodelay true, ...). AIOT_BENCH_RUNS rounds (default 5); AIOT_PLATFORM_BIN
+# is the aiot-platform to use (default build/cargo/release/aiot-platform).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/usr/sbin:$PATH"
+(($#)) || { echo "usage: $0 NAME=PROGRAM [NAME=PROGRAM ...]" >&2; exit 2; }
+platform=${AIOT_PLATFORM_BIN:-build/cargo/release/aiot-platform}
+runs=${AIOT_BENCH_RUNS:-5}
+out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
+names=()
+for col in "$@"; do
+  names+=("${col%%=*}")
+  [[ -x "${col#*=}" ]] || { echo "$0: ${col#*=} is not an executable" >&2; exit 2; }
+done
+echo "mosquitto: $(mosquitto -h 2>/dev/null | head -1 | sed 's/^mosquitto //'); $(nproc) cores; $(date -u '+%Y-%m-%d %H:%M UTC'); $runs rounds"
+for round in $(seq "$runs"); do
+  for col in "$@"; do
+    name=${col%%=*} program=${col#*=}
+    if [[ $name == *@tuned ]]; then defaults=0; else defaults=1; fi
+    AIOT_BROKER_DEFAULTS=$defaults "$platform" exec --timeout 300 -- "$program" >"$out/$name.$round" 2>"$out/$name.$round.err" || {
+      echo "$0: $name failed in round $round:" >&2; tail -20 "$out/$name.$round.err" >&2; exit 1; }
+  done
+done
+# One line per figure: the figure, then "min / median / max" for each column.
+printf '%-36s' figure; printf ' | %-30s' "${names[@]}"; echo
+for key in $(awk '{print $1}' "$out/${names[0]}.1"); do
+  printf '%-36s' "$key"
+  for name in "${names[@]}"; do
+    cat "$out/$name".[0-9]* | awk -v k="$key" '$1 == k {print $2}' | sort -g | awk \
+      '{v[NR]=$1} END {if (NR) printf " | %-30s", v[1] " / " v[int((NR+1)/2)] " / " v[NR]; else printf " | %-30s", "-"}'
+  done
+  echo
+done
