@@ -2,7 +2,8 @@
 # MQTT figures side by side (not a test): runs each column's mqtt_bench under its own
 # `aiot-platform exec`, the columns interleaved round by round (the machine's speed drifts by
 # 15-30 % over minutes, so columns are only comparable within a run), then prints each figure's
-# min / median / max per column.
+# min / median / max per column, and per round the ratio of the second column's publish
+# rates to the first's.
 #
 #   scripts/mqtt-bench.sh NAME=PROGRAM [NAME=PROGRAM ...]
 #
@@ -41,3 +42,14 @@ for key in $(awk '{print $1}' "$out/${names[0]}.1"); do
   done
   echo
 done
+# Per round, the second column's rates over the first's (the pairs ran back to back, so this is
+# what the drift leaves comparable): min / median / max of the ratios.
+if ((${#names[@]} >= 2)); then
+  for key in qos0_tcp_msg_per_s qos1_tcp_msg_per_s; do
+    for round in $(seq "$runs"); do
+      paste <(awk -v k="$key" '$1 == k {print $2}' "$out/${names[0]}.$round") \
+            <(awk -v k="$key" '$1 == k {print $2}' "$out/${names[1]}.$round")
+    done | awk '$1 > 0 {printf "%.2f\n", $2 / $1}' | sort -g | awk -v k="${key}_${names[1]}_over_${names[0]}" \
+      '{v[NR]=$1} END {if (NR) printf "%-36s | %s\n", k, v[1] " / " v[int((NR+1)/2)] " / " v[NR]}'
+  done
+fi
