@@ -242,9 +242,15 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// Writes the PKI, password file, ACL and config into `state_dir`.
-    /// Refuses a folder whose broker is still running.
+    /// Writes the PKI, password file, ACL and config into `state_dir`, with mosquitto's default
+    /// settings when [`DEFAULTS_ENV`] is `1`. Refuses a folder whose broker is still running.
     pub fn setup(state_dir: &Path, devices: &[Device]) -> std::io::Result<BrokerInfo> {
+        Broker::setup_with(state_dir, devices, default_settings())
+    }
+
+    /// [`Broker::setup`] with the choice made by the caller: `defaults` leaves mosquitto's
+    /// settings as they are (only authentication and TLS configured, no delivery plugin).
+    pub fn setup_with(state_dir: &Path, devices: &[Device], defaults: bool) -> std::io::Result<BrokerInfo> {
         if let Ok(old) = BrokerInfo::load(state_dir) {
             if old.running() {
                 return Err(std::io::Error::other(format!(
@@ -292,7 +298,6 @@ impl Broker {
         }
         fs::write(state_dir.join("acl"), acl)?;
         let d = state_dir.display();
-        let defaults = default_settings();
         let log_types = if std::env::var(LOG_ENV).is_ok_and(|v| v == "all") {
             "log_type all\n"
         } else if defaults {
