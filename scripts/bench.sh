@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Speed and footprint figures (not a test): connect times, publish rates, stripped .so size.
+# Speed and footprint figures (not a test): connect times, publish rates, stripped .so size,
+# OTA downloads and peak RSS. MQTT and download figures are printed as min / median / max over
+# AIOT_BENCH_RUNS runs (default 5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -19,7 +21,15 @@ echo "exported_symbols $(nm -D --defined-only "$so" | awk '{print $3}' | grep -c
 # The hot-function order (link/hot-symbols.txt) only helps while its names exist in the build;
 # regenerate it with scripts/hot-symbols.sh when this falls.
 echo "hot_symbols_in_library $(grep -v '^#' link/hot-symbols.txt | sort -u | comm -12 - <(nm --defined-only "$so" | awk '{print $3}' | sort -u) | wc -l)/$(grep -vc '^#' link/hot-symbols.txt)"
-build/cargo/release/aiot-platform exec --timeout 300 -- build/mqtt_bench
+# MQTT: mosquitto with its default settings, as a user's broker runs (AIOT_BROKER_DEFAULTS=1),
+# and the platform's tuned broker as an extra column; with AIOT_UPSTREAM_SDK=/path/to/LinkSDK
+# also upstream's SDK built ad hoc (scripts/upstream-bench.sh), all interleaved in one run.
+mqtt_columns=(aiot=build/mqtt_bench aiot@tuned=build/mqtt_bench)
+if [[ -n ${AIOT_UPSTREAM_SDK:-} ]]; then
+  scripts/upstream-bench.sh --build-only "$AIOT_UPSTREAM_SDK" "$tmp/upstream_mqtt_bench"
+  mqtt_columns=(upstream="$tmp/upstream_mqtt_bench" "${mqtt_columns[@]}")
+fi
+scripts/mqtt-bench.sh "${mqtt_columns[@]}"
 # One ota_bench download under the platform: prints its figures, fails the bench unless the
 # library verified the image (ota_bench keeps no copy of it, so ota-exec's own verdict, which
 # wants AIOT_FIRMWARE_OUT, does not apply: its exit code is not used).

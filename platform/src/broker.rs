@@ -17,6 +17,17 @@ pub const PLATFORM_USER: &str = "platform";
 /// slows the publish-rate figures of the benchmark).
 pub const LOG_ENV: &str = "AIOT_PLATFORM_LOG";
 
+/// Set to `1` to run mosquitto with its default settings, as a user's broker would: only what
+/// authentication and the TLS listener need. Without it the broker is tuned for the tests and
+/// benches (`set_tcp_nodelay true`, unbounded keepalive and message size) and loads the delivery
+/// plugin; with it devices get their system topics only if they subscribe to them.
+pub const DEFAULTS_ENV: &str = "AIOT_BROKER_DEFAULTS";
+
+/// Whether [`DEFAULTS_ENV`] asks for mosquitto's default settings.
+pub fn default_settings() -> bool {
+    std::env::var(DEFAULTS_ENV).is_ok_and(|v| v == "1")
+}
+
 fn mosquitto_bin(name: &str) -> PathBuf {
     for dir in ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"] {
         let p = Path::new(dir).join(name);
@@ -231,9 +242,15 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// Writes the PKI, password file, ACL and config into `state_dir`.
-    /// Refuses a folder whose broker is still running.
+    /// Writes the PKI, password file, ACL and config into `state_dir`, with mosquitto's default
+    /// settings when [`DEFAULTS_ENV`] is `1`. Refuses a folder whose broker is still running.
     pub fn setup(state_dir: &Path, devices: &[Device]) -> std::io::Result<BrokerInfo> {
+        Broker::setup_with(state_dir, devices, default_settings())
+    }
+
+    /// [`Broker::setup`] with the choice made by the caller: `defaults` leaves mosquitto's
+    /// settings as they are (only authentication and TLS configured, no delivery plugin).
+    pub fn setup_with(state_dir: &Path, devices: &[Device], defaults: bool) -> std::io::Result<BrokerInfo> {
         if let Ok(old) = BrokerInfo::load(state_dir) {
             if old.running() {
                 return Err(std::io::Error::other(format!(
@@ -283,6 +300,8 @@ impl Broker {
         let d = state_dir.display();
         let log_types = if std::env::var(LOG_ENV).is_ok_and(|v| v == "all") {
             "log_type all\n"
+        } else if defaults {
+            ""
         } else {
             "log_type error\nlog_type warning\nlog_type notice\nlog_type information\n\
              log_type subscribe\nlog_type unsubscribe\n"
@@ -296,7 +315,9 @@ impl Broker {
             ""
         };
         // Aliyun delivers a device's system topics without a SUBSCRIBE; the plugin does the same.
-        let plugin = if DELIVERY_PLUGIN_SO.is_empty() {
+        let plugin = if defaults {
+            String::new()
+        } else if DELIVERY_PLUGIN_SO.is_empty() {
             eprintln!(
                 "aiot-platform: built without {DELIVERY_PLUGIN} (no mosquitto-dev headers): devices \
                  get their OTA topics only if they subscribe to them"
@@ -306,11 +327,16 @@ impl Broker {
             fs::write(state_dir.join(DELIVERY_PLUGIN), DELIVERY_PLUGIN_SO)?;
             format!("plugin {d}/{DELIVERY_PLUGIN}\n")
         };
+        let tuning = if defaults {
+            ""
+        } else {
+            "persistence false\nconnection_messages true\nmax_keepalive 65535\nmessage_size_limit 0\n\
+             set_tcp_nodelay true\n"
+        };
         let conf = format!(
             "{user}per_listener_settings false\nallow_anonymous false\npassword_file {d}/passwd\nacl_file {d}/acl\n\
              {plugin}\
-             persistence false\nlog_dest file {d}/mosquitto.log\n{log_types}connection_messages true\n\
-             max_keepalive 65535\nmessage_size_limit 0\nset_tcp_nodelay true\n\
+             log_dest file {d}/mosquitto.log\n{log_types}{tuning}\
              listener {tcp_port} 127.0.0.1\n\
              listener {tls_port} 127.0.0.1\ncafile {d}/ca.pem\ncertfile {d}/server.pem\nkeyfile {d}/server.key\n"
         );

@@ -41,6 +41,8 @@ State folder (--state-dir):
   ports                    '<tcp port> <tls port> <platform password>'
   broker.pid               pid of the running mosquitto
   mosquitto.log            mosquitto's log (every packet with AIOT_PLATFORM_LOG=all)
+                           (AIOT_BROKER_DEFAULTS=1: mosquitto's default settings, only what
+                           authentication and TLS need; no Nagle tuning, no delivery plugin)
   broker.log               mosquitto's stdout/stderr (start-up errors)
   firmware.pem, .key       the firmware server's certificate (DNS:localhost), from ota-exec/serve
   received.bin             AIOT_FIRMWARE_OUT of ota-exec

@@ -52,3 +52,38 @@ fn devices_authenticate_with_the_aliyun_password_only() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn default_settings_keep_authentication_and_drop_the_tuning() {
+    let base = std::env::temp_dir().join(format!("aiot-platform-defaults-{}", std::process::id()));
+    let devices = default_devices();
+    let tuned = Broker::setup_with(&base.join("tuned"), &devices, false).unwrap();
+    let conf = std::fs::read_to_string(tuned.conf()).unwrap();
+    assert!(conf.contains("set_tcp_nodelay true"), "{conf}");
+
+    let info = Broker::setup_with(&base.join("defaults"), &devices, true).unwrap();
+    let conf = std::fs::read_to_string(info.conf()).unwrap();
+    for absent in [
+        "set_tcp_nodelay",
+        "plugin ",
+        "max_keepalive",
+        "message_size_limit",
+    ] {
+        assert!(!conf.contains(absent), "{absent} in {conf}");
+    }
+    for present in [
+        "allow_anonymous false",
+        "password_file ",
+        "acl_file ",
+        "certfile ",
+    ] {
+        assert!(conf.contains(present), "{present} missing from {conf}");
+    }
+    info.start().unwrap();
+    let d = &devices[0];
+    let ok = connect_rc(info.tcp_port, &d.username(), &d.password());
+    let refused = connect_rc(info.tcp_port, &d.username(), "wrong");
+    info.stop();
+    let _ = std::fs::remove_dir_all(&base);
+    assert_eq!((ok, refused), (0, 5));
+}
