@@ -6,6 +6,11 @@
 //! * `TCP_NODELAY` is set on every connection. Upstream forgets it, so Nagle's algorithm plus
 //!   the peer's delayed ACK hold back the last small write of a TLS handshake flight for about
 //!   40 ms on every connect (and on every HTTP download request).
+//! * `TCP_QUICKACK` is armed before each of the first [`OPENING_READS`] reads of a connection
+//!   (the kernel drops it again as soon as we send). A TLS 1.3 server such as mosquitto with
+//!   OpenSSL sends its session tickets right after our Finished and the CONNACK just after them;
+//!   with Nagle on at the server (mosquitto's default) the CONNACK waits until the tickets are
+//!   acknowledged, and a delayed ACK of ours would cost ~40 ms on every connect.
 //! * A peer close after some bytes were read returns those bytes; the close code
 //!   (`STATE_PORT_NETWORK_RECV_CONNECTION_CLOSED`) comes with the next call. Upstream drops
 //!   the partial bytes.
@@ -43,6 +48,11 @@ const RX_DIRECT: usize = 4 * 1024;
 /// A connection starts with this much and grows to [`RX_BUF`] on its first read of more: an
 /// MQTT connection with small packets never touches 64 KB of memory.
 const RX_BUF_START: usize = 4 * 1024;
+
+/// Reads of a new connection that ask the kernel for immediate ACKs: a TLS handshake, the
+/// server's session tickets and the MQTT CONNACK (or an HTTP response header) take 3-6; later
+/// reads keep the kernel's delayed ACKs, which ride on our next packet.
+const OPENING_READS: u8 = 8;
 
 /// Upstream's `CORE_SYSDEP_DEFAULT_CONNECT_TIMEOUT_MS`.
 const DEFAULT_CONNECT_TIMEOUT_MS: u32 = 10_000;
@@ -143,6 +153,8 @@ struct RxState {
     end: usize,
     timeout: Option<Duration>,
     eof: bool,
+    /// Reads left that arm `TCP_QUICKACK` first ([`OPENING_READS`] after each establish).
+    quick_acks: u8,
 }
 
 impl RxState {
@@ -190,6 +202,7 @@ impl PosixNetwork {
                 end: 0,
                 timeout: None,
                 eof: false,
+                quick_acks: 0,
             }),
             tx: Mutex::new(TxState { timeout: None }),
         }
@@ -240,6 +253,16 @@ fn raw_fd(s: &TcpStream) -> i64 {
 fn raw_fd(_s: &TcpStream) -> i64 {
     -1
 }
+
+/// Asks the kernel to acknowledge what arrives (and what is queued) at once instead of
+/// delaying the ACK. Best effort: failure only costs latency.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn quick_ack(s: &TcpStream) {
+    let _ = socket2::SockRef::from(s).set_tcp_quickack(true);
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn quick_ack(_s: &TcpStream) {}
 
 fn is_timeout(e: &io::Error) -> bool {
     matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
@@ -297,6 +320,7 @@ impl PortNetwork for PosixNetwork {
             rx.end = 0;
             rx.timeout = None;
             rx.eof = false;
+            rx.quick_acks = OPENING_READS;
         }
         self.tx.get_mut().unwrap_or_else(|e| e.into_inner()).timeout = None;
         if let Some(old) = self.stream.replace(stream) {
@@ -342,6 +366,10 @@ impl PortNetwork for PosixNetwork {
                     return STATE_PORT_NETWORK_RECV_FAILED;
                 }
                 rx.timeout = Some(wait);
+            }
+            if rx.quick_acks > 0 {
+                rx.quick_acks -= 1;
+                quick_ack(stream);
             }
             // rx is empty here: everything buffered was handed out above.
             let want = len - got;
@@ -503,6 +531,32 @@ mod tests {
         // Small writes (a TLS ClientHello, an MQTT PINGREQ) leave at once.
         let (net, _server) = pair();
         assert!(net.stream.as_ref().unwrap().nodelay().unwrap());
+    }
+
+    /// Whether the kernel would acknowledge incoming data at once (`TCP_QUICKACK` reads back
+    /// as "not in delayed-ACK mode").
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn acks_at_once(net: &PosixNetwork) -> bool {
+        socket2::SockRef::from(net.stream.as_ref().unwrap())
+            .tcp_quickack()
+            .unwrap()
+    }
+
+    #[test]
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn opening_reads_ack_at_once() {
+        // Answering a peer at once puts the connection in delayed-ACK ("pingpong") mode. Each
+        // read of the opening exchange arms quick ACKs again, so a TLS server that holds its
+        // CONNACK behind unacknowledged session tickets (Nagle) is not kept waiting ~40 ms.
+        let (net, mut server) = pair();
+        let mut one = [0u8; 1];
+        for _ in 0..OPENING_READS {
+            server.write_all(b"s").unwrap();
+            assert_eq!(net.recv(&mut one, 2000), 1);
+            assert!(acks_at_once(&net), "an opening read arms quick ACKs");
+            assert_eq!(net.send(b"c", 2000), 1);
+            server.read_exact(&mut one).unwrap();
+        }
     }
 
     #[test]
