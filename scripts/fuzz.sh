@@ -27,7 +27,11 @@ export RUSTFLAGS="${RUSTFLAGS:-} -Cpasses=sancov-module \
 BIN="target/$HOST/release"
 
 build() {
-  cargo build --release --locked --target "$HOST" --bins
+  cargo build --release --locked --target "$HOST" --bins || {
+    echo "fuzz build failed; when the library's dependencies changed, refresh the fuzz crate's" \
+         "lock file: (cd fuzz && cargo update --workspace)" >&2
+    return 1
+  }
 }
 
 # run TARGET SECONDS [libFuzzer options...]: the committed seeds plus new inputs.
