@@ -7,6 +7,9 @@
  * AIOT_BENCH_LOGCB=1 measures the shape of upstream's fota demo instead: a log callback (which
  * drops every line, as that demo drops the LK-040E body dumps) and an 8 KiB body buffer. The
  * library still formats and hands over every dump line; figures are named `..._logcb_...`.
+ *
+ * AIOT_BENCH_URL_OVERRIDE=URL downloads (and curls) URL instead of the pushed one, keeping the
+ * pushed size and digest: URL must serve the same image (scripts/nginx-firmware.sh).
  */
 #define _POSIX_C_SOURCE 200809L
 #define _DEFAULT_SOURCE
@@ -48,9 +51,12 @@ static void on_ota(void *h, const aiot_ota_recv_t *const msg, void *u)
     (void)h;
     (void)u;
     if (g_dl == NULL && msg->task_desc->url != NULL) {
-        snprintf(g_url, sizeof(g_url), "%s", msg->task_desc->url);
+        const char *over = getenv("AIOT_BENCH_URL_OVERRIDE");
+        snprintf(g_url, sizeof(g_url), "%s", over != NULL && over[0] != '\0' ? over : msg->task_desc->url);
+        aiot_download_task_desc_t desc = *msg->task_desc;
+        desc.url = g_url;
         g_dl = aiot_download_init();
-        aiot_download_setopt(g_dl, AIOT_DLOPT_TASK_DESC, msg->task_desc);
+        aiot_download_setopt(g_dl, AIOT_DLOPT_TASK_DESC, &desc);
         g_task.size_total = msg->task_desc->size_total;
         g_task.digest_method = msg->task_desc->digest_method;
         snprintf(g_sign, sizeof(g_sign), "%s", msg->task_desc->expect_digest);

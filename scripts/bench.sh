@@ -32,26 +32,58 @@ fi
 scripts/mqtt-bench.sh "${mqtt_columns[@]}"
 # One ota_bench download under the platform: prints its figures, fails the bench unless the
 # library verified the image (ota_bench keeps no copy of it, so ota-exec's own verdict, which
-# wants AIOT_FIRMWARE_OUT, does not apply: its exit code is not used).
+# wants AIOT_FIRMWARE_OUT, does not apply: its exit code is not used). ota_prog is the program
+# ota-exec runs (ota_bench itself, or ota_bench behind scripts/nginx-firmware.sh).
+ota_prog=(build/ota_bench)
 ota_bench() { # grep pattern of the figures to print, then ota-exec options
   local pattern=$1 log="$tmp/ota-bench.log"; shift
   build/cargo/release/aiot-platform ota-exec --timeout 300 --image-size 67108864 --expect success \
-    "$@" -- build/ota_bench >"$log" 2>&1 || true
+    "$@" -- "${ota_prog[@]}" >"$log" 2>&1 || true
   grep -E "$pattern" "$log" || true
   grep -q '^ota_download_result verified' "$log" || { echo "ota_bench: download not verified" >&2; tail -30 "$log" >&2; exit 1; }
 }
-# The machine's speed drifts by 10-15 % over minutes: five downloads per digest, every figure
-# printed, then min / median / max of each (AIOT_BENCH_RUNS changes the count).
+# Two servers for the same 64 MiB image file: the platform's own firmware server, and nginx
+# (Debian's package, its default TLS settings: a real HTTPS server with Range, as firmware CDNs
+# are), private instance on 127.0.0.1 with the platform's certificate (scripts/nginx-firmware.sh).
+# curl fetches the same URL in the same run.
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+  echo "== installing: nginx"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nginx >/dev/null
+fi
+echo "nginx_version $(nginx -v 2>&1 | sed 's/^nginx version: //')"
+echo "openssl_version $(openssl version)"
+image="$tmp/firmware.bin"
+head -c 67108864 /dev/urandom >"$image"
+# MD5 speed of one core (OpenSSL's, 16 KiB blocks), the yardstick of the MD5 download.
+md5_core=$(openssl speed -evp md5 -bytes 16384 -seconds 3 2>/dev/null | awk '/^md5/ {sub(/k$/, "", $2); printf "%.1f", $2 * 1000 / 1e6}')
+echo "md5_one_core_MB_per_s $md5_core"
+# The machine's speed drifts by 10-15 % over minutes: five downloads per digest and server, the
+# servers interleaved, every figure printed, then min / median / max of each per server
+# (AIOT_BENCH_RUNS changes the count).
 runs=${AIOT_BENCH_RUNS:-5}
 for method in sha256 md5; do
-  out="$tmp/ota-$method"
   for _ in $(seq "$runs"); do
-    ota_bench '^(ota_|curl_|aiot_vs)' --sign-method "$method" | tee -a "$out"
+    for server in platform nginx; do
+      echo "server $server"
+      ota_prog=(build/ota_bench)
+      [ "$server" = nginx ] && ota_prog=(scripts/nginx-firmware.sh "$image" build/ota_bench)
+      ota_bench '^(ota_|curl_|aiot_vs)' --sign-method "$method" --image "$image" | tee -a "$tmp/ota-$method-$server"
+    done
   done
-  for key in "ota_download_${method}_MB_per_s" "ota_download_${method}_cpu_s" curl_MB_per_s; do
-    grep "^$key " "$out" | awk '{print $2}' | sort -g | awk -v k="$key" \
-      '{v[NR]=$1} END {if (NR) printf "%s_min_median_max %s %s %s\n", k, v[1], v[int((NR+1)/2)], v[NR]}'
+  for server in platform nginx; do
+    for key in "ota_download_${method}_MB_per_s" "ota_download_${method}_cpu_s" curl_MB_per_s aiot_vs_curl; do
+      grep "^$key " "$tmp/ota-$method-$server" | awk '{print $2}' | sort -g | awk -v k="${server}_$key" \
+        '{v[NR]=$1} END {if (NR) printf "%s_min_median_max %s %s %s\n", k, v[1], v[int((NR+1)/2)], v[NR]}'
+    done
   done
+done
+ota_prog=(build/ota_bench)
+for server in platform nginx; do
+  grep "^ota_download_md5_MB_per_s " "$tmp/ota-md5-$server" | awk '{print $2}' | sort -g | awk -v s="$server" -v c="$md5_core" \
+    '{v[NR]=$1} END {if (NR && c > 0) printf "%s_md5_download_vs_one_core_min_median_max %.2f %.2f %.2f\n", s, v[1] / c, v[int((NR+1)/2)] / c, v[NR] / c}'
 done
 # The shape of upstream's fota demo: log callback on (every body byte is dumped to it), 8 KiB buffer.
 AIOT_BENCH_LOGCB=1 ota_bench '^ota_download_(sha256_logcb|log_lines)' --sign-method sha256
