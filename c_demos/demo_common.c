@@ -1,14 +1,35 @@
 /* Shared helpers of the aiot C demos; see demo_common.h. */
 #include "demo_common.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+/* ---------------------------------------------------------------- loopback servers */
+
+int demo_loopback_socket(int backlog, uint16_t *port)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(fd >= 0, "socket() failed");
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0, "bind() failed");
+    CHECK(backlog == 0 || listen(fd, backlog) == 0, "listen() failed");
+    CHECK(getsockname(fd, (struct sockaddr *)&a, &len) == 0, "getsockname() failed");
+    *port = ntohs(a.sin_port);
+    return fd;
+}
 
 /* ---------------------------------------------------------------- watchdog */
 

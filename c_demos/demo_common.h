@@ -169,6 +169,10 @@ void demo_recv_for(void *handle, uint32_t ms, const char *file, int line);
         }                                                                                 \
     } while (0)
 
+/* A TCP socket bound to 127.0.0.1 on an ephemeral port (written to `*port`), listening when
+ * `backlog` > 0. For the tests' own small servers. */
+int demo_loopback_socket(int backlog, uint16_t *port);
+
 /* Arms a watchdog: unless demo_watchdog(0, ...) disarms it first, the process prints
  * "FAIL: <what> hung (watchdog after N s)" and exits with `code` after `seconds`. For the tests
  * that prove a call does not hang. */

@@ -94,18 +94,10 @@ static void *http_400_server(void *arg)
 
 static uint16_t http_400_start(pthread_t *thread)
 {
-    struct sockaddr_in sa;
-    socklen_t len = sizeof(sa);
-    g_http_fd = socket(AF_INET, SOCK_STREAM, 0);
-    CHECK(g_http_fd >= 0, "socket() failed");
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    CHECK(bind(g_http_fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "bind() failed");
-    CHECK(listen(g_http_fd, 1) == 0, "listen() failed");
-    CHECK(getsockname(g_http_fd, (struct sockaddr *)&sa, &len) == 0, "getsockname() failed");
+    uint16_t port;
+    g_http_fd = demo_loopback_socket(1, &port);
     CHECK(pthread_create(thread, NULL, http_400_server, NULL) == 0, "pthread_create failed");
-    return ntohs(sa.sin_port);
+    return port;
 }
 
 /* TLS towards servers that do not speak it: upstream's codes and adapter lines (mbedTLS

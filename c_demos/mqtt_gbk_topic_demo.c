@@ -146,17 +146,7 @@ static void *echo_broker(void *arg)
 
 static void start_echo_broker(pthread_t *tid)
 {
-    struct sockaddr_in addr;
-    socklen_t alen = sizeof(addr);
-    g_listen_fd = socket(AF_INET, SOCK_STREAM, 0);
-    CHECK(g_listen_fd >= 0, "socket failed");
-    memset(&addr, 0, sizeof(addr));
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    CHECK(bind(g_listen_fd, (struct sockaddr *)&addr, sizeof(addr)) == 0, "bind failed");
-    CHECK(listen(g_listen_fd, 1) == 0, "listen failed");
-    CHECK(getsockname(g_listen_fd, (struct sockaddr *)&addr, &alen) == 0, "getsockname failed");
-    g_echo_port = ntohs(addr.sin_port);
+    g_listen_fd = demo_loopback_socket(1, &g_echo_port);
     CHECK(pthread_create(tid, NULL, echo_broker, NULL) == 0, "pthread_create failed");
 }
 

@@ -35,23 +35,6 @@ static int32_t count_log(int32_t code, char *message)
     return 0;
 }
 
-/* A loopback TCP socket on an ephemeral port; listening when `backlog` > 0. */
-static int loopback_socket(int backlog, uint16_t *port)
-{
-    struct sockaddr_in a;
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    CHECK(fd >= 0, "socket");
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    CHECK(bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0, "bind");
-    CHECK(backlog == 0 || listen(fd, backlog) == 0, "listen");
-    CHECK(getsockname(fd, (struct sockaddr *)&a, &len) == 0, "getsockname");
-    *port = ntohs(a.sin_port);
-    return fd;
-}
-
 /* Accepts and closes at once, until the listener is shut down (at most 1000 connections). */
 static void *accept_and_close(void *arg)
 {
@@ -121,7 +104,7 @@ int main(void)
 
     /* 1. Refused: nothing to renew, every call after the second waits the receive timeout. */
     uint16_t port;
-    int bound = loopback_socket(0, &port);
+    int bound = demo_loopback_socket(0, &port);
     void *dl = new_download(port, &task, url, sizeof(url));
     CHECK_NEG(aiot_download_send_request(dl));
     g_log_lines = 0;
@@ -131,7 +114,7 @@ int main(void)
     close(bound);
 
     /* 2. Accept and close: renewals back off (the first at once, then after 0.5-1 s, 1-2 s). */
-    int listener = loopback_socket(64, &port);
+    int listener = demo_loopback_socket(64, &port);
     pthread_t server;
     CHECK(pthread_create(&server, NULL, accept_and_close, &listener) == 0, "pthread_create");
     dl = new_download(port, &task, url, sizeof(url));
