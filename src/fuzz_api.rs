@@ -194,7 +194,7 @@ pub fn url(data: &[u8]) {
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?%".contains(&b)));
     // The request line's URI, as the HTTP layer builds it (a refusal is an error code there).
-    let _ = format!("http://{}{}", u.authority, target).parse::<ureq::http::Uri>();
+    let _ = format!("http://{}{}", u.authority, target).parse::<ureq_proto::http::Uri>();
 }
 
 /// Sends one GET through the download's HTTP layer to a server that answers with `data`,
@@ -227,7 +227,7 @@ fn http_exchange(data: &[u8]) -> Option<u16> {
         return None;
     };
     let header_len = *served.lock().unwrap_or_else(|e| e.into_inner());
-    // Interim (1xx) blocks are skipped; 101 is final, as ureq takes it.
+    // Interim (1xx) blocks are skipped; 101 is final, as ureq-proto takes it.
     assert!(
         (200..=999).contains(&resp.status) || resp.status == 101,
         "status {}",

@@ -1,34 +1,25 @@
-//! One HTTP/1.1 GET through ureq, with every byte carried by our [`Connection`] (plain TCP or
-//! rustls over the active port).
+//! One HTTP/1.1 GET driven by ureq-proto's client state machine (sans I/O), with every byte
+//! carried by our [`Connection`] (plain TCP or rustls over the active port).
 //!
-//! ureq writes the request and parses the response header (any HTTP/1.x status line, header
-//! names in any case, long lines, the body framing). Our pieces around it:
-//! * [`PortConnector`] opens a [`Connection`] through the port; [`NoResolve`] hands ureq a
-//!   placeholder address because the port resolves the host itself (no DNS thread).
-//! * [`PortTransport`] logs the request and response header lines from the raw bytes as they
-//!   pass (`LK-040B` / `LK-040D`) and runs the "request sent" hook between the two. It reads
-//!   header bytes one or two at a time so that it never reads past the blank line: the port's
-//!   `recv` blocks until its buffer is full, so asking for bytes that never come would cost a
-//!   whole receive timeout.
+//! ureq-proto writes the request and parses the response header (any HTTP/1.x status line,
+//! header names in any case, long lines, the body framing). [`Wire`] moves the bytes:
+//! * it logs the request and response header lines from the raw bytes as they pass
+//!   (`LK-040B` / `LK-040D`) and runs the "request sent" hook between the two. It reads header
+//!   bytes one or two at a time so that it never reads past the blank line: the port's `recv`
+//!   blocks until its buffer is full, so asking for bytes that never come would cost a whole
+//!   receive timeout.
 //! * The body (framed by `Content-Length`, which the download requires) is then read straight
-//!   from the connection into the caller's buffer by [`Response::read`]: no copy through ureq's
+//!   from the connection into the caller's buffer by [`Response::read`]: no copy through an
 //!   input buffer, and each read asks for exactly the bytes still wanted.
-//! * [`Shared`] carries what [`exchange`] and its transport tell each other: the header
-//!   deadline (port clock), the connection, and why the last transport call failed, so the
-//!   upstream code survives ureq's error type.
+//! * The port resolves the host itself (no DNS thread); no pool, proxy or redirect: one
+//!   connection per exchange, closed with its [`Response`].
 
-use std::fmt;
-use std::io;
-use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
-use ureq::config::AutoHeaderValue;
-use ureq::http::Uri;
-use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::{
-    Buffers, ConnectionDetails, Connector, LazyBuffers, NextTimeout, Transport,
-};
-use ureq::Agent;
+use ureq_proto::client::state::{RecvResponse, SendRequest};
+use ureq_proto::client::{header_raw, Call, RecvResponseResult, SendRequestResult};
+use ureq_proto::http::{Request, Uri};
+use ureq_proto::BodyMode;
 
 use crate::error::Error;
 use crate::log;
@@ -40,16 +31,14 @@ use crate::transport::{Connection, Endpoint};
 const ACCEPT: &str = "text/html, application/xhtml+xml, application/xml;q=0.9, */*;q=0.8";
 /// Largest response header accepted (upstream: 128 bytes per line).
 const MAX_HEADER: usize = 16 * 1024;
-/// ureq's input buffer: a whole header fits (the body bypasses it).
+/// Input buffer: a whole header fits (the body bypasses it).
 const INPUT_BUFFER: usize = MAX_HEADER + 1024;
-/// ureq's output buffer: the request line (URL up to ~8 KiB) and four headers.
+/// Output buffer: the request line (URL up to ~8 KiB) and four headers.
 const OUTPUT_BUFFER: usize = 12 * 1024;
 
 /// Why a transport call failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Fail {
-    /// Opening the connection failed (port or TLS code).
-    Connect(Error),
     /// Writing the request failed or timed out.
     Send(Error),
     /// Nothing arrived before the deadline.
@@ -60,39 +49,6 @@ pub(crate) enum Fail {
 
 /// Hook run once the whole request is written, before the response is awaited.
 pub(crate) type SentHook = Box<dyn FnOnce() + Send>;
-
-#[derive(Default)]
-struct Inner {
-    /// Port time (ms) by which the header must have arrived.
-    deadline_ms: u64,
-    /// The connection the transport opened (the body is read from it).
-    conn: Option<Arc<Connection>>,
-    /// Why the last transport call failed.
-    fail: Option<Fail>,
-    /// The request was written completely.
-    sent: bool,
-    on_sent: Option<SentHook>,
-}
-
-/// State shared between one [`exchange`] and its transport.
-#[derive(Default)]
-struct Shared(Mutex<Inner>);
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn record(&self, fail: Fail) -> ureq::Error {
-        self.lock().fail = Some(fail);
-        match fail {
-            Fail::Timeout => ureq::Error::Timeout(ureq::Timeout::RecvBody),
-            // Kind `Other`: ureq treats reset/EOF kinds as a normal end of a close-delimited
-            // body, which must not happen here.
-            _ => ureq::Error::Io(io::Error::other("aiot transport failure")),
-        }
-    }
-}
 
 /// What to fetch and how.
 pub(crate) struct Exchange<'a> {
@@ -137,12 +93,57 @@ pub(crate) enum Outcome {
     RecvFailed(Fail),
 }
 
+/// Why the exchange stopped before a usable response header.
+enum Stop {
+    /// A transport call failed.
+    Wire(Fail),
+    /// The request could not be built (a header value).
+    Request(ureq_proto::http::Error),
+    /// ureq-proto refused the request or the response.
+    Proto(ureq_proto::Error),
+    /// The response header outgrew [`MAX_HEADER`].
+    Large(usize),
+    /// The header ended but no response could be parsed from it.
+    NoProgress,
+}
+
+impl From<Fail> for Stop {
+    fn from(f: Fail) -> Self {
+        Stop::Wire(f)
+    }
+}
+
+impl From<ureq_proto::Error> for Stop {
+    fn from(e: ureq_proto::Error) -> Self {
+        Stop::Proto(e)
+    }
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stop::Wire(Fail::Timeout) => f.write_str("timeout: receive body"),
+            Stop::Wire(_) => f.write_str("io: aiot transport failure"),
+            Stop::Request(e) => write!(f, "http: {e}"),
+            Stop::Proto(e) => write!(f, "protocol: {e}"),
+            Stop::Large(n) => write!(f, "response header is too big: {n} > {MAX_HEADER}"),
+            Stop::NoProgress => f.write_str("io: Peer disconnected"),
+        }
+    }
+}
+
+/// The request to send: GET with upstream's four header lines, names as written.
+fn request(x: &Exchange<'_>, uri: Uri) -> Result<Request<()>, Stop> {
+    let mut b = Request::get(uri);
+    b = header_raw(b, "Host", x.authority.as_bytes());
+    b = header_raw(b, "Accept", ACCEPT.as_bytes());
+    b = header_raw(b, "Range", x.range.as_bytes());
+    b = header_raw(b, "Content-Length", b"0");
+    b.body(()).map_err(Stop::Request)
+}
+
 /// Opens a new connection, sends `GET`, and reads the response header.
 pub(crate) fn exchange(x: &Exchange<'_>, on_sent: Option<SentHook>) -> Outcome {
-    let shared = Arc::new(Shared(Mutex::new(Inner {
-        on_sent,
-        ..Inner::default()
-    })));
     let uri = format!(
         "{}://{}{}",
         if x.tls { "https" } else { "http" },
@@ -161,82 +162,74 @@ pub(crate) fn exchange(x: &Exchange<'_>, on_sent: Option<SentHook>) -> Outcome {
             return Outcome::SendFailed;
         }
     };
-    let config = Agent::config_builder()
-        .http_status_as_error(false)
-        .proxy(None)
-        .max_redirects(0)
-        .max_redirects_will_error(false)
-        .user_agent(AutoHeaderValue::None)
-        .accept_encoding(AutoHeaderValue::None)
-        .max_idle_connections(0)
-        .max_idle_connections_per_host(0)
-        .max_response_header_size(MAX_HEADER)
-        .input_buffer_size(INPUT_BUFFER)
-        .output_buffer_size(OUTPUT_BUFFER)
-        .build();
-    let connector = PortConnector {
-        port: Arc::clone(x.port),
-        shared: Arc::clone(&shared),
-        host: x.host.to_owned(),
-        net_port: x.net_port,
-        cred: x.cred.filter(|_| x.tls).cloned(),
+    let call = match request(x, uri).and_then(|r| Ok(Call::new(r)?)) {
+        Ok(call) => call,
+        Err(e) => return send_failed(&e),
+    };
+    let ep = Endpoint {
+        host: x.host,
+        port: x.net_port,
         connect_timeout_ms: x.connect_timeout_ms,
+        cred: x.cred.filter(|_| x.tls),
+    };
+    let conn = match Connection::open(x.port.as_ref(), &ep) {
+        Ok(conn) => Arc::new(conn),
+        Err(e) => return Outcome::ConnectFailed(e),
+    };
+    let mut wire = Wire {
+        conn,
+        port: Arc::clone(x.port),
         send_timeout_ms: x.send_timeout_ms,
         recv_timeout_ms: x.recv_timeout_ms,
+        on_sent,
+        deadline_ms: 0,
+        sent: false,
+        input: Vec::new(),
+        tx_line: Vec::new(),
+        tx_done: false,
+        rx_line: Vec::new(),
+        rx_block_start: true,
+        rx_interim: false,
+        rx_done: false,
+        rx_error: None,
     };
-    let agent = Agent::with_parts(config, connector, NoResolve);
-    let result = agent
-        .get(uri)
-        .header_raw("Host", x.authority.as_bytes())
-        .header_raw("Accept", ACCEPT.as_bytes())
-        .header_raw("Range", x.range.as_bytes())
-        .header_raw("Content-Length", b"0")
-        .call();
-    let (fail, sent, conn) = {
-        let mut s = shared.lock();
-        (s.fail.take(), s.sent, s.conn.take())
-    };
-    match (result, conn) {
-        (Ok(response), Some(conn)) => {
-            // ureq's body (and its share of the connection) is dropped here: the body is
-            // read from `conn`, where it still is in full.
-            if response.status().is_success() {
+    match wire.run(call.proceed()) {
+        Ok((status, content_length)) => {
+            if (200..300).contains(&status) {
                 // Only the body is left to read: open its records without rustls' copies.
-                conn.take_over_records();
+                wire.conn.take_over_records();
             }
             Outcome::Response(Response {
-                status: response.status().as_u16(),
-                content_length: response.body().content_length(),
+                status,
+                content_length,
                 received: 0,
-                conn,
+                conn: wire.conn,
             })
         }
-        (Ok(_), None) => Outcome::SendFailed,
-        (Err(e), _) => match fail {
-            Some(Fail::Connect(e)) => Outcome::ConnectFailed(e),
-            Some(f @ (Fail::Timeout | Fail::Recv(_))) if sent => Outcome::RecvFailed(f),
-            _ if !sent => {
-                if log::enabled() {
-                    log::line(STATE_HTTP_LOG_SEND_HEADER, &format!("request failed: {e}\r\n"));
-                }
-                Outcome::SendFailed
+        Err(Stop::Wire(f @ (Fail::Timeout | Fail::Recv(_)))) if wire.sent => Outcome::RecvFailed(f),
+        Err(e) if !wire.sent => send_failed(&e),
+        // The response itself was refused (bad status line, header too large...).
+        Err(e) => {
+            if log::enabled() {
+                log::line(
+                    STATE_HTTP_HEADER_INVALID,
+                    &format!("invalid response header: {e}\r\n"),
+                );
             }
-            // ureq refused the response itself (bad status line, header too large...).
-            _ => {
-                if log::enabled() {
-                    log::line(
-                        STATE_HTTP_HEADER_INVALID,
-                        &format!("invalid response header: {e}\r\n"),
-                    );
-                }
-                let code = match e {
-                    ureq::Error::LargeResponseHeader(..) => STATE_HTTP_HEADER_BUFFER_TOO_SHORT,
-                    _ => STATE_HTTP_HEADER_INVALID,
-                };
-                Outcome::RecvFailed(Fail::Recv(Error::Download(code)))
-            }
-        },
+            let code = match e {
+                Stop::Large(_) => STATE_HTTP_HEADER_BUFFER_TOO_SHORT,
+                _ => STATE_HTTP_HEADER_INVALID,
+            };
+            Outcome::RecvFailed(Fail::Recv(Error::Download(code)))
+        }
     }
+}
+
+fn send_failed(e: &Stop) -> Outcome {
+    if log::enabled() {
+        log::line(STATE_HTTP_LOG_SEND_HEADER, &format!("request failed: {e}\r\n"));
+    }
+    Outcome::SendFailed
 }
 
 impl Response {
@@ -264,87 +257,19 @@ impl Response {
     }
 }
 
-/// Gives ureq a placeholder address: the port's `network_establish` resolves the host.
-#[derive(Debug)]
-struct NoResolve;
-
-impl Resolver for NoResolve {
-    fn resolve(
-        &self,
-        _uri: &Uri,
-        _config: &ureq::config::Config,
-        _timeout: NextTimeout,
-    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        let mut addrs = self.empty();
-        addrs.push(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)));
-        Ok(addrs)
-    }
-}
-
-struct PortConnector {
-    port: Arc<dyn Port>,
-    shared: Arc<Shared>,
-    host: String,
-    net_port: u16,
-    cred: Option<Credential>,
-    connect_timeout_ms: u32,
-    send_timeout_ms: u32,
-    recv_timeout_ms: u32,
-}
-
-impl fmt::Debug for PortConnector {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PortConnector")
-            .field("host", &self.host)
-            .field("port", &self.net_port)
-            .field("tls", &self.cred.is_some())
-            .finish()
-    }
-}
-
-impl Connector<()> for PortConnector {
-    type Out = PortTransport;
-
-    fn connect(
-        &self,
-        _details: &ConnectionDetails,
-        _chained: Option<()>,
-    ) -> Result<Option<PortTransport>, ureq::Error> {
-        let ep = Endpoint {
-            host: &self.host,
-            port: self.net_port,
-            connect_timeout_ms: self.connect_timeout_ms,
-            cred: self.cred.as_ref(),
-        };
-        let conn =
-            Connection::open(self.port.as_ref(), &ep).map_err(|e| self.shared.record(Fail::Connect(e)))?;
-        let conn = Arc::new(conn);
-        self.shared.lock().conn = Some(Arc::clone(&conn));
-        Ok(Some(PortTransport {
-            conn,
-            bufs: LazyBuffers::new(INPUT_BUFFER, OUTPUT_BUFFER),
-            port: Arc::clone(&self.port),
-            shared: Arc::clone(&self.shared),
-            send_timeout_ms: self.send_timeout_ms,
-            recv_timeout_ms: self.recv_timeout_ms,
-            tx_line: Vec::new(),
-            tx_done: false,
-            rx_line: Vec::new(),
-            rx_block_start: true,
-            rx_interim: false,
-            rx_done: false,
-            rx_error: None,
-        }))
-    }
-}
-
-struct PortTransport {
+/// One exchange's connection: ureq-proto's call driven over it.
+struct Wire {
     conn: Arc<Connection>,
-    bufs: LazyBuffers,
     port: Arc<dyn Port>,
-    shared: Arc<Shared>,
     send_timeout_ms: u32,
     recv_timeout_ms: u32,
+    on_sent: Option<SentHook>,
+    /// Port time (ms) by which the header must have arrived.
+    deadline_ms: u64,
+    /// The request was written completely.
+    sent: bool,
+    /// Header bytes not yet consumed by the parser.
+    input: Vec<u8>,
     /// Request line being assembled for the log; `tx_done` after the blank line.
     tx_line: Vec<u8>,
     tx_done: bool,
@@ -353,20 +278,11 @@ struct PortTransport {
     rx_line: Vec<u8>,
     /// The next line is a status line.
     rx_block_start: bool,
-    /// The current header block is an interim (1xx) response, which ureq skips.
+    /// The current header block is an interim (1xx) response, which the parser skips.
     rx_interim: bool,
     rx_done: bool,
-    /// A read error met after some header bytes were handed on; reported next time.
+    /// A read error met after some header bytes were taken; reported next time.
     rx_error: Option<Error>,
-}
-
-impl fmt::Debug for PortTransport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PortTransport")
-            .field("tls", &self.conn.is_tls())
-            .field("header_done", &self.rx_done)
-            .finish()
-    }
 }
 
 /// Text of a log line: `dir`, a blank, the line, CRLF.
@@ -388,20 +304,81 @@ fn is_interim(status_line: &[u8]) -> bool {
     }
 }
 
-impl PortTransport {
-    /// Milliseconds left before the deadline, `None` once it has passed.
-    fn remaining_ms(&self) -> Option<u32> {
-        let deadline = self.shared.lock().deadline_ms;
-        let now = self.port.time_ms();
-        (deadline > now).then(|| (deadline - now).min(u64::from(u32::MAX)) as u32)
+impl Wire {
+    /// Sends the request and reads the response header: its status and `Content-Length`.
+    fn run(&mut self, call: Call<SendRequest>) -> Result<(u16, Option<u64>), Stop> {
+        let call = self.send(call)?;
+        self.receive(call)
     }
 
-    fn recv_failed(&self, e: Error) -> ureq::Error {
+    fn send(&mut self, mut call: Call<SendRequest>) -> Result<Call<RecvResponse>, Stop> {
+        let mut out = vec![0u8; OUTPUT_BUFFER];
+        while !call.can_proceed() {
+            let n = call.write(&mut out)?;
+            self.transmit(&out[..n])?;
+        }
+        match call.proceed()? {
+            Some(SendRequestResult::RecvResponse(call)) => Ok(call),
+            Some(SendRequestResult::SendBody(mut call)) => {
+                while !call.can_proceed() {
+                    let (_, n) = call.write(&[], &mut out)?;
+                    self.transmit(&out[..n])?;
+                }
+                call.proceed().ok_or(Stop::NoProgress)
+            }
+            _ => Err(Stop::NoProgress),
+        }
+    }
+
+    fn receive(&mut self, mut call: Call<RecvResponse>) -> Result<(u16, Option<u64>), Stop> {
+        // Bytes the parser consumed last time without a response (an interim block): what
+        // follows it may already be in `input`.
+        let mut consumed = 0;
+        let response = loop {
+            let progress = if consumed > 0 && !self.input.is_empty() {
+                true
+            } else {
+                self.await_header()?
+            };
+            let (used, response) = call.try_response(&self.input, false)?;
+            consumed = used;
+            let size = if response.is_some() {
+                used
+            } else {
+                self.input.len()
+            };
+            if size > MAX_HEADER {
+                return Err(Stop::Large(self.input.len()));
+            }
+            self.input.drain(..used);
+            match response {
+                Some(r) => break r,
+                None if !progress => return Err(Stop::NoProgress),
+                None => {}
+            }
+        };
+        let content_length = match call.proceed() {
+            Some(RecvResponseResult::RecvBody(body)) => match body.body_mode() {
+                BodyMode::LengthDelimited(n) => Some(n),
+                _ => None,
+            },
+            _ => None,
+        };
+        Ok((response.status().as_u16(), content_length))
+    }
+
+    /// Milliseconds left before the deadline, `None` once it has passed.
+    fn remaining_ms(&self) -> Option<u32> {
+        let now = self.port.time_ms();
+        (self.deadline_ms > now).then(|| (self.deadline_ms - now).min(u64::from(u32::MAX)) as u32)
+    }
+
+    fn recv_failed(&self, e: Error) -> Fail {
         log::line(
             STATE_HTTP_LOG_DISCONNECT,
             "HTTP network error when receving data, disconnect\r\n",
         );
-        self.shared.record(Fail::Recv(e))
+        Fail::Recv(e)
     }
 
     /// Logs each completed header line; sets `rx_done` at the blank line that ends the final
@@ -429,8 +406,12 @@ impl PortTransport {
 
     /// Header phase: reads until the blank line, never past it. At the start of a line the
     /// next byte may end the header (`\n`), and after `\r` too; inside a line at least two
-    /// more bytes (`\n\n`) come before the end.
-    fn await_header(&mut self) -> Result<bool, ureq::Error> {
+    /// more bytes (`\n\n`) come before the end. Once the header is complete, nothing more is
+    /// read: the body is read from the connection by [`Response::read`].
+    fn await_header(&mut self) -> Result<bool, Fail> {
+        if self.rx_done {
+            return Err(Fail::Recv(Error::Download(STATE_HTTP_HEADER_INVALID)));
+        }
         let mut got = 0;
         while !self.rx_done {
             if let Some(e) = self.rx_error.take() {
@@ -441,31 +422,20 @@ impl PortTransport {
                 _ => 2,
             };
             let Some(timeout) = self.remaining_ms() else {
-                return if got > 0 {
-                    Ok(true)
-                } else {
-                    Err(self.shared.record(Fail::Timeout))
-                };
+                return if got > 0 { Ok(true) } else { Err(Fail::Timeout) };
             };
-            let buf = self.bufs.input_append_buf();
-            let step = step.min(buf.len());
+            let step = step.min(INPUT_BUFFER - self.input.len());
             if step == 0 {
-                // ureq's buffer is full of header: too large.
-                let e = Error::Download(STATE_HTTP_HEADER_BUFFER_TOO_SHORT);
-                return Err(self.shared.record(Fail::Recv(e)));
+                // The buffer is full of header: too large.
+                return Err(Fail::Recv(Error::Download(STATE_HTTP_HEADER_BUFFER_TOO_SHORT)));
             }
-            match self.conn.recv(&mut buf[..step], timeout) {
+            let mut piece = [0u8; 2];
+            match self.conn.recv(&mut piece[..step], timeout) {
                 Ok(0) => {
-                    return if got > 0 {
-                        Ok(true)
-                    } else {
-                        Err(self.shared.record(Fail::Timeout))
-                    };
+                    return if got > 0 { Ok(true) } else { Err(Fail::Timeout) };
                 }
                 Ok(n) => {
-                    let mut piece = [0u8; 2];
-                    piece[..n].copy_from_slice(&buf[..n]);
-                    self.bufs.input_appended(n);
+                    self.input.extend_from_slice(&piece[..n]);
                     self.header_bytes(&piece[..n]);
                     got += n;
                 }
@@ -478,15 +448,10 @@ impl PortTransport {
         }
         Ok(got > 0)
     }
-}
 
-impl Transport for PortTransport {
-    fn buffers(&mut self) -> &mut dyn Buffers {
-        &mut self.bufs
-    }
-
-    fn transmit_output(&mut self, amount: usize, _timeout: NextTimeout) -> Result<(), ureq::Error> {
-        let data = &self.bufs.output()[..amount];
+    /// Writes request bytes, logging the header lines; runs the "request sent" hook after
+    /// the blank line.
+    fn transmit(&mut self, data: &[u8]) -> Result<(), Fail> {
         let mut finished = false;
         if !self.tx_done {
             for &b in data {
@@ -522,41 +487,17 @@ impl Transport for PortTransport {
                     e
                 }
             };
-            return Err(self.shared.record(Fail::Send(fail)));
+            return Err(Fail::Send(fail));
         }
         if finished {
-            let hook = {
-                let mut s = self.shared.lock();
-                s.sent = true;
-                s.on_sent.take()
-            };
-            if let Some(hook) = hook {
+            self.sent = true;
+            if let Some(hook) = self.on_sent.take() {
                 hook();
             }
             // The header must arrive within one receive timeout from now.
-            let deadline = self.port.time_ms() + u64::from(self.recv_timeout_ms.max(1));
-            self.shared.lock().deadline_ms = deadline;
+            self.deadline_ms = self.port.time_ms() + u64::from(self.recv_timeout_ms.max(1));
         }
         Ok(())
-    }
-
-    fn await_input(&mut self, _timeout: NextTimeout) -> Result<bool, ureq::Error> {
-        if !self.rx_done {
-            return self.await_header();
-        }
-        // ureq never reads the body (the download reads it from the connection); giving it
-        // body bytes here would hide them from that read.
-        Err(self
-            .shared
-            .record(Fail::Recv(Error::Download(STATE_HTTP_HEADER_INVALID))))
-    }
-
-    fn is_open(&mut self) -> bool {
-        true
-    }
-
-    fn is_tls(&self) -> bool {
-        self.conn.is_tls()
     }
 }
 

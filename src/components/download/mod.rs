@@ -3,7 +3,7 @@
 //!
 //! Upstream 4.2 semantics (see `shared/upstream-facts.md` §7) with these deliberate
 //! differences:
-//! * HTTP is ureq over our own transport ([`http`]): any HTTP/1.x status line, header names in
+//! * HTTP is ureq-proto over our own transport ([`http`]): any HTTP/1.x status line, header names in
 //!   any case, long header lines. `Content-Length` is still required.
 //! * TLS follows the credential, as upstream (the URL scheme is ignored), except that an
 //!   `http://` URL is refused when the credential requires TLS. With no port in the URL and
@@ -12,7 +12,7 @@
 //!   missing of the image are final for that request: every later `recv` returns the same code
 //!   (`HTTPRSP_CODE_ERROR`, `HTTPRSP_HEADER_ERROR`, `FETCH_TOO_MANY`) instead of upstream's
 //!   endless renewal loop. Nothing of such a response is counted or delivered.
-//! * `send_request` also waits for the response header (ureq returns once it has it); upstream
+//! * `send_request` also waits for the response header (the exchange returns once it has it); upstream
 //!   reads it in the first `recv`. The return codes stay upstream's: a header that does not come
 //!   or cannot be read is reported by the next `recv` and starts a renewal. The progress report
 //!   still goes out between the request and the header, as in upstream's log.
@@ -432,7 +432,7 @@ impl Download {
     fn fall_back(&mut self, fail: Fail) -> Result<RecvOutcome, DownloadError> {
         let err = match fail {
             Fail::Timeout => None,
-            Fail::Connect(e) | Fail::Send(e) | Fail::Recv(e) => Some(e),
+            Fail::Send(e) | Fail::Recv(e) => Some(e),
         };
         let code = err.map_or(0, |e| e.code());
         self.schedule_renewal();
