@@ -43,18 +43,9 @@ static void recv_handler(void *handle, const aiot_mqtt_recv_t *packet, void *use
 /* A local TCP port with nothing listening on it (bound once, then released). */
 static uint16_t closed_port(void)
 {
-    struct sockaddr_in sa;
-    socklen_t len = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    CHECK(fd >= 0, "socket() failed");
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sa.sin_port = 0;
-    CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "bind() failed");
-    CHECK(getsockname(fd, (struct sockaddr *)&sa, &len) == 0, "getsockname() failed");
-    close(fd);
-    return ntohs(sa.sin_port);
+    uint16_t port;
+    close(demo_loopback_socket(0, &port));
+    return port;
 }
 
 /* A plain HTTP server on 127.0.0.1 that answers one connection with a 400, the way a web

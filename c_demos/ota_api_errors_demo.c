@@ -20,17 +20,9 @@ extern aiot_sysdep_portfile_t g_aiot_sysdep_portfile;
 /* A local TCP port with nothing listening on it (bound once, then released). */
 static uint16_t closed_port(void)
 {
-    struct sockaddr_in sa;
-    socklen_t len = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    CHECK(fd >= 0, "socket() failed");
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "bind() failed");
-    CHECK(getsockname(fd, (struct sockaddr *)&sa, &len) == 0, "getsockname() failed");
-    close(fd);
-    return ntohs(sa.sin_port);
+    uint16_t port;
+    close(demo_loopback_socket(0, &port));
+    return port;
 }
 
 /* Our POSIX port, except that setting a credential fails with a code that is no port code. */
