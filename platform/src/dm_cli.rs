@@ -171,7 +171,7 @@ fn json_arg(what: &str, text: &str) -> Result<String, String> {
 
 fn unhex(s: &str) -> Result<Vec<u8>, String> {
     let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    if s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(format!("{s:?} is not hex"));
     }
     Ok((0..s.len())
