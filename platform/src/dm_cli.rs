@@ -33,7 +33,7 @@ without it subscribing, as on Aliyun (the delivery plugin), also on /ext/rrpc/..
             topic (synchronous service; 7 s, the SDK's default RRPC timeout)
   raw       bytes (hex) on /sys/<pk>/<dn>/thing/model/down_raw
   rrpc-raw  bytes on /ext/rrpc/<n>/sys/<pk>/<dn>/thing/model/down_raw; waits for the reply bytes
-  publish   any topic, any payload (malformed downlinks for tests)
+  publish   any topic, any payload (--payload, --hex or --payload-file; malformed downlinks)
   show      the device's uplinks recorded in <state>/thing.log, one JSON line each
   desired   store desired property values, answered to the device's desired/get
 
@@ -116,6 +116,7 @@ pub enum DmCmd {
         hex: String,
     },
     /// Publish anything as the platform (delivered to a device like every platform message).
+    #[command(group = clap::ArgGroup::new("body").required(true).multiple(false))]
     Publish {
         /// The state folder of the running platform ($AIOT_STATE_DIR).
         #[arg(long, value_name = "DIR")]
@@ -124,16 +125,14 @@ pub enum DmCmd {
         #[arg(long, value_name = "T")]
         topic: String,
         /// The payload as text.
-        #[arg(
-            long,
-            value_name = "STR",
-            conflicts_with = "hex",
-            required_unless_present = "hex"
-        )]
+        #[arg(long, value_name = "STR", group = "body")]
         payload: Option<String>,
         /// The payload as hex bytes (for invalid UTF-8).
-        #[arg(long, value_name = "HEX")]
+        #[arg(long, value_name = "HEX", group = "body")]
         hex: Option<String>,
+        /// The payload is this file's bytes (for payloads too big for a command line).
+        #[arg(long, value_name = "FILE", group = "body")]
+        payload_file: Option<PathBuf>,
     },
     /// Print the device's uplinks recorded in <state>/thing.log, one JSON line each.
     Show {
@@ -193,6 +192,11 @@ fn id_of(payload: &[u8]) -> Option<String> {
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
+}
+
+/// Whether `payload` is an Alink request (it has a `method`).
+fn is_request(payload: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(payload).is_ok_and(|v| v.get("method").is_some())
 }
 
 /// One connection of the platform user.
@@ -272,11 +276,15 @@ impl Session {
         .ok_or_else(|| format!("could not publish on {topic} within 5 s"))
     }
 
-    /// The first message on `topic` (with id `id`, if given) within `within`.
+    /// The first message on `topic` (with id `id`, if given) within `within`. A message with a
+    /// `method` is a request, never a reply: without the delivery plugin (AIOT_BROKER_DEFAULTS=1)
+    /// an RRPC request comes back to its sender, which subscribed to the same topic.
     fn reply(&mut self, topic: &str, id: Option<&str>, within: Duration) -> Result<Option<Vec<u8>>, String> {
         self.until(within, "waiting for the reply", |ev| match ev {
             Event::Incoming(Packet::Publish(p))
-                if p.topic == topic && id.is_none_or(|id| id_of(&p.payload).as_deref() == Some(id)) =>
+                if p.topic == topic
+                    && id.is_none_or(|id| id_of(&p.payload).as_deref() == Some(id))
+                    && !(id.is_some() && is_request(&p.payload)) =>
             {
                 Some(p.payload.to_vec())
             }
@@ -422,11 +430,13 @@ pub fn run(cmd: DmCmd) -> Result<u8, String> {
             topic,
             payload,
             hex,
+            payload_file,
         } => {
-            let bytes = match (payload, hex) {
-                (Some(p), None) => p.into_bytes(),
-                (None, Some(h)) => unhex(&h)?,
-                _ => return Err("give one of --payload and --hex".into()),
+            let bytes = match (payload, hex, payload_file) {
+                (Some(p), None, None) => p.into_bytes(),
+                (None, Some(h), None) => unhex(&h)?,
+                (None, None, Some(f)) => std::fs::read(&f).map_err(|e| format!("{}: {e}", f.display()))?,
+                _ => return Err("give one of --payload, --hex and --payload-file".into()),
             };
             if topic.is_empty() || topic.contains(['+', '#']) {
                 return Err(format!("--topic {topic:?} is not a topic name"));
@@ -483,6 +493,10 @@ mod tests {
         assert!(new_id().parse::<u32>().unwrap() < 1_000_000_000);
         assert_eq!(id_of(br#"{"id":"5","code":200}"#).as_deref(), Some("5"));
         assert_eq!(id_of(br#"{"id":6}"#).as_deref(), Some("6"));
+        assert!(is_request(
+            br#"{"id":"1","method":"thing.service.s","params":{}}"#
+        ));
+        assert!(!is_request(br#"{"id":"1","code":200,"data":{}}"#));
         assert!(check_service("a/b").is_err());
         assert!(topic_of_device("/ext/ntp/pk/dn/request", "pk", "dn"));
         assert!(!topic_of_device("/sys/pk/dn2/thing/x", "pk", "dn"));

@@ -111,7 +111,8 @@ on /sys/<pk>/<dn>/thing/ota/firmware/get_reply to each firmware/get query (confi
 cota). COTA jobs go to /sys/<pk>/<dn>/thing/config/push.
 
 Like Aliyun's broker, the platform delivers a device's system topics (/sys/<pk>/<dn>/...,
-/ota/device/<x>/<pk>/<dn>, /shadow/<x>/<pk>/<dn>) to it without a SUBSCRIBE (a mosquitto
+/ota/device/<x>/<pk>/<dn>, /shadow/<x>/<pk>/<dn>, /ext/rrpc/<id>/sys/<pk>/<dn>/...,
+/ext/ntp/<pk>/<dn>/...) to it without a SUBSCRIBE (a mosquitto
 plugin, <state>/aiot_delivery.so), so device code written for upstream works unchanged: it
 never subscribes to its OTA topics. A device that subscribes anyway gets each message once.
 
