@@ -23,7 +23,7 @@ pub const DM_LONG_ABOUT: &str = "\
 The platform's side of the data model (Alink), for tests and for trying a device by hand. Each
 command connects to the broker of a running `exec`, `ota-exec`, `serve` or `broker` (user
 'platform', password from <state>/ports), does one exchange and exits. Messages reach the device
-without it subscribing, as on Aliyun (the delivery plugin), also on /ext/rrpc/....
+without it subscribing, as on Aliyun (the delivery plugin), also on /ext/rrpc/... and /ext/ntp/...
 
   set       {\"id\":\"<n>\",\"version\":\"1.0\",\"params\":PARAMS,\"method\":\"thing.service.property.set\"}
             on /sys/<pk>/<dn>/thing/service/property/set; waits for set_reply with that id
