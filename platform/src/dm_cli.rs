@@ -339,81 +339,122 @@ fn check_service(s: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// How a service is invoked.
+enum Invoke<'a> {
+    /// thing.service.property.set; reply on `set_reply`.
+    Set,
+    /// An asynchronous service; reply on `<S>_reply`.
+    Async(&'a str),
+    /// A synchronous service over RRPC; reply on the request's topic.
+    Sync(&'a str),
+}
+
+/// Sends a request with `params` to the device and prints its reply (exit 0), or times out (3).
+fn invoke(target: &Target, how: Invoke, params: &str, timeout_ms: u64) -> Result<u8, String> {
+    if let Invoke::Async(s) | Invoke::Sync(s) = how {
+        check_service(s)?;
+    }
+    let params = json_arg("PARAMS", params)?;
+    let (pk, dn) = device_of(target)?;
+    let id = new_id();
+    let (topic, reply, method) = match how {
+        Invoke::Set => {
+            let t = format!("/sys/{pk}/{dn}/thing/service/property/set");
+            (
+                t.clone(),
+                format!("{t}_reply"),
+                "thing.service.property.set".to_owned(),
+            )
+        }
+        Invoke::Async(s) => {
+            let t = format!("/sys/{pk}/{dn}/thing/service/{s}");
+            (t.clone(), format!("{t}_reply"), format!("thing.service.{s}"))
+        }
+        // The reply shares the request's topic; the platform's request is delivered to the
+        // device only, so what this subscription sees is the device's reply.
+        Invoke::Sync(s) => {
+            let t = format!("/ext/rrpc/{id}/sys/{pk}/{dn}/thing/service/{s}");
+            (t.clone(), t, format!("thing.service.{s}"))
+        }
+    };
+    let payload = request(&id, &params, &method);
+    exchange(
+        &target.state_dir,
+        &topic,
+        payload,
+        &reply,
+        Some(&id),
+        timeout_ms,
+        false,
+    )
+}
+
+/// Publishes `bytes` on `topic` as the platform.
+fn publish_once(state_dir: &std::path::Path, topic: &str, bytes: Vec<u8>) -> Result<u8, String> {
+    if topic.is_empty() || topic.contains(['+', '#']) {
+        return Err(format!("--topic {topic:?} is not a topic name"));
+    }
+    let mut s = Session::open(state_dir)?;
+    s.publish(topic, bytes)?;
+    s.close();
+    Ok(0)
+}
+
+/// Prints the device's lines of thing.log.
+fn show(target: &Target) -> Result<u8, String> {
+    let (pk, dn) = device_of(target)?;
+    let log = target.state_dir.join(THING_LOG);
+    let text = std::fs::read_to_string(&log)
+        .map_err(|e| format!("{}: {e} (no exec/ota-exec/serve ran there?)", log.display()))?;
+    for line in text.lines() {
+        let topic = serde_json::from_str::<Value>(line)
+            .ok()
+            .and_then(|v| v.get("topic").and_then(Value::as_str).map(str::to_owned))
+            .unwrap_or_default();
+        if topic_of_device(&topic, &pk, &dn) {
+            println!("{line}");
+        }
+    }
+    Ok(0)
+}
+
+/// Stores desired values and prints all of the device's.
+fn desired(target: &Target, values: &str) -> Result<u8, String> {
+    let v: Value = serde_json::from_str(values).map_err(|e| format!("VALUES is not JSON: {e}"))?;
+    let obj = v.as_object().ok_or("VALUES must be a JSON object")?;
+    let (pk, dn) = device_of(target)?;
+    let all = set_desired(&target.state_dir, &pk, &dn, obj).map_err(|e| e.to_string())?;
+    println!("{}", Value::Object(all));
+    Ok(0)
+}
+
 pub fn run(cmd: DmCmd) -> Result<u8, String> {
     match cmd {
         DmCmd::Set {
             target,
             timeout_ms,
             params,
-        } => {
-            let params = json_arg("PARAMS", &params)?;
-            let (pk, dn) = device_of(&target)?;
-            let id = new_id();
-            let topic = format!("/sys/{pk}/{dn}/thing/service/property/set");
-            let payload = request(&id, &params, "thing.service.property.set");
-            exchange(
-                &target.state_dir,
-                &topic,
-                payload,
-                &format!("{topic}_reply"),
-                Some(&id),
-                timeout_ms,
-                false,
-            )
-        }
+        } => invoke(&target, Invoke::Set, &params, timeout_ms),
         DmCmd::Call {
             target,
             service,
             timeout_ms,
             params,
-        } => {
-            check_service(&service)?;
-            let params = json_arg("PARAMS", &params)?;
-            let (pk, dn) = device_of(&target)?;
-            let id = new_id();
-            let topic = format!("/sys/{pk}/{dn}/thing/service/{service}");
-            let payload = request(&id, &params, &format!("thing.service.{service}"));
-            exchange(
-                &target.state_dir,
-                &topic,
-                payload,
-                &format!("{topic}_reply"),
-                Some(&id),
-                timeout_ms,
-                false,
-            )
-        }
+        } => invoke(&target, Invoke::Async(&service), &params, timeout_ms),
         DmCmd::Rrpc {
             target,
             service,
             timeout_ms,
             params,
-        } => {
-            check_service(&service)?;
-            let params = json_arg("PARAMS", &params)?;
-            let (pk, dn) = device_of(&target)?;
-            let id = new_id();
-            // The reply shares the request's topic; the platform's request is delivered to the
-            // device only, so the only message this subscription sees is the device's reply.
-            let topic = format!("/ext/rrpc/{id}/sys/{pk}/{dn}/thing/service/{service}");
-            let payload = request(&id, &params, &format!("thing.service.{service}"));
-            exchange(
-                &target.state_dir,
-                &topic,
-                payload,
-                &topic,
-                Some(&id),
-                timeout_ms,
-                false,
-            )
-        }
+        } => invoke(&target, Invoke::Sync(&service), &params, timeout_ms),
         DmCmd::Raw { target, hex } => {
             let bytes = unhex(&hex)?;
             let (pk, dn) = device_of(&target)?;
-            let mut s = Session::open(&target.state_dir)?;
-            s.publish(&format!("/sys/{pk}/{dn}/thing/model/down_raw"), bytes)?;
-            s.close();
-            Ok(0)
+            publish_once(
+                &target.state_dir,
+                &format!("/sys/{pk}/{dn}/thing/model/down_raw"),
+                bytes,
+            )
         }
         DmCmd::RrpcRaw {
             target,
@@ -438,38 +479,10 @@ pub fn run(cmd: DmCmd) -> Result<u8, String> {
                 (None, None, Some(f)) => std::fs::read(&f).map_err(|e| format!("{}: {e}", f.display()))?,
                 _ => return Err("give one of --payload, --hex and --payload-file".into()),
             };
-            if topic.is_empty() || topic.contains(['+', '#']) {
-                return Err(format!("--topic {topic:?} is not a topic name"));
-            }
-            let mut s = Session::open(&state_dir)?;
-            s.publish(&topic, bytes)?;
-            s.close();
-            Ok(0)
+            publish_once(&state_dir, &topic, bytes)
         }
-        DmCmd::Show { target } => {
-            let (pk, dn) = device_of(&target)?;
-            let log = target.state_dir.join(THING_LOG);
-            let text = std::fs::read_to_string(&log)
-                .map_err(|e| format!("{}: {e} (no exec/ota-exec/serve ran there?)", log.display()))?;
-            for line in text.lines() {
-                let topic = serde_json::from_str::<Value>(line)
-                    .ok()
-                    .and_then(|v| v.get("topic").and_then(Value::as_str).map(str::to_owned))
-                    .unwrap_or_default();
-                if topic_of_device(&topic, &pk, &dn) {
-                    println!("{line}");
-                }
-            }
-            Ok(0)
-        }
-        DmCmd::Desired { target, values } => {
-            let v: Value = serde_json::from_str(&values).map_err(|e| format!("VALUES is not JSON: {e}"))?;
-            let obj = v.as_object().ok_or("VALUES must be a JSON object")?;
-            let (pk, dn) = device_of(&target)?;
-            let all = set_desired(&target.state_dir, &pk, &dn, obj).map_err(|e| e.to_string())?;
-            println!("{}", Value::Object(all));
-            Ok(0)
-        }
+        DmCmd::Show { target } => show(&target),
+        DmCmd::Desired { target, values } => desired(&target, &values),
     }
 }
 
