@@ -18,6 +18,7 @@
 //! println!("{}:{} as {}", aiot_platform::HOST, platform.broker.tcp_port(), d.username());
 //! ```
 
+pub mod auth_server;
 pub mod broker;
 pub mod devices;
 pub mod firmware;
@@ -25,6 +26,7 @@ pub mod ota;
 pub mod pki;
 pub mod platform;
 pub mod process;
+pub mod provision;
 pub mod thing;
 pub mod thing_model;
 

@@ -6,6 +6,7 @@ use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use aiot_platform::auth_server::AuthServer;
 use aiot_platform::firmware::Fault;
 use aiot_platform::thing::{fixed_time_from_env, ThingService};
 use aiot_platform::thing_model::{install, parse_model_arg};
@@ -462,6 +463,14 @@ pub(crate) fn start_thing(platform: &Platform, models: &[(String, PathBuf)]) -> 
     ThingService::start(&platform.broker.info, fixed).map_err(|e| format!("thing service: {e}"))
 }
 
+/// Starts the provisioning / HTTP-uplink endpoint on `platform`, with the default product
+/// (AIOT_REG_* variables) installed first.
+pub(crate) fn start_auth(platform: &Platform) -> Result<AuthServer, String> {
+    aiot_platform::provision::install_defaults(platform.state_dir())
+        .map_err(|e| format!("provisioning: {e}"))?;
+    AuthServer::start(&platform.broker.info, platform.devices()).map_err(|e| format!("auth server: {e}"))
+}
+
 fn run_exec(
     state_dir: Option<PathBuf>,
     timeout: u64,
@@ -480,8 +489,12 @@ fn run_exec(
     // Declared after `temp`, so dropped (broker stopped) before the folder goes.
     let platform = Platform::with_devices(&dir, &devices).map_err(|e| format!("broker: {e}"))?;
     let thing = start_thing(&platform, &thing_models)?;
+    let auth = start_auth(&platform)?;
     let me = std::env::current_exe().map_err(|e| format!("own path: {e}"))?;
-    let result = run_program(&program, platform.env(&me), timeout);
+    let mut env = platform.env(&me);
+    env.extend(auth.env());
+    let result = run_program(&program, env, timeout);
+    drop(auth);
     drop(thing);
     // Stops whatever broker broker.pid names now (the program may have restarted it).
     drop(platform);

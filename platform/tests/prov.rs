@@ -1,0 +1,517 @@
+//! Provisioning and the HTTP uplink against a real mosquitto: HTTPS registration (good, wrong
+//! sign, unknown device, already activated), MQTT registration in both modes whose credentials
+//! then connect, bootstrap answers, HTTP auth with a topic post seen by a subscriber, token
+//! codes. The device is raw HTTP over rustls and a hand-written MQTT 3.1.1 client.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aiot_platform::auth_server::AuthServer;
+use aiot_platform::provision::{self, install_defaults, register_sign, Registry};
+use aiot_platform::{aliyun_password, Platform};
+use serde_json::Value;
+
+const PK: &str = provision::DEFAULT_PRODUCT_KEY;
+const PS: &str = provision::DEFAULT_PRODUCT_SECRET;
+
+fn state_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("aiot-prov-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn start(name: &str) -> (Platform, AuthServer) {
+    let platform = Platform::start(&state_dir(name)).unwrap();
+    install_defaults(platform.state_dir()).unwrap();
+    let auth = AuthServer::start(&platform.broker.info, platform.devices()).unwrap();
+    (platform, auth)
+}
+
+/// One HTTPS connection to the endpoint (kept open across requests).
+struct Https {
+    s: rustls::StreamOwned<rustls::ClientConnection, TcpStream>,
+}
+
+impl Https {
+    fn connect(port: u16, ca: &Path) -> Https {
+        use rustls_pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        for c in rustls_pki_types::CertificateDer::pem_file_iter(ca).unwrap() {
+            roots.add(c.unwrap()).unwrap();
+        }
+        let config =
+            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+        let conn = rustls::ClientConnection::new(Arc::new(config), "localhost".try_into().unwrap()).unwrap();
+        let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        Https {
+            s: rustls::StreamOwned::new(conn, tcp),
+        }
+    }
+
+    /// Sends a request as upstream's core_http does and reads the answer the way it does:
+    /// status from `HTTP/1.1 `, `Content-Length: ` case-sensitive, lines of at most 128 bytes.
+    fn request(&mut self, method: &str, path: &str, headers: &[&str], body: &[u8]) -> (u16, String) {
+        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\n");
+        for h in headers {
+            head.push_str(&format!("{h}\r\n"));
+        }
+        head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+        self.s.write_all(head.as_bytes()).unwrap();
+        self.s.write_all(body).unwrap();
+        self.s.flush().unwrap();
+        let mut lines = Vec::new();
+        let mut line = Vec::new();
+        loop {
+            let mut b = [0u8; 1];
+            self.s.read_exact(&mut b).unwrap();
+            line.push(b[0]);
+            assert!(line.len() <= 128, "header line longer than 128 bytes: {line:?}");
+            if line.ends_with(b"\r\n") {
+                let text = String::from_utf8(line[..line.len() - 2].to_vec()).unwrap();
+                line.clear();
+                if text.is_empty() {
+                    break;
+                }
+                lines.push(text);
+            }
+        }
+        let status: u16 = lines[0].strip_prefix("HTTP/1.1 ").expect("HTTP/1.1 status line")[..3]
+            .parse()
+            .unwrap();
+        assert!(
+            !lines
+                .iter()
+                .any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding")),
+            "{lines:?}"
+        );
+        let len: usize = lines
+            .iter()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .expect("Content-Length: header, case-exact")
+            .parse()
+            .unwrap();
+        let mut body = vec![0u8; len];
+        self.s.read_exact(&mut body).unwrap();
+        (status, String::from_utf8(body).unwrap())
+    }
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{text}: {e}"))
+}
+
+fn register_body(dn: &str, ps: &str) -> String {
+    let random = "3141592653";
+    let sign = register_sign(ps, PK, dn, random);
+    format!("productKey={PK}&deviceName={dn}&random={random}&sign={sign}&signMethod=hmacsha256")
+}
+
+fn register(h: &mut Https, dn: &str, ps: &str) -> Value {
+    let (status, body) = h.request(
+        "POST",
+        "/auth/register/device",
+        &[
+            "Accept: text/xml,text/javascript,text/html,application/json",
+            "Content-Type: application/x-www-form-urlencoded",
+        ],
+        register_body(dn, ps).as_bytes(),
+    );
+    assert_eq!(status, 200, "{body}");
+    json(&body)
+}
+
+fn string(buf: &mut Vec<u8>, s: &str) {
+    buf.extend_from_slice(&(s.len() as u16).to_be_bytes());
+    buf.extend_from_slice(s.as_bytes());
+}
+
+fn packet(first: u8, body: &[u8]) -> Vec<u8> {
+    let mut p = vec![first];
+    let mut len = body.len();
+    loop {
+        let byte = (len % 128) as u8;
+        len /= 128;
+        p.push(if len > 0 { byte | 0x80 } else { byte });
+        if len == 0 {
+            break;
+        }
+    }
+    p.extend_from_slice(body);
+    p
+}
+
+/// A raw MQTT 3.1.1 connection.
+struct Mqtt {
+    s: TcpStream,
+    buf: Vec<u8>,
+}
+
+enum Next {
+    Packet(u8, Vec<u8>),
+    Closed,
+    Timeout,
+}
+
+impl Mqtt {
+    /// Connects and returns the connection and the CONNACK return code.
+    fn connect(port: u16, cid: &str, user: &str, pass: &str) -> (Mqtt, u8) {
+        let mut body = vec![0, 4, b'M', b'Q', b'T', b'T', 4, 0xC2, 0, 60];
+        for s in [cid, user, pass] {
+            string(&mut body, s);
+        }
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.write_all(&packet(0x10, &body)).unwrap();
+        let mut m = Mqtt { s, buf: Vec::new() };
+        match m.next(Duration::from_secs(5)) {
+            Next::Packet(0x20, b) => {
+                let rc = b[1];
+                (m, rc)
+            }
+            Next::Closed => (m, 0xff),
+            _ => panic!("no CONNACK"),
+        }
+    }
+
+    fn next(&mut self, within: Duration) -> Next {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some((first, body)) = self.take() {
+                return Next::Packet(first, body);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Next::Timeout;
+            }
+            self.s.set_read_timeout(Some(left)).unwrap();
+            let mut chunk = [0u8; 4096];
+            match self.s.read(&mut chunk) {
+                Ok(0) => return Next::Closed,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => return Next::Closed,
+            }
+        }
+    }
+
+    fn take(&mut self) -> Option<(u8, Vec<u8>)> {
+        let mut len = 0usize;
+        let mut i = 1;
+        loop {
+            let b = *self.buf.get(i)?;
+            len |= ((b & 0x7f) as usize) << (7 * (i - 1));
+            i += 1;
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        if self.buf.len() < i + len {
+            return None;
+        }
+        let first = self.buf[0];
+        let body = self.buf[i..i + len].to_vec();
+        self.buf.drain(..i + len);
+        Some((first, body))
+    }
+
+    /// The next PUBLISH (QoS 0): topic and payload.
+    fn next_publish(&mut self, within: Duration) -> Option<(String, String)> {
+        match self.next(within) {
+            Next::Packet(first, body) if first & 0xf0 == 0x30 => {
+                let tlen = u16::from_be_bytes([body[0], body[1]]) as usize;
+                let topic = String::from_utf8_lossy(&body[2..2 + tlen]).into_owned();
+                Some((topic, String::from_utf8_lossy(&body[2 + tlen..]).into_owned()))
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the broker closes the connection within `within` (no DISCONNECT packet).
+    fn closed_within(&mut self, within: Duration) -> bool {
+        matches!(self.next(within), Next::Closed)
+    }
+}
+
+fn registration_cid(dn: &str, auth_type: &str, random: &str) -> String {
+    format!("{dn}.{PK}|random={random},authType={auth_type},securemode=2,signmethod=hmacsha256|")
+}
+
+#[test]
+fn https_registration_cases_and_the_secret_connects() {
+    let (platform, auth) = start("https");
+    let mut h = Https::connect(auth.port(), &platform.broker.ca_file());
+    let dn = provision::DEFAULT_FRESH_NAMES[0];
+    let v = register(&mut h, dn, PS);
+    assert_eq!(v["code"], 200, "{v}");
+    assert_eq!(v["message"], "success");
+    assert_eq!(v["data"]["productKey"], PK);
+    assert_eq!(v["data"]["deviceName"], dn);
+    let ds = v["data"]["deviceSecret"].as_str().unwrap().to_owned();
+    // The secret works for a normal connect.
+    let (_m, rc) = Mqtt::connect(
+        platform.broker.tcp_port(),
+        &format!("{PK}.{dn}|securemode=3,signmethod=hmacsha256|"),
+        &format!("{dn}&{PK}"),
+        &aliyun_password(PK, dn, &ds),
+    );
+    assert_eq!(rc, 0);
+    let (_m, rc) = Mqtt::connect(platform.broker.tcp_port(), "x", &format!("{dn}&{PK}"), "0000");
+    assert_ne!(rc, 0, "a wrong password is refused");
+    // Same connection (keep-alive): the refusals.
+    let again = register(&mut h, dn, PS);
+    assert_eq!(again["code"], provision::code::ALREADY_ACTIVATED, "{again}");
+    assert!(again.get("data").and_then(|d| d.get("deviceSecret")).is_none());
+    let active = register(&mut h, provision::DEFAULT_ACTIVATED_NAME, PS);
+    assert_eq!(active["code"], provision::code::ALREADY_ACTIVATED, "{active}");
+    let unknown = register(&mut h, provision::DEFAULT_UNKNOWN_NAME, PS);
+    assert_eq!(unknown["code"], provision::code::DEVICE_NOT_FOUND, "{unknown}");
+    let wrong = register(&mut h, provision::DEFAULT_FRESH_NAMES[1], "not-the-secret");
+    assert_eq!(wrong["code"], provision::code::SIGN_ERROR, "{wrong}");
+    assert!(!wrong.to_string().contains("deviceSecret"));
+    // The wrong sign did not activate the device: the right one still registers it.
+    let ok = register(&mut h, provision::DEFAULT_FRESH_NAMES[1], PS);
+    assert_eq!(ok["code"], 200, "{ok}");
+    let reg = auth.registry();
+    assert!(reg.products[PK].devices[dn].activated);
+    assert_eq!(reg.products[PK].devices[dn].via.as_deref(), Some("https"));
+}
+
+#[test]
+fn mqtt_register_and_regnwl_answer_then_close_and_the_credentials_connect() {
+    let (platform, _auth) = start("mqtt");
+    let port = platform.broker.tcp_port();
+    let dn = provision::DEFAULT_FRESH_NAMES[2];
+    let user = format!("{dn}&{PK}");
+
+    // Wrong sign: refused at CONNECT.
+    let (_m, rc) = Mqtt::connect(port, &registration_cid(dn, "register", "1"), &user, "00AA");
+    assert_ne!(rc, 0);
+
+    // Whitelist.
+    let t0 = Instant::now();
+    let (mut m, rc) = Mqtt::connect(
+        port,
+        &registration_cid(dn, "register", "42"),
+        &user,
+        &register_sign(PS, PK, dn, "42"),
+    );
+    assert_eq!(rc, 0);
+    let (topic, payload) = m
+        .next_publish(Duration::from_secs(5))
+        .expect("the answer without a SUBSCRIBE");
+    assert_eq!(topic, "/ext/register");
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    let v = json(&payload);
+    assert_eq!(
+        (v["productKey"].as_str(), v["deviceName"].as_str()),
+        (Some(PK), Some(dn))
+    );
+    let ds = v["deviceSecret"].as_str().unwrap().to_owned();
+    assert!(
+        m.closed_within(Duration::from_secs(3)),
+        "the registration connection is closed"
+    );
+    let (_d, rc) = Mqtt::connect(
+        port,
+        &format!("{PK}.{dn}|securemode=3|"),
+        &user,
+        &aliyun_password(PK, dn, &ds),
+    );
+    assert_eq!(rc, 0, "the registered secret connects");
+    // Registered once: a second registration is refused.
+    let (_m, rc) = Mqtt::connect(
+        port,
+        &registration_cid(dn, "register", "43"),
+        &user,
+        &register_sign(PS, PK, dn, "43"),
+    );
+    assert_ne!(rc, 0);
+
+    // No whitelist: a name never pre-registered.
+    let free = "nwl-device-1";
+    let free_user = format!("{free}&{PK}");
+    let (mut m, rc) = Mqtt::connect(
+        port,
+        &registration_cid(free, "regnwl", "7"),
+        &free_user,
+        &register_sign(PS, PK, free, "7"),
+    );
+    assert_eq!(rc, 0);
+    let (topic, payload) = m.next_publish(Duration::from_secs(5)).expect("the regnwl answer");
+    assert_eq!(topic, "/ext/regnwl");
+    let v = json(&payload);
+    let (client_id, token) = (
+        v["clientId"].as_str().unwrap().to_owned(),
+        v["deviceToken"].as_str().unwrap().to_owned(),
+    );
+    assert!(m.closed_within(Duration::from_secs(3)));
+    let connwl = format!("{client_id}|authType=connwl,securemode=-2,_ss=1,ext=3,_v=sdk-c-4.2.0|");
+    let (mut d, rc) = Mqtt::connect(port, &connwl, &free_user, &token);
+    assert_eq!(rc, 0, "the no-whitelist credentials connect");
+    // It may use its own topics (QoS 1 publish acknowledged) ...
+    let mut body = Vec::new();
+    string(&mut body, &format!("/sys/{PK}/{free}/thing/event/property/post"));
+    body.extend_from_slice(&1u16.to_be_bytes());
+    body.extend_from_slice(b"{}");
+    d.s.write_all(&packet(0x32, &body)).unwrap();
+    assert!(matches!(d.next(Duration::from_secs(3)), Next::Packet(0x40, _)));
+    // ... and the token with another client id or a wrong token is refused.
+    let (_x, rc) = Mqtt::connect(port, "someone-else|x|", &free_user, &token);
+    assert_ne!(rc, 0);
+    let (_x, rc) = Mqtt::connect(port, &connwl, &free_user, "wrong-token");
+    assert_ne!(rc, 0);
+}
+
+#[test]
+fn registration_sessions_may_not_subscribe() {
+    let (platform, _auth) = start("nosub");
+    let port = platform.broker.tcp_port();
+    let dn = provision::DEFAULT_FRESH_NAMES[0];
+    let (mut m, rc) = Mqtt::connect(
+        port,
+        &registration_cid(dn, "register", "5"),
+        &format!("{dn}&{PK}"),
+        &register_sign(PS, PK, dn, "5"),
+    );
+    assert_eq!(rc, 0);
+    let mut body = 1u16.to_be_bytes().to_vec();
+    string(&mut body, "#");
+    body.push(0);
+    m.s.write_all(&packet(0x82, &body)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        match m.next(Duration::from_millis(200)) {
+            Next::Packet(0x90, b) => {
+                assert_eq!(b[2], 0x80, "SUBSCRIBE refused");
+                return;
+            }
+            Next::Closed => return,
+            _ => {}
+        }
+    }
+    panic!("no SUBACK and no close");
+}
+
+#[test]
+fn bootstrap_get_and_post_name_the_platform() {
+    let (platform, auth) = start("bootstrap");
+    let mut h = Https::connect(auth.port(), &platform.broker.ca_file());
+    let accept = "Accept: text/xml,text/javascript,text/html,application/json";
+    let (status, body) = h.request("GET", "/auth/bootstrap/regionId/0", &[accept], b"");
+    assert_eq!(status, 200);
+    let v = json(&body);
+    assert_eq!(v["data"]["resources"]["mqtt"]["host"], "localhost");
+    assert_eq!(v["data"]["resources"]["mqtt"]["port"], platform.broker.tls_port());
+    let form = format!("productKey={PK}&deviceName=regdev1&clientId={PK}.regdev1&resources=mqtt");
+    let (status, body2) = h.request(
+        "POST",
+        "/auth/bootstrap",
+        &[
+            accept,
+            "Content-Type: application/x-www-form-urlencoded;charset=utf-8",
+        ],
+        form.as_bytes(),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(body2, body);
+}
+
+#[test]
+fn http_uplink_auth_topic_post_and_token_codes() {
+    let (platform, auth) = start("uplink");
+    let d = platform.devices()[0].clone();
+    let (pk, dn) = (&d.product_key, &d.device_name);
+    // A subscriber as the platform.
+    let (user, pass) = platform.broker.platform_credentials();
+    let mut opts = rumqttc::MqttOptions::new("prov-test-sub", "127.0.0.1", platform.broker.tcp_port());
+    opts.set_credentials(user, pass);
+    let (client, mut conn) = rumqttc::Client::new(opts, 10);
+    let topic = format!("/{pk}/{dn}/user/update");
+    client.subscribe(&topic, rumqttc::QoS::AtLeastOnce).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        assert!(Instant::now() < deadline, "no SUBACK");
+        if let Ok(Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_)))) =
+            conn.recv_timeout(Duration::from_millis(200))
+        {
+            break;
+        }
+    }
+
+    let mut h = Https::connect(auth.port(), &platform.broker.ca_file());
+    let sign = provision::http_auth_sign(&d.device_secret, pk, dn);
+    let auth_body = format!(
+        "{{\"clientId\":\"{pk}.{dn}\",\"signmethod\":\"hmacsha256\",\"deviceName\":\"{dn}\",\"productKey\":\"{pk}\",\"sign\":\"{sign}\"}}"
+    );
+    let (status, body) = h.request(
+        "POST",
+        "/auth?_v=sdk-c-4.1.0&",
+        &["Content-Type: application/json"],
+        auth_body.as_bytes(),
+    );
+    assert_eq!(status, 200);
+    let v = json(&body);
+    assert_eq!(v["code"], 0, "{v}");
+    let token = v["info"]["token"].as_str().unwrap().to_owned();
+    let bad = auth_body.replace(&sign, &"0".repeat(64));
+    let (_, body) = h.request(
+        "POST",
+        "/auth?_v=sdk-c-4.1.0&",
+        &["Content-Type: application/json"],
+        bad.as_bytes(),
+    );
+    assert!(json(&body).get("info").is_none(), "{body}");
+
+    let post = |h: &mut Https, token: Option<&str>, topic: &str| {
+        let pw = token.map(|t| format!("Password: {t}"));
+        let mut headers = vec!["Content-Type: application/octet-stream"];
+        if let Some(p) = &pw {
+            headers.push(p);
+        }
+        let (status, body) = h.request("POST", &format!("/topic{topic}"), &headers, b"{\"hello\":1}");
+        assert_eq!(status, 200);
+        json(&body)
+    };
+    let v = post(&mut h, Some(&token), &topic);
+    assert_eq!(v["code"], 0, "{v}");
+    assert!(v["info"]["messageId"].is_number());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        assert!(Instant::now() < deadline, "the subscriber never saw the post");
+        if let Ok(Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)))) =
+            conn.recv_timeout(Duration::from_millis(200))
+        {
+            assert_eq!(p.topic, topic);
+            assert_eq!(&p.payload[..], b"{\"hello\":1}");
+            break;
+        }
+    }
+    // Another device's topic is refused.
+    let v = post(&mut h, Some(&token), &format!("/{pk}/someone-else/user/update"));
+    assert_eq!(v["code"], provision::code::HTTP_PUBLISH_ERROR, "{v}");
+    // Token codes.
+    assert_eq!(
+        post(&mut h, None, &topic)["code"],
+        provision::code::HTTP_TOKEN_NULL
+    );
+    assert_eq!(
+        post(&mut h, Some("nope"), &topic)["code"],
+        provision::code::HTTP_TOKEN_CHECK_ERROR
+    );
+    Registry::update(platform.state_dir(), |r| r.expire_tokens(None, Some((pk, dn)))).unwrap();
+    assert_eq!(
+        post(&mut h, Some(&token), &topic)["code"],
+        provision::code::HTTP_TOKEN_EXPIRED
+    );
+}
