@@ -148,7 +148,7 @@ pub enum DmCmd {
     },
 }
 
-fn device_of(t: &Target) -> Result<(String, String), String> {
+pub(crate) fn device_of(t: &Target) -> Result<(String, String), String> {
     if let Some(d) = &t.device {
         let (pk, dn) = d
             .split_once('/')
@@ -180,7 +180,7 @@ fn unhex(s: &str) -> Result<Vec<u8>, String> {
 }
 
 /// A fresh message id (decimal, below 2^31 so that every reader takes it).
-fn new_id() -> String {
+pub(crate) fn new_id() -> String {
     let ms = aiot_platform::ota::now_ms();
     ((ms % 100_000_000) * 10 + u64::from(std::process::id() % 10)).to_string()
 }
@@ -301,7 +301,7 @@ impl Session {
 }
 
 /// Sends `payload` on `topic` and waits for a message on `reply_topic` (with `id`).
-fn exchange(
+pub(crate) fn exchange(
     state_dir: &std::path::Path,
     topic: &str,
     payload: Vec<u8>,

@@ -15,6 +15,7 @@ use aiot_platform::{process, BrokerInfo, Device, Platform};
 mod dm_cli;
 mod ota_cli;
 mod progress_board;
+mod prov_cli;
 mod push_queue;
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -64,6 +65,10 @@ State folder (--state-dir):
   firmware.pem, .key       the firmware server's certificate (DNS:localhost), from ota-exec/serve
   received.bin             AIOT_FIRMWARE_OUT of ota-exec
   push-queue/              requests from `push` to `serve`
+  provision.json           products, device names, activations, HTTP-uplink tokens (`prov`)
+  dyn-creds                MQTT credentials of registered devices (read by the plugin)
+  prov.sock                the platform's answers to MQTT registrations (plugin -> platform)
+  auth.pem, .key           the HTTPS endpoint's certificate (DNS:localhost)
 
 Default devices (replaced by --device):
   a1TestPK001/device1/s3cr3tDeviceSecretForTests0001
@@ -87,6 +92,18 @@ PROGRAM runs with these variables set:
   AIOT_BROKER_PID_FILE  <state>/broker.pid, pid of the running mosquitto
   AIOT_STATE_DIR        the state folder
   AIOT_PLATFORM         absolute path of this aiot-platform executable (for broker-ctl, dm)
+  AIOT_AUTH_HOST        localhost (the HTTPS endpoint; certificate from AIOT_CA_FILE)
+  AIOT_AUTH_PORT        HTTPS port of /auth/register/device, /auth/bootstrap, /auth, /topic/...
+  AIOT_REG_PRODUCT_KEY  a product for dynamic registration ...
+  AIOT_REG_PRODUCT_SECRET          ... and its product secret
+  AIOT_REG_DEVICE_NAME, AIOT_REG_DEVICE_NAME2, AIOT_REG_DEVICE_NAME3
+                        pre-registered, not yet activated names of it
+  AIOT_REG_ACTIVATED_DEVICE_NAME   a pre-registered name already activated
+  AIOT_REG_UNKNOWN_DEVICE_NAME     a name it does not know (whitelist registration refuses it)
+
+Dynamic registration (HTTPS and MQTT authType=register/regnwl), bootstrap and the HTTP uplink
+are served as `prov --help` describes; `prov` also adds products and names, shows activations,
+expires tokens and pushes the bootstrap notify.
 
 While PROGRAM runs, the platform answers its data-model and NTP requests (see `dm --help`) and
 records its uplinks in <state>/thing.log. NTP answers use the system clock, or a fixed one:
@@ -196,6 +213,8 @@ Examples:
   aiot-platform dm show --state-dir /tmp/aiot --device a1TestPK001/device1
   AIOT_PLATFORM_TIME_MS=1700000000000 aiot-platform exec --thing-model a1TestPK001=tsl.json -- ./dm_demo
   aiot-platform broker-ctl restart --state-dir \"$AIOT_STATE_DIR\"
+  aiot-platform prov device-add --state-dir \"$AIOT_STATE_DIR\" a1RegTestPK sensor-42
+  aiot-platform prov notify --state-dir /tmp/aiot --device a1TestPK001/device1
   aiot-platform password a1TestPK001 device1 s3cr3tDeviceSecretForTests0001";
 
 #[derive(Parser)]
@@ -295,6 +314,13 @@ enum Cmd {
     Dm {
         #[command(subcommand)]
         cmd: dm_cli::DmCmd,
+    },
+    /// Provisioning: products with a product secret, pre-registered device names, activations,
+    /// HTTP-uplink tokens, the bootstrap notify.
+    #[command(long_about = prov_cli::PROV_LONG_ABOUT)]
+    Prov {
+        #[command(subcommand)]
+        cmd: prov_cli::ProvCmd,
     },
     /// Print the MQTT password of a device (upper-case hex HMAC-SHA256).
     Password {
@@ -605,6 +631,7 @@ fn main() -> ExitCode {
             thing_models,
         } => ota_cli::run_serve(state_dir, devices_or_default(devices), thing_models),
         Cmd::Dm { cmd } => dm_cli::run(cmd),
+        Cmd::Prov { cmd } => prov_cli::run(cmd),
         Cmd::Push(a) => ota_cli::run_push(a),
         Cmd::Password {
             product_key,

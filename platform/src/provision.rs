@@ -9,7 +9,7 @@
 //! (`<user> <password> [<client id prefix>]`, one a line).
 //!
 //! Activation: on Aliyun a device counts as activated once it came online; here once its
-//! credentials were handed out by a registration (or `prov device add --activated`). A
+//! credentials were handed out by a registration (or `prov device-add --activated`). A
 //! pre-registered device registers once (whitelist: HTTPS or MQTT `register`); a no-whitelist
 //! (`regnwl`) device name needs no pre-registration and may be activated by up to
 //! [`NWL_MAX_ACTIVATIONS`] physical devices, each getting its own clientId/deviceToken (Aliyun's
@@ -299,7 +299,7 @@ impl Registry {
         let p = self
             .products
             .get_mut(pk)
-            .ok_or_else(|| format!("no product {pk} (create it with `prov product add`)"))?;
+            .ok_or_else(|| format!("no product {pk} (create it with `prov product-add`)"))?;
         let d = p.devices.entry(dn.to_owned()).or_default();
         d.preregistered = true;
         if d.device_secret.is_none() {

@@ -515,3 +515,130 @@ fn http_uplink_auth_topic_post_and_token_codes() {
         provision::code::HTTP_TOKEN_EXPIRED
     );
 }
+
+const EXE: &str = env!("CARGO_BIN_EXE_aiot-platform");
+
+fn cli(args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(EXE).args(args).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.code().is_some(), "{args:?}");
+    (
+        out.status.code().unwrap(),
+        text + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn cli_products_devices_activations_tokens_and_notify() {
+    let (platform, auth) = start("cli");
+    let dir = platform.state_dir().to_str().unwrap().to_owned();
+    let (rc, out) = cli(&[
+        "prov",
+        "product-add",
+        "--state-dir",
+        &dir,
+        "--secret",
+        "ps9",
+        "pk9",
+    ]);
+    assert_eq!((rc, out.trim()), (0, "pk9 ps9"));
+    let (rc, out) = cli(&["prov", "device-add", "--state-dir", &dir, "pk9", "dA", "dB"]);
+    assert_eq!(rc, 0, "{out}");
+    assert!(out.starts_with("pk9/dA ") && out.contains("\npk9/dB "), "{out}");
+    let (rc, _) = cli(&["prov", "device-add", "--state-dir", &dir, "nope", "dA"]);
+    assert_eq!(rc, 2, "unknown product");
+    let (_, out) = cli(&["prov", "show", "--state-dir", &dir]);
+    assert!(
+        out.contains("product pk9 secret ps9") && out.contains("  dA: pre-registered, not activated"),
+        "{out}"
+    );
+
+    let mut h = Https::connect(auth.port(), &platform.broker.ca_file());
+    let sign = register_sign("ps9", "pk9", "dA", "9");
+    let (_, body) = h.request(
+        "POST",
+        "/auth/register/device",
+        &["Content-Type: application/x-www-form-urlencoded"],
+        format!("productKey=pk9&deviceName=dA&random=9&sign={sign}&signMethod=hmacsha256").as_bytes(),
+    );
+    assert_eq!(json(&body)["code"], 200, "{body}");
+    let (_, out) = cli(&["prov", "show", "--state-dir", &dir]);
+    assert!(out.contains("  dA: pre-registered, activated via https"), "{out}");
+
+    let d = platform.devices()[0].clone();
+    let token = Registry::update(platform.state_dir(), |r| {
+        r.issue_token(&d.product_key, &d.device_name)
+    })
+    .unwrap();
+    let dev = format!("{}/{}", d.product_key, d.device_name);
+    let (rc, out) = cli(&["prov", "expire-token", "--state-dir", &dir, "--device", &dev]);
+    assert_eq!((rc, out.trim()), (0, "expired 1 token(s)"));
+    assert!(Registry::load(platform.state_dir()).tokens[&token].expired);
+
+    // The bootstrap notify reaches the device without a SUBSCRIBE; its reply is printed.
+    let (mut m, rc) = Mqtt::connect(
+        platform.broker.tcp_port(),
+        &format!("{}.{}|securemode=3|", d.product_key, d.device_name),
+        &d.username(),
+        &d.password(),
+    );
+    assert_eq!(rc, 0);
+    let args = [
+        "prov",
+        "notify",
+        "--state-dir",
+        &dir,
+        "--device",
+        &dev,
+        "--cmd",
+        "0",
+    ]
+    .map(str::to_owned);
+    let notify = std::thread::spawn(move || {
+        let out = std::process::Command::new(EXE).args(&args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    });
+    let topic = format!("/sys/{}/{}/thing/bootstrap/notify", d.product_key, d.device_name);
+    let (t, payload) = m.next_publish(Duration::from_secs(10)).expect("the notify");
+    assert_eq!(t, topic);
+    let v = json(&payload);
+    assert_eq!(v["params"]["cmd"], 0);
+    assert_eq!(v["version"], "1.0");
+    let reply = format!(
+        "{{\"id\":\"{}\",\"code\":200,\"data\":{{}}}}",
+        v["id"].as_str().unwrap()
+    );
+    let mut body = Vec::new();
+    string(&mut body, &format!("{topic}_reply"));
+    body.extend_from_slice(reply.as_bytes());
+    m.s.write_all(&packet(0x30, &body)).unwrap();
+    let (code, out) = notify.join().unwrap();
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(out.trim(), reply);
+}
+
+#[test]
+fn exec_exports_the_auth_endpoint_and_the_registration_product() {
+    let (rc, out) = cli(&[
+        "exec",
+        "--",
+        "sh",
+        "-c",
+        "echo $AIOT_AUTH_HOST $AIOT_REG_PRODUCT_KEY $AIOT_REG_DEVICE_NAME $AIOT_REG_ACTIVATED_DEVICE_NAME; \
+         test -n \"$AIOT_AUTH_PORT\" && test -S \"$AIOT_STATE_DIR/prov.sock\" && \
+         \"$AIOT_PLATFORM\" prov show --state-dir \"$AIOT_STATE_DIR\"",
+    ]);
+    assert_eq!(rc, 0, "{out}");
+    assert!(
+        out.starts_with(&format!(
+            "localhost {PK} {} {}\n",
+            provision::DEFAULT_FRESH_NAMES[0],
+            provision::DEFAULT_ACTIVATED_NAME
+        )),
+        "{out}"
+    );
+    assert!(out.contains(&format!("product {PK} secret {PS}")), "{out}");
+}
