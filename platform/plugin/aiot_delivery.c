@@ -269,25 +269,22 @@ static void load_creds(void)
     fclose(f);
 }
 
-/* 1: a dynamically registered device with the right password; -1: its user name with a wrong
- * password or client id; 0: not one of them. */
-static int check_creds(const char *client_id, const char *user, const char *pass)
+/* Whether these are the credentials of a dynamically registered device (a mismatch is left
+ * to the password file, which refuses user names it does not know). */
+static bool check_creds(const char *client_id, const char *user, const char *pass)
 {
     load_creds();
-    int known = 0;
     for (unsigned i = 0; i < g_ncreds; i++) {
         const struct cred *c = &g_creds[i];
-        if (strcmp(c->user, user) != 0) {
+        if (strcmp(c->user, user) != 0 || strcmp(c->pass, pass) != 0) {
             continue;
         }
-        known = 1;
         size_t plen = strlen(c->client_prefix);
-        bool id_ok = plen == 0 || (strncmp(client_id, c->client_prefix, plen) == 0 && client_id[plen] == '|');
-        if (id_ok && strcmp(c->pass, pass) == 0) {
-            return 1;
+        if (plen == 0 || (strncmp(client_id, c->client_prefix, plen) == 0 && client_id[plen] == '|')) {
+            return true;
         }
     }
-    return known ? -1 : 0;
+    return false;
 }
 
 /* Whether the client id asks for a registration (authType=register or regnwl in its |...|). */
@@ -373,13 +370,9 @@ static int on_basic_auth(int event, void *event_data, void *userdata)
             s->reg_due_ms = now_ms() + 20;
             return MOSQ_ERR_SUCCESS;
         }
-        int dynamic = check_creds(client_id, ev->username, ev->password);
-        if (dynamic > 0) {
+        if (check_creds(client_id, ev->username, ev->password)) {
             remember(ev->client, client_id, ev->username, KIND_DYNAMIC);
             return MOSQ_ERR_SUCCESS;
-        }
-        if (dynamic < 0) {
-            return MOSQ_ERR_AUTH;
         }
     }
     remember(ev->client, client_id, ev->username, KIND_STATIC);
