@@ -37,18 +37,7 @@ struct Https {
 
 impl Https {
     fn connect(port: u16, ca: &Path) -> Https {
-        use rustls_pki_types::pem::PemObject;
-        let mut roots = rustls::RootCertStore::empty();
-        for c in rustls_pki_types::CertificateDer::pem_file_iter(ca).unwrap() {
-            roots.add(c.unwrap()).unwrap();
-        }
-        let config =
-            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-        let conn = rustls::ClientConnection::new(Arc::new(config), "localhost".try_into().unwrap()).unwrap();
+        let conn = rustls::ClientConnection::new(tls_config(ca), "localhost".try_into().unwrap()).unwrap();
         let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
         tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         Https {
@@ -148,9 +137,76 @@ fn packet(first: u8, body: &[u8]) -> Vec<u8> {
     p
 }
 
+fn tls_config(ca: &Path) -> Arc<rustls::ClientConfig> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pki_types::CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    Arc::new(
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
+
+/// Plain TCP or TLS (to `localhost`).
+enum Stream {
+    Tcp(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    fn open(port: u16, tls_ca: Option<&Path>) -> Stream {
+        let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        match tls_ca {
+            None => Stream::Tcp(tcp),
+            Some(ca) => {
+                let conn =
+                    rustls::ClientConnection::new(tls_config(ca), "localhost".try_into().unwrap()).unwrap();
+                Stream::Tls(Box::new(rustls::StreamOwned::new(conn, tcp)))
+            }
+        }
+    }
+
+    fn set_read_timeout(&self, t: Option<Duration>) {
+        match self {
+            Stream::Tcp(s) => s.set_read_timeout(t).unwrap(),
+            Stream::Tls(s) => s.sock.set_read_timeout(t).unwrap(),
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
 /// A raw MQTT 3.1.1 connection.
 struct Mqtt {
-    s: TcpStream,
+    s: Stream,
     buf: Vec<u8>,
 }
 
@@ -163,12 +219,18 @@ enum Next {
 impl Mqtt {
     /// Connects and returns the connection and the CONNACK return code.
     fn connect(port: u16, cid: &str, user: &str, pass: &str) -> (Mqtt, u8) {
+        Mqtt::connect_via(port, None, cid, user, pass)
+    }
+
+    /// [`Mqtt::connect`], over TLS to `localhost` when `tls_ca` is given.
+    fn connect_via(port: u16, tls_ca: Option<&Path>, cid: &str, user: &str, pass: &str) -> (Mqtt, u8) {
         let mut body = vec![0, 4, b'M', b'Q', b'T', b'T', 4, 0xC2, 0, 60];
         for s in [cid, user, pass] {
             string(&mut body, s);
         }
-        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let mut s = Stream::open(port, tls_ca);
         s.write_all(&packet(0x10, &body)).unwrap();
+        s.flush().unwrap();
         let mut m = Mqtt { s, buf: Vec::new() };
         match m.next(Duration::from_secs(5)) {
             Next::Packet(0x20, b) => {
@@ -190,7 +252,7 @@ impl Mqtt {
             if left.is_zero() {
                 return Next::Timeout;
             }
-            self.s.set_read_timeout(Some(left)).unwrap();
+            self.s.set_read_timeout(Some(left));
             let mut chunk = [0u8; 4096];
             match self.s.read(&mut chunk) {
                 Ok(0) => return Next::Closed,
@@ -241,6 +303,41 @@ impl Mqtt {
     fn closed_within(&mut self, within: Duration) -> bool {
         matches!(self.next(within), Next::Closed)
     }
+}
+
+/// A client of the platform user subscribed to `filter` (SUBACK received).
+fn platform_subscriber(platform: &Platform, filter: &str) -> (rumqttc::Client, rumqttc::Connection) {
+    let (user, pass) = platform.broker.platform_credentials();
+    let mut opts = rumqttc::MqttOptions::new(
+        format!("prov-test-sub-{}", provision::random_hex(4)),
+        "127.0.0.1",
+        platform.broker.tcp_port(),
+    );
+    opts.set_credentials(user, pass);
+    let (client, mut conn) = rumqttc::Client::new(opts, 10);
+    client.subscribe(filter, rumqttc::QoS::AtLeastOnce).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        assert!(Instant::now() < deadline, "no SUBACK");
+        if let Ok(Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_)))) =
+            conn.recv_timeout(Duration::from_millis(200))
+        {
+            return (client, conn);
+        }
+    }
+}
+
+/// The topic of the next message the subscriber gets within 1 s.
+fn next_topic(conn: &mut rumqttc::Connection) -> Option<String> {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < deadline {
+        if let Ok(Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)))) =
+            conn.recv_timeout(Duration::from_millis(100))
+        {
+            return Some(p.topic);
+        }
+    }
+    None
 }
 
 fn registration_cid(dn: &str, auth_type: &str, random: &str) -> String {
@@ -359,13 +456,39 @@ fn mqtt_register_and_regnwl_answer_then_close_and_the_credentials_connect() {
     let connwl = format!("{client_id}|authType=connwl,securemode=-2,_ss=1,ext=3,_v=sdk-c-4.2.0|");
     let (mut d, rc) = Mqtt::connect(port, &connwl, &free_user, &token);
     assert_eq!(rc, 0, "the no-whitelist credentials connect");
-    // It may use its own topics (QoS 1 publish acknowledged) ...
-    let mut body = Vec::new();
-    string(&mut body, &format!("/sys/{PK}/{free}/thing/event/property/post"));
-    body.extend_from_slice(&1u16.to_be_bytes());
-    body.extend_from_slice(b"{}");
-    d.s.write_all(&packet(0x32, &body)).unwrap();
-    assert!(matches!(d.next(Duration::from_secs(3)), Next::Packet(0x40, _)));
+    // It has the per-device ACL: a subscriber sees its publish on its own topic, not one on
+    // another device's; it may subscribe to its own topics only.
+    let (sub, mut conn) = platform_subscriber(&platform, &format!("/sys/{PK}/#"));
+    let own = format!("/sys/{PK}/{free}/thing/event/property/post");
+    for topic in [format!("/sys/{PK}/{dn}/thing/event/property/post"), own.clone()] {
+        let mut body = Vec::new();
+        string(&mut body, &topic);
+        body.extend_from_slice(&1u16.to_be_bytes());
+        body.extend_from_slice(b"{}");
+        d.s.write_all(&packet(0x32, &body)).unwrap();
+        d.s.flush().unwrap();
+        assert!(matches!(d.next(Duration::from_secs(3)), Next::Packet(0x40, _)));
+    }
+    assert_eq!(next_topic(&mut conn).as_deref(), Some(own.as_str()));
+    assert_eq!(next_topic(&mut conn), None, "the foreign publish was dropped");
+    drop(sub);
+    for (n, (filter, granted)) in [
+        (format!("/sys/{PK}/{free}/thing/#"), true),
+        (format!("/sys/{PK}/{dn}/#"), false),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut body = (n as u16 + 1).to_be_bytes().to_vec();
+        string(&mut body, &filter);
+        body.push(0);
+        d.s.write_all(&packet(0x82, &body)).unwrap();
+        d.s.flush().unwrap();
+        match d.next(Duration::from_secs(3)) {
+            Next::Packet(0x90, b) => assert_eq!(b[2] != 0x80, granted, "{filter}"),
+            _ => panic!("no SUBACK"),
+        }
+    }
     // ... and the token with another client id or a wrong token is refused.
     let (_x, rc) = Mqtt::connect(port, "someone-else|x|", &free_user, &token);
     assert_ne!(rc, 0);
@@ -432,22 +555,8 @@ fn http_uplink_auth_topic_post_and_token_codes() {
     let (platform, auth) = start("uplink");
     let d = platform.devices()[0].clone();
     let (pk, dn) = (&d.product_key, &d.device_name);
-    // A subscriber as the platform.
-    let (user, pass) = platform.broker.platform_credentials();
-    let mut opts = rumqttc::MqttOptions::new("prov-test-sub", "127.0.0.1", platform.broker.tcp_port());
-    opts.set_credentials(user, pass);
-    let (client, mut conn) = rumqttc::Client::new(opts, 10);
     let topic = format!("/{pk}/{dn}/user/update");
-    client.subscribe(&topic, rumqttc::QoS::AtLeastOnce).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        assert!(Instant::now() < deadline, "no SUBACK");
-        if let Ok(Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_)))) =
-            conn.recv_timeout(Duration::from_millis(200))
-        {
-            break;
-        }
-    }
+    let (_client, mut conn) = platform_subscriber(&platform, &topic);
 
     let mut h = Https::connect(auth.port(), &platform.broker.ca_file());
     let sign = provision::http_auth_sign(&d.device_secret, pk, dn);
@@ -641,4 +750,58 @@ fn exec_exports_the_auth_endpoint_and_the_registration_product() {
         "{out}"
     );
     assert!(out.contains(&format!("product {PK} secret {PS}")), "{out}");
+}
+
+#[test]
+fn mqtt_registration_over_tls_and_downlinks_reach_the_registered_device() {
+    let (platform, _auth) = start("tls");
+    let (port, ca) = (platform.broker.tls_port(), platform.broker.ca_file());
+    let dn = provision::DEFAULT_FRESH_NAMES[0];
+    let user = format!("{dn}&{PK}");
+    let (mut m, rc) = Mqtt::connect_via(
+        port,
+        Some(&ca),
+        &registration_cid(dn, "register", "4294967295"),
+        &user,
+        &register_sign(PS, PK, dn, "4294967295"),
+    );
+    assert_eq!(rc, 0);
+    let (topic, payload) = m
+        .next_publish(Duration::from_secs(5))
+        .expect("the answer over TLS");
+    assert_eq!(topic, "/ext/register");
+    assert!(m.closed_within(Duration::from_secs(3)));
+    let ds = json(&payload)["deviceSecret"].as_str().unwrap().to_owned();
+    let (mut d, rc) = Mqtt::connect_via(
+        port,
+        Some(&ca),
+        &format!("{PK}.{dn}|securemode=2|"),
+        &user,
+        &aliyun_password(PK, dn, &ds),
+    );
+    assert_eq!(rc, 0);
+    // The platform's messages on its system topics reach it without a SUBSCRIBE.
+    let (user_p, pass_p) = platform.broker.platform_credentials();
+    let mut opts = rumqttc::MqttOptions::new("prov-test-pub", "127.0.0.1", platform.broker.tcp_port());
+    opts.set_credentials(user_p, pass_p);
+    let (client, mut conn) = rumqttc::Client::new(opts, 10);
+    let notify = format!("/sys/{PK}/{dn}/thing/bootstrap/notify");
+    client
+        .publish(
+            &notify,
+            rumqttc::QoS::AtLeastOnce,
+            false,
+            "{\"id\":\"1\",\"params\":{\"cmd\":0}}",
+        )
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok(Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_)))) =
+            conn.recv_timeout(Duration::from_millis(100))
+        {
+            break;
+        }
+    }
+    let (t, _) = d.next_publish(Duration::from_secs(5)).expect("the notify");
+    assert_eq!(t, notify);
 }
