@@ -805,3 +805,41 @@ fn mqtt_registration_over_tls_and_downlinks_reach_the_registered_device() {
     let (t, _) = d.next_publish(Duration::from_secs(5)).expect("the notify");
     assert_eq!(t, notify);
 }
+
+#[test]
+fn malformed_requests_get_answers_and_the_connection_stays_usable() {
+    let (platform, auth) = start("malformed");
+    let mut h = Https::connect(auth.port(), &platform.broker.ca_file());
+    let (status, _) = h.request("GET", "/auth/register/device", &[], b"");
+    assert_eq!(status, 404);
+    let (status, _) = h.request("POST", "/nothing/here", &[], b"x");
+    assert_eq!(status, 404);
+    let (status, body) = h.request(
+        "POST",
+        "/auth/register/device",
+        &[],
+        b"productKey=&&&=x&deviceName",
+    );
+    assert_eq!(status, 200);
+    assert_eq!(json(&body)["code"], provision::code::PARAM_ERROR, "{body}");
+    let (status, body) = h.request("POST", "/auth?_v=1&", &[], &[0xff, 0xfe, b'{']);
+    assert_eq!(status, 200);
+    assert_eq!(json(&body)["code"], provision::code::HTTP_PARAM_ERROR, "{body}");
+    let (status, body) = h.request(
+        "POST",
+        "/auth?_v=1&",
+        &[],
+        b"{\"productKey\":1,\"deviceName\":[],\"sign\":{}}",
+    );
+    assert_eq!(
+        (status, json(&body)["code"].as_u64()),
+        (200, Some(provision::code::HTTP_PARAM_ERROR as u64))
+    );
+    // Still the same connection, still answering.
+    let v = register(&mut h, provision::DEFAULT_FRESH_NAMES[0], PS);
+    assert_eq!(v["code"], 200, "{v}");
+    // A body over the limit is refused (the server may then close the connection).
+    let mut big = Https::connect(auth.port(), &platform.broker.ca_file());
+    let (status, _) = big.request("POST", "/topic/x", &["Password: t"], &vec![b'a'; 300 * 1024]);
+    assert_eq!(status, 413);
+}
