@@ -393,7 +393,7 @@ fn mqtt_register_and_regnwl_answer_then_close_and_the_credentials_connect() {
 
     // Wrong sign: refused at CONNECT.
     let (_m, rc) = Mqtt::connect(port, &registration_cid(dn, "register", "1"), &user, "00AA");
-    assert_ne!(rc, 0);
+    assert_eq!(rc, 5, "CONNACK: not authorized");
 
     // Whitelist.
     let t0 = Instant::now();
