@@ -1,8 +1,8 @@
 //! The platform's HTTPS endpoint for provisioning and the HTTP uplink, and the Unix socket on
 //! which the mosquitto plugin asks about MQTT dynamic registrations.
 //!
-//! HTTPS on 127.0.0.1 (certificate `auth.pem` for DNS:localhost, from the test CA), answered the
-//! way upstream's `core_http` reads them: `HTTP/1.1` status line, `Content-Length: ` exactly so
+//! HTTPS on 127.0.0.1 (certificate `auth.pem` for DNS:localhost, from the test CA), and the same
+//! on a plain HTTP port, answered the way upstream's `core_http` reads them: `HTTP/1.1` status line, `Content-Length: ` exactly so
 //! spelled, short header lines, whole bodies (never chunked), connections kept open.
 //!
 //! - `POST /auth/register/device` (form body): dynamic registration with the product secret
@@ -266,7 +266,21 @@ fn tls_acceptor(state_dir: &Path) -> std::io::Result<tokio_rustls::TlsAcceptor> 
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
-async fn serve_tls(listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor, sh: Arc<Shared>) {
+async fn serve_conn<S>(io: S, sh: Arc<Shared>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = hyper::service::service_fn(move |req| handle(req, sh.clone()));
+    let conn = hyper::server::conn::http1::Builder::new()
+        .title_case_headers(true)
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(io), svc);
+    // A connection lives at most 10 minutes.
+    let _ = tokio::time::timeout(Duration::from_secs(600), conn).await;
+}
+
+/// Accepts connections on `listener` (TLS with `acceptor`) until the runtime stops.
+async fn serve(listener: TcpListener, acceptor: Option<tokio_rustls::TlsAcceptor>, sh: Arc<Shared>) {
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -274,16 +288,16 @@ async fn serve_tls(listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor, s
         };
         let (acceptor, sh) = (acceptor.clone(), sh.clone());
         tokio::spawn(async move {
-            let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
-            else {
-                return;
-            };
-            let svc = hyper::service::service_fn(move |req| handle(req, sh.clone()));
-            let conn = hyper::server::conn::http1::Builder::new()
-                .title_case_headers(true)
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(tls), svc);
-            let _ = tokio::time::timeout(Duration::from_secs(600), conn).await;
+            match acceptor {
+                Some(acceptor) => {
+                    if let Ok(Ok(tls)) =
+                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
+                    {
+                        serve_conn(tls, sh).await;
+                    }
+                }
+                None => serve_conn(tcp, sh).await,
+            }
         });
     }
 }
@@ -322,6 +336,7 @@ fn serve_socket(listener: UnixListener, state_dir: PathBuf, stop: Arc<AtomicBool
 pub struct AuthServer {
     rt: Option<tokio::runtime::Runtime>,
     port: u16,
+    http_port: u16,
     shared: Arc<Shared>,
     stop: Arc<AtomicBool>,
     socket: PathBuf,
@@ -350,8 +365,10 @@ impl AuthServer {
             .thread_name("aiot-auth")
             .enable_all()
             .build()?;
-        let listener = rt.block_on(TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))))?;
+        let bind = || rt.block_on(TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))));
+        let (listener, plain) = (bind()?, bind()?);
         let port = listener.local_addr()?.port();
+        let http_port = plain.local_addr()?.port();
         let shared = Arc::new(Shared {
             state_dir,
             devices: devices.to_vec(),
@@ -361,10 +378,12 @@ impl AuthServer {
             log: Mutex::new(Vec::new()),
             message_id: AtomicU64::new(0),
         });
-        rt.spawn(serve_tls(listener, acceptor, shared.clone()));
+        rt.spawn(serve(listener, Some(acceptor), shared.clone()));
+        rt.spawn(serve(plain, None, shared.clone()));
         Ok(AuthServer {
             rt: Some(rt),
             port,
+            http_port,
             shared,
             stop,
             socket,
@@ -374,6 +393,11 @@ impl AuthServer {
     /// The HTTPS port (host `localhost`).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The plain HTTP port (host 127.0.0.1; same answers).
+    pub fn http_port(&self) -> u16 {
+        self.http_port
     }
 
     /// Every request answered so far.
@@ -393,6 +417,7 @@ impl AuthServer {
         vec![
             ("AIOT_AUTH_HOST", s(crate::platform::TLS_HOST)),
             ("AIOT_AUTH_PORT", s(&self.port.to_string())),
+            ("AIOT_AUTH_HTTP_PORT", s(&self.http_port.to_string())),
             ("AIOT_REG_PRODUCT_KEY", s(DEFAULT_PRODUCT_KEY)),
             ("AIOT_REG_PRODUCT_SECRET", s(DEFAULT_PRODUCT_SECRET)),
             ("AIOT_REG_DEVICE_NAME", s(DEFAULT_FRESH_NAMES[0])),

@@ -94,6 +94,7 @@ PROGRAM runs with these variables set:
   AIOT_PLATFORM         absolute path of this aiot-platform executable (for broker-ctl, dm)
   AIOT_AUTH_HOST        localhost (the HTTPS endpoint; certificate from AIOT_CA_FILE)
   AIOT_AUTH_PORT        HTTPS port of /auth/register/device, /auth/bootstrap, /auth, /topic/...
+  AIOT_AUTH_HTTP_PORT   the same over plain HTTP (host 127.0.0.1)
   AIOT_REG_PRODUCT_KEY  a product for dynamic registration ...
   AIOT_REG_PRODUCT_SECRET          ... and its product secret
   AIOT_REG_DEVICE_NAME, AIOT_REG_DEVICE_NAME2, AIOT_REG_DEVICE_NAME3

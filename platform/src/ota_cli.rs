@@ -591,8 +591,10 @@ pub fn run_serve(
     let me = std::env::current_exe().map_err(|e| format!("own path: {e}"))?;
     crate::print_info(&platform, &me);
     println!(
-        "auth     : https://localhost:{} (registration, bootstrap, HTTP uplink; `aiot-platform prov`)",
-        auth.port()
+        "auth     : https://localhost:{}, http://127.0.0.1:{} (registration, bootstrap, HTTP uplink; \
+         `aiot-platform prov`)",
+        auth.port(),
+        auth.http_port()
     );
     for (k, v) in auth.env() {
         println!("export {k}='{}'", v.to_string_lossy());

@@ -30,19 +30,22 @@ fn start(name: &str) -> (Platform, AuthServer) {
     (platform, auth)
 }
 
-/// One HTTPS connection to the endpoint (kept open across requests).
+/// One HTTPS (or plain HTTP) connection to the endpoint, kept open across requests.
 struct Https {
-    s: rustls::StreamOwned<rustls::ClientConnection, TcpStream>,
+    s: Stream,
 }
 
 impl Https {
     fn connect(port: u16, ca: &Path) -> Https {
-        let conn = rustls::ClientConnection::new(tls_config(ca), "localhost".try_into().unwrap()).unwrap();
-        let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        Https {
-            s: rustls::StreamOwned::new(conn, tcp),
-        }
+        let s = Stream::open(port, Some(ca));
+        s.set_read_timeout(Some(Duration::from_secs(10)));
+        Https { s }
+    }
+
+    fn plain(port: u16) -> Https {
+        let s = Stream::open(port, None);
+        s.set_read_timeout(Some(Duration::from_secs(10)));
+        Https { s }
     }
 
     /// Sends a request as upstream's core_http does and reads the answer the way it does:
@@ -548,6 +551,10 @@ fn bootstrap_get_and_post_name_the_platform() {
     );
     assert_eq!(status, 200);
     assert_eq!(body2, body);
+    // The same over plain HTTP.
+    let (status, body3) =
+        Https::plain(auth.http_port()).request("GET", "/auth/bootstrap/regionId/1", &[accept], b"");
+    assert_eq!((status, body3), (200, body));
 }
 
 #[test]
