@@ -13,7 +13,7 @@ pub const PROV_LONG_ABOUT: &str = "\
 Device provisioning on the local platform (Aliyun's \"one secret per product\").
 
 exec, ota-exec and serve run an HTTPS endpoint (https://localhost:$AIOT_AUTH_PORT, certificate
-from AIOT_CA_FILE) with:
+from AIOT_CA_FILE; the same over plain HTTP on 127.0.0.1:$AIOT_AUTH_HTTP_PORT) with:
   POST /auth/register/device        dynamic registration: form productKey, deviceName, random,
                                     sign = hex HMAC-SHA256(productSecret,
                                     'deviceName<dn>productKey<pk>random<r>') (any case),
