@@ -538,13 +538,17 @@ mod tests {
     }
 
     #[test]
-    fn sign_vector() {
+    fn sign_vectors() {
         // printf 'deviceNamedn1productKeypk1random1234' | openssl dgst -sha256 -hmac ps1
         assert_eq!(
             register_sign("ps1", "pk1", "dn1", "1234"),
-            hmac_hex("ps1", "deviceNamedn1productKeypk1random1234")
+            "21FE474DB856CE913FF53BB8A52C5077E28649EBFFC744D491F29837575A43B2"
         );
-        assert_eq!(register_sign("ps1", "pk1", "dn1", "1234").len(), 64);
+        // printf 'clientIdpk1.dn1deviceNamedn1productKeypk1' | openssl dgst -sha256 -hmac ds1
+        assert_eq!(
+            http_auth_sign("ds1", "pk1", "dn1"),
+            "0DB82E119EEB7676EA91EC769EB466F015181BAE0F31F71CB75AD3EC7E098210"
+        );
     }
 
     #[test]
