@@ -78,6 +78,22 @@ const HEADERS: &[Header] = &[
         ],
         intro: "OTA: version reports, upgrade and config pushes, firmware download with digest check.",
     },
+    Header {
+        file: "aiot_ntp_api.h",
+        guard: "__AIOT_NTP_API_H__",
+        sources: &["src/components/ntp/codes.rs", "src/ffi/ntp.rs"],
+        includes: &[],
+        exports: &[
+            "aiot_ntp_recv_type_t",
+            "aiot_ntp_recv_t",
+            "aiot_ntp_recv_handler_t",
+            "aiot_ntp_event_type_t",
+            "aiot_ntp_event_t",
+            "aiot_ntp_event_handler_t",
+            "aiot_ntp_option_t",
+        ],
+        intro: "NTP: the platform's time over MQTT as a local date; the SDK's log clock follows it.",
+    },
 ];
 
 fn generate(root: &Path, h: &Header, out: &Path) {

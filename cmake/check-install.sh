@@ -33,6 +33,16 @@ for f in include/aiot_state_api.h include/aiot_sysdep_api.h include/aiot_mqtt_ap
     [ -e "$prefix/$f" ] || { echo "check-install: $f was not installed" >&2; exit 1; }
 done
 
+# A component's header is installed exactly when the component is built; the consumer then
+# uses it too (compiled with -DAIOT_CHECK_NTP).
+ntp_flags=""
+if grep -q '^AIOT_WITH_NTP:BOOL=\(ON\|TRUE\|1\)$' "$build_dir/CMakeCache.txt"; then
+    [ -e "$prefix/include/aiot_ntp_api.h" ] || { echo "check-install: aiot_ntp_api.h was not installed" >&2; exit 1; }
+    ntp_flags="-DAIOT_CHECK_NTP"
+elif [ -e "$prefix/include/aiot_ntp_api.h" ]; then
+    echo "check-install: aiot_ntp_api.h installed without the NTP component" >&2; exit 1
+fi
+
 # The consumer: connects over plain TCP with the device from the environment, exits 0 on
 # success.
 mkdir -p "$tmp/app"
@@ -44,6 +54,9 @@ cat >"$tmp/app/main.c" <<'CSRC'
 #include "aiot_state_api.h"
 #include "aiot_sysdep_api.h"
 #include "aiot_mqtt_api.h"
+#ifdef AIOT_CHECK_NTP
+#include "aiot_ntp_api.h"
+#endif
 
 extern aiot_sysdep_portfile_t g_aiot_sysdep_portfile;
 
@@ -91,6 +104,19 @@ int main(void)
     if (rc != 0 || !connected) {
         return 1;
     }
+#ifdef AIOT_CHECK_NTP
+    {
+        void *ntp = aiot_ntp_init();
+        int8_t zone = 8;
+        if (ntp == NULL || aiot_ntp_setopt(ntp, AIOT_NTPOPT_MQTT_HANDLE, mqtt) != 0
+            || aiot_ntp_setopt(ntp, AIOT_NTPOPT_TIME_ZONE, &zone) != 0
+            || aiot_ntp_send_request(ntp) != 0 || aiot_ntp_deinit(&ntp) != 0 || ntp != NULL) {
+            printf("NTP calls failed\n");
+            return 1;
+        }
+        printf("NTP handle: init, setopt, send_request, deinit OK\n");
+    }
+#endif
     if (aiot_mqtt_disconnect(mqtt) != 0 || aiot_mqtt_deinit(&mqtt) != 0) {
         return 1;
     }
@@ -104,7 +130,7 @@ flags=$(pkg-config --cflags --libs aiot)
 echo "pkg-config --cflags --libs aiot: $flags"
 pkg-config --modversion aiot
 # shellcheck disable=SC2086
-"$cc" -std=c99 -Wall -Wextra -Werror -o "$tmp/app/app_pkgconfig" "$tmp/app/main.c" $flags \
+"$cc" -std=c99 -Wall -Wextra -Werror $ntp_flags -o "$tmp/app/app_pkgconfig" "$tmp/app/main.c" $flags \
     -Wl,-rpath,"$prefix/$libdir"
 "$platform" exec --timeout 60 -- "$tmp/app/app_pkgconfig"
 
@@ -121,7 +147,8 @@ add_executable(x_static main.c)
 target_link_libraries(x_static aiot::aiot_static)
 CMAKESRC
 "$cmake" -S "$tmp/cmake_app" -B "$tmp/cmake_app/build" -DCMAKE_PREFIX_PATH="$prefix" \
-    -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE=Release >"$tmp/configure.log" 2>&1 \
+    -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS="$ntp_flags" \
+    >"$tmp/configure.log" 2>&1 \
     || { cat "$tmp/configure.log"; exit 1; }
 "$cmake" --build "$tmp/cmake_app/build" >"$tmp/build.log" 2>&1 || { cat "$tmp/build.log"; exit 1; }
 "$platform" exec --timeout 60 -- "$tmp/cmake_app/build/x"

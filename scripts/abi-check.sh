@@ -26,4 +26,6 @@ for v in d['versions'].values():
 json.dump(d, open(dst, 'w'))
 PY
 echo "headers checked: $(ls include)"
-"$shared/abi-check" --table "$table" include "$@"
+# Component headers that must be there and pass (comma-separated, for abi-check --require).
+require="aiot_ntp_api.h"
+"$shared/abi-check" --table "$table" include --require "$require" "$@"

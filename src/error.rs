@@ -62,6 +62,8 @@ pub enum Error {
     DeinitTimeout,
     /// The QoS1 resend cache is full.
     QosCacheFull,
+    /// The NTP handle has no MQTT handle (`STATE_NTP_MISSING_MQTT_HANDLE` of `aiot_ntp_api.h`).
+    NtpMissingMqttHandle,
     /// An OTA or download outcome, carried as its upstream `STATE_OTA_*`, `STATE_DOWNLOAD_*`
     /// or `STATE_HTTP_*` code (these are return values, not only failures).
     Download(i32),
@@ -109,6 +111,7 @@ impl Error {
             Error::InvalidPubAck => STATE_MQTT_RECV_INVALID_PUBACK_PACKET,
             Error::DeinitTimeout => STATE_MQTT_DEINIT_TIMEOUT,
             Error::QosCacheFull => STATE_QOS_CACHE_EXCEEDS_LIMIT,
+            Error::NtpMissingMqttHandle => -0x1101,
             Error::Download(code) => code,
         }
     }

@@ -1,10 +1,11 @@
 //! aiot: a Rust drop-in for Aliyun Link SDK C 4.x (`libaiot`).
 //!
 //! Laid out as upstream's tree: the core (`state`, `error`, `log`, `sysdep`, `transport`,
-//! `mqtt`) and the components on top of it (`components::ota`, `components::download`), which
-//! reach the core only through its component API (`mqtt::component`). Neither has `unsafe`,
-//! enforced here; the `ffi` module is the C boundary, one file per upstream header, where every
-//! unsafe operation sits in its own `unsafe` block.
+//! `mqtt`) and the components on top of it (`components::ota`, `components::download`,
+//! `components::ntp`), which reach the core only through its component API
+//! (`mqtt::component`). Neither has `unsafe`, enforced here; the `ffi` module is the C
+//! boundary, one file per upstream header, where every unsafe operation sits in its own
+//! `unsafe` block.
 
 #[forbid(unsafe_code)]
 pub mod error;
@@ -37,6 +38,7 @@ mod header_drift {
             "aiot_sysdep_api.h",
             "aiot_mqtt_api.h",
             "aiot_ota_api.h",
+            "aiot_ntp_api.h",
         ] {
             let generated = std::fs::read_to_string(format!("{}/include/{name}", env!("OUT_DIR"))).unwrap();
             let committed = std::fs::read_to_string(format!("{}/include/{name}", env!("CARGO_MANIFEST_DIR")))

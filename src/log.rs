@@ -3,12 +3,17 @@
 //! A line is `[<seconds>.<millis>][LK-XXXX] <text>`; payloads are dumped 16 bytes a line
 //! without a timestamp. Nothing is formatted while no sink is set.
 //!
+//! The timestamp is the port's clock until NTP rebases the log clock ([`set_clock`], upstream's
+//! `core_log_set_timestamp`): from then on, while the time NTP gave is ahead of the port's
+//! clock (a port counting from boot, or one set wrong), lines carry that time plus the port
+//! time elapsed since. [`clock_ms`] reads the log clock.
+//!
 //! Lines reach the sink NUL-terminated, ready for the C callback: a download dumps every body
 //! byte (upstream does too), 4 million lines for 64 MiB, so a dump line costs one format on the
 //! stack and one call, nothing else.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::sysdep;
 
@@ -44,6 +49,57 @@ fn sink() -> Option<Sink> {
         return None;
     }
     SINK.read().ok()?.clone()
+}
+
+/// The log clock after an NTP answer: `utc` at port time `start`, plus `elapsed` port time
+/// counted up to `start` (moved on each read, so a port clock that steps back loses nothing
+/// already counted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Rebase {
+    utc: u64,
+    start: u64,
+    elapsed: u64,
+}
+
+static REBASE: Mutex<Option<Rebase>> = Mutex::new(None);
+/// Mirrors `REBASE.is_some()`: until NTP answers, a line reads the port's clock only.
+static REBASED: AtomicBool = AtomicBool::new(false);
+
+fn port_time() -> u64 {
+    sysdep::active().map(|p| p.time_ms()).unwrap_or(0)
+}
+
+/// Rebases the log clock on `utc_ms`, the time now (NTP's answer).
+pub fn set_clock(utc_ms: u64) {
+    let now = port_time();
+    *REBASE.lock().unwrap_or_else(|e| e.into_inner()) = Some(Rebase {
+        utc: utc_ms,
+        start: now,
+        elapsed: 0,
+    });
+    REBASED.store(true, Ordering::Relaxed);
+}
+
+/// The log clock in ms: the port's clock, or the rebased one while that is ahead of it
+/// (upstream's `core_log_get_timestamp`).
+pub fn clock_ms() -> u64 {
+    let now = port_time();
+    if !REBASED.load(Ordering::Relaxed) {
+        return now;
+    }
+    clock_at(&mut REBASE.lock().unwrap_or_else(|e| e.into_inner()), now)
+}
+
+/// The log clock at port time `now`, moving the rebase's count on.
+fn clock_at(rebase: &mut Option<Rebase>, now: u64) -> u64 {
+    match rebase {
+        Some(r) if r.utc > now => {
+            r.elapsed = r.elapsed.saturating_add(now.saturating_sub(r.start));
+            r.start = now;
+            r.utc.saturating_add(r.elapsed)
+        }
+        _ => now,
+    }
 }
 
 /// Longest line (with its NUL) built on the stack; every line the core makes fits (lines are
@@ -104,13 +160,12 @@ pub fn format_line(now_ms: u64, code: i32, text: &str) -> String {
     line
 }
 
-/// Logs `text` (which should end in `\r\n`) under `code` with the port's clock.
+/// Logs `text` (which should end in `\r\n`) under `code`, stamped with the log clock.
 pub fn line(code: i32, text: &str) {
     if !enabled() {
         return;
     }
-    let now = sysdep::active().map(|p| p.time_ms()).unwrap_or(0);
-    emit(code, &format_line(now, code, text));
+    emit(code, &format_line(clock_ms(), code, text));
 }
 
 /// Logs a line made of `parts` (the last should end in `\r\n`) whose bytes reach the callback
@@ -120,8 +175,7 @@ pub fn line_bytes(code: i32, parts: &[&[u8]]) {
     if !enabled() {
         return;
     }
-    let now = sysdep::active().map(|p| p.time_ms()).unwrap_or(0);
-    emit_bytes(code, &format_line_bytes(now, code, parts));
+    emit_bytes(code, &format_line_bytes(clock_ms(), code, parts));
 }
 
 /// Formats a line of raw bytes as [`line_bytes`] does (without emitting it).
@@ -248,6 +302,32 @@ fn dump_to(sink: &dyn Fn(i32, &mut [u8]), code: i32, dir: char, data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rebased_clock_runs_on_while_ahead_of_the_port_clock() {
+        let mut r = None;
+        assert_eq!(clock_at(&mut r, 500), 500, "not rebased: the port's clock");
+        // A port counting from boot: NTP says 2036 at port time 1000.
+        r = Some(Rebase {
+            utc: 2_087_940_600_000,
+            start: 1_000,
+            elapsed: 0,
+        });
+        assert_eq!(clock_at(&mut r, 1_000), 2_087_940_600_000);
+        assert_eq!(clock_at(&mut r, 4_500), 2_087_940_603_500);
+        // The port clock steps back: the time already counted stays.
+        assert_eq!(clock_at(&mut r, 4_000), 2_087_940_603_500);
+        assert_eq!(clock_at(&mut r, 4_100), 2_087_940_603_600);
+        // Once the port clock passes the NTP time (the system clock was set), it wins.
+        assert_eq!(clock_at(&mut r, 2_087_940_600_001), 2_087_940_600_001);
+        // An NTP time behind the port's clock is never used.
+        let mut behind = Some(Rebase {
+            utc: 1_000,
+            start: 5_000,
+            elapsed: 0,
+        });
+        assert_eq!(clock_at(&mut behind, 5_000), 5_000);
+    }
 
     #[test]
     fn line_prefix_matches_upstream() {

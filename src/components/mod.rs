@@ -4,6 +4,9 @@
 /// Firmware download over HTTP(S) with Range, renewal and digest check (`aiot_download_*`).
 #[cfg(feature = "ota")]
 pub mod download;
+/// NTP: the platform's time as a local date, and the log clock rebased on it (`aiot_ntp_*`).
+#[cfg(feature = "ntp")]
+pub mod ntp;
 /// OTA: version reports, upgrade and config pushes (`aiot_ota_*`).
 #[cfg(feature = "ota")]
 pub mod ota;

@@ -6,6 +6,8 @@
 
 pub mod ca;
 pub mod mqtt;
+#[cfg(feature = "ntp")]
+pub mod ntp;
 #[cfg(feature = "ota")]
 pub mod ota;
 pub mod state;
