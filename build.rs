@@ -78,6 +78,22 @@ const HEADERS: &[Header] = &[
         ],
         intro: "OTA: version reports, upgrade and config pushes, firmware download with digest check.",
     },
+    Header {
+        file: "aiot_dm_api.h",
+        guard: "__AIOT_DM_API_H__",
+        sources: &["src/components/dm/codes.rs", "src/ffi/dm.rs"],
+        includes: &[],
+        exports: &[
+            "aiot_dm_option_t",
+            "aiot_dm_msg_type_t",
+            "aiot_dm_msg_property_batch_post_t",
+            "aiot_dm_recv_type_t",
+            "aiot_dm_recv_t",
+            "aiot_dm_recv_handler_t",
+        ],
+        intro:
+            "Data model: thing-model properties, events, services (also synchronous over RRPC) and raw data.",
+    },
 ];
 
 fn generate(root: &Path, h: &Header, out: &Path) {

@@ -6,7 +6,10 @@
 #   2. configures and builds with find_package(aiot) + aiot::aiot (and aiot::aiot_static),
 #      and connects as well.
 #
-# usage: check-install.sh BUILD_DIR AIOT_PLATFORM [CMAKE [C_COMPILER [LIBDIR]]]
+# With the data model built in (WITH_DM, default ON) the installed aiot_dm_api.h must compile
+# with the others and aiot_dm_init link; without it the header must not be installed.
+#
+# usage: check-install.sh BUILD_DIR AIOT_PLATFORM [CMAKE [C_COMPILER [LIBDIR [WITH_DM]]]]
 set -eu
 
 build_dir=$1
@@ -14,6 +17,7 @@ platform=$2
 cmake=${3:-cmake}
 cc=${4:-cc}
 libdir=${5:-lib}
+with_dm=${6:-ON}
 
 for f in "$platform" "$build_dir/CMakeCache.txt"; do
     [ -e "$f" ] || { echo "check-install: missing $f" >&2; exit 1; }
@@ -44,6 +48,7 @@ cat >"$tmp/app/main.c" <<'CSRC'
 #include "aiot_state_api.h"
 #include "aiot_sysdep_api.h"
 #include "aiot_mqtt_api.h"
+/* COMPONENT INCLUDES */
 
 extern aiot_sysdep_portfile_t g_aiot_sysdep_portfile;
 
@@ -74,6 +79,7 @@ int main(void)
     void *mqtt;
     int32_t rc;
 
+    /* COMPONENT USES */
     aiot_sysdep_set_portfile(&g_aiot_sysdep_portfile);
     mqtt = aiot_mqtt_init();
     if (mqtt == NULL) {
@@ -97,6 +103,18 @@ int main(void)
     return 0;
 }
 CSRC
+
+case "$with_dm" in
+  ON|on|1|TRUE|true)
+    [ -e "$prefix/include/aiot_dm_api.h" ] || { echo "check-install: aiot_dm_api.h was not installed" >&2; exit 1; }
+    dm_include='#include "aiot_dm_api.h"'
+    dm_use='void *(*volatile dm_init)(void) = aiot_dm_init; if (dm_init == NULL) { return 1; }' ;;
+  *)
+    [ ! -e "$prefix/include/aiot_dm_api.h" ] || { echo "check-install: aiot_dm_api.h installed without the data model" >&2; exit 1; }
+    dm_include=''
+    dm_use='' ;;
+esac
+sed -i -e "s|^/\* COMPONENT INCLUDES \*/\$|$dm_include|" -e "s|^    /\* COMPONENT USES \*/\$|    $dm_use|" "$tmp/app/main.c"
 
 echo "== pkg-config consumer"
 export PKG_CONFIG_PATH="$prefix/$libdir/pkgconfig"

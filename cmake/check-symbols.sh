@@ -3,6 +3,7 @@
 set -eu
 so="$1"
 with_ota="${2:-ON}"
+# $3: AIOT_WITH_DM
 syms=$(nm -D --defined-only "$so" | awk '{print $3}')
 bad=$(printf '%s\n' "$syms" | grep -Ev '^(aiot_[a-z_]+|g_aiot_sysdep_portfile|ali_ca_cert)$' || true)
 count=$(printf '%s\n' "$syms" | grep -c .)
@@ -15,6 +16,12 @@ case "$with_ota" in
   *) # The MQTT-only build exports no OTA name.
      if printf '%s\n' "$syms" | grep -Eq '^aiot_(ota|download)_'; then
        echo "OTA names exported by an MQTT-only build"; exit 1
+     fi ;;
+esac
+case "${3:-ON}" in
+  ON|on|1|TRUE|true) want="$want aiot_dm_init aiot_dm_setopt aiot_dm_send aiot_dm_deinit" ;;
+  *) if printf '%s\n' "$syms" | grep -Eq '^aiot_dm_'; then
+       echo "data-model names exported by a build without it"; exit 1
      fi ;;
 esac
 for w in $want; do

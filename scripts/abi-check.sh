@@ -26,4 +26,12 @@ for v in d['versions'].values():
 json.dump(d, open(dst, 'w'))
 PY
 echo "headers checked: $(ls include)"
+# A component header we ship must be checked, never skipped.
+require=()
+for h in aiot_dm_api.h; do
+  [ -f "include/$h" ] && require+=("$h")
+done
+if [ ${#require[@]} -gt 0 ]; then
+  set -- --require "$(IFS=,; echo "${require[*]}")" "$@"
+fi
 "$shared/abi-check" --table "$table" include "$@"
