@@ -7,9 +7,11 @@
  * - MOSQ_EVT_BASIC_AUTH: remembers which client id logged in with which user name (the decision
  *   is left to the password file: the callback defers).
  * - MOSQ_EVT_MESSAGE: a message from the user "platform" on /sys/<pk>/<dn>/..., /ota/<x>/<y>/
- *   <pk>/<dn> or /shadow/<x>/<pk>/<dn> is published directly to every client logged in as
- *   "<dn>&<pk>" and not delivered through subscriptions (so a device that also subscribed gets
- *   it once).
+ *   <pk>/<dn>, /shadow/<x>/<pk>/<dn>, /ext/rrpc/<rrpcId>/sys/<pk>/<dn>/... or
+ *   /ext/ntp/<pk>/<dn>/... is published directly to every client logged in as "<dn>&<pk>" and
+ *   not delivered through subscriptions (so a device that also subscribed gets it once).
+ *   Messages of devices are never redirected: a device gets nothing back of its own uplinks
+ *   (an RRPC reply shares its topic with the request; an echo would be a new call).
  * - MOSQ_EVT_DISCONNECT: forgets that connection (not a newer one with the same client id).
  *
  * Built by platform/build.rs against the mosquitto-dev headers (plugin API version 5,
@@ -112,12 +114,24 @@ static bool segment(const char *topic, int n, char *out, size_t cap)
 /* The device ("<dn>&<pk>") a system topic belongs to, or false for other topics. */
 static bool device_of(const char *topic, char *user, size_t cap)
 {
-    char first[16], pk[64], dn[64];
+    char first[16], second[16], pk[64], dn[64];
     int pk_at;
     if (!segment(topic, 0, first, sizeof(first))) {
         return false;
     }
-    if (strcmp(first, "sys") == 0) {
+    if (strcmp(first, "ext") == 0) {
+        if (!segment(topic, 1, second, sizeof(second))) {
+            return false;
+        }
+        if (strcmp(second, "ntp") == 0) {
+            pk_at = 2; /* /ext/ntp/<pk>/<dn>/... */
+        } else if (strcmp(second, "rrpc") == 0 && segment(topic, 3, second, sizeof(second)) &&
+                   strcmp(second, "sys") == 0) {
+            pk_at = 4; /* /ext/rrpc/<rrpcId>/sys/<pk>/<dn>/... */
+        } else {
+            return false;
+        }
+    } else if (strcmp(first, "sys") == 0) {
         pk_at = 1; /* /sys/<pk>/<dn>/... */
     } else if (strcmp(first, "ota") == 0) {
         pk_at = 3; /* /ota/device/<what>/<pk>/<dn> */

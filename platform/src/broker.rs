@@ -80,6 +80,19 @@ fn signal(pid: i32, sig: i32) {
     }
 }
 
+/// File in the state folder listing the devices as `productKey/deviceName`, one a line.
+pub const DEVICES_FILE: &str = "devices";
+
+/// The devices listed in `state_dir`'s [`DEVICES_FILE`], as (productKey, deviceName).
+pub fn listed_devices(state_dir: &Path) -> std::io::Result<Vec<(String, String)>> {
+    let text = fs::read_to_string(state_dir.join(DEVICES_FILE))?;
+    Ok(text
+        .lines()
+        .filter_map(|l| l.split_once('/'))
+        .map(|(pk, dn)| (pk.to_owned(), dn.to_owned()))
+        .collect())
+}
+
 /// File name of the mosquitto plugin (built from `plugin/aiot_delivery.c`) in the state folder.
 pub const DELIVERY_PLUGIN: &str = "aiot_delivery.so";
 const DELIVERY_PLUGIN_SO: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/aiot_delivery.so"));
@@ -292,11 +305,18 @@ impl Broker {
             let (pk, dn) = (&d.product_key, &d.device_name);
             acl.push_str(&format!(
                 "user {}\ntopic readwrite /{pk}/{dn}/#\ntopic readwrite /sys/{pk}/{dn}/#\n\
-                 topic readwrite /ota/device/+/{pk}/{dn}\ntopic readwrite /shadow/+/{pk}/{dn}\n\n",
+                 topic readwrite /ota/device/+/{pk}/{dn}\ntopic readwrite /shadow/+/{pk}/{dn}\n\
+                 topic readwrite /ext/rrpc/+/sys/{pk}/{dn}/#\ntopic readwrite /ext/ntp/{pk}/{dn}/#\n\n",
                 d.username()
             ));
         }
         fs::write(state_dir.join("acl"), acl)?;
+        // The devices as `pk/dn`, one a line, first device first (`aiot-platform dm` reads it).
+        let list: String = devices
+            .iter()
+            .map(|d| format!("{}/{}\n", d.product_key, d.device_name))
+            .collect();
+        fs::write(state_dir.join(DEVICES_FILE), list)?;
         let d = state_dir.display();
         let log_types = if std::env::var(LOG_ENV).is_ok_and(|v| v == "all") {
             "log_type all\n"

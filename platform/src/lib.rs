@@ -8,6 +8,8 @@
 //! - [`Platform`]: the broker plus everything a test program needs to reach it
 //!   ([`Platform::env`], the `AIOT_*` contract of `aiot-platform exec`); the OTA side joins it
 //!   in later phases.
+//! - [`thing::ThingService`]: the data-model and NTP side (Alink replies, NTP answers, the log
+//!   of device uplinks), with thing models per product ([`thing_model`]).
 //!
 //! ```no_run
 //! let dir = std::env::temp_dir().join("my-test");
@@ -23,6 +25,8 @@ pub mod ota;
 pub mod pki;
 pub mod platform;
 pub mod process;
+pub mod thing;
+pub mod thing_model;
 
 pub use broker::{Broker, BrokerInfo, PLATFORM_USER};
 pub use devices::{aliyun_password, default_devices, Device};

@@ -7,8 +7,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aiot_platform::firmware::Fault;
+use aiot_platform::thing::{fixed_time_from_env, ThingService};
+use aiot_platform::thing_model::{install, parse_model_arg};
 use aiot_platform::{process, BrokerInfo, Device, Platform};
 
+mod dm_cli;
 mod ota_cli;
 mod progress_board;
 mod push_queue;
@@ -25,8 +28,16 @@ devices exactly as the Aliyun IoT platform does:
   password   upper-case hex HMAC-SHA256(key = deviceSecret,
              'clientId<pk>.<dn>deviceName<dn>productKey<pk>timestamp2524608000000')
   client id  anything (the SDK's '<pk>.<dn>|timestamp=...,securemode=2|' is accepted)
-Each device may use /<pk>/<dn>/#, /sys/<pk>/<dn>/#, /ota/device/+/<pk>/<dn> and
-/shadow/+/<pk>/<dn>. The platform's own account 'platform' (random password) may use every topic.
+Each device may use /<pk>/<dn>/#, /sys/<pk>/<dn>/#, /ota/device/+/<pk>/<dn>,
+/shadow/+/<pk>/<dn>, /ext/rrpc/+/sys/<pk>/<dn>/# and /ext/ntp/<pk>/<dn>/#. The platform's own
+account 'platform' (random password) may use every topic.
+
+`exec`, `ota-exec` and `serve` also run the platform's data-model and NTP side: property, event
+and batch posts and desired get/delete are answered on their *_reply topic as Aliyun does (code
+200, the id echoed as a string, none for \"ack\":0; Aliyun's 6304/6306/6310 for unknown
+properties and wrong types when the product has a thing model), up_raw on up_raw_reply, NTP
+requests on /ext/ntp/<pk>/<dn>/response; every device uplink goes to <state>/thing.log. `dm`
+sets properties, calls services (also over RRPC) and shows what a device posted.
 
 There are two listeners: plain MQTT and MQTT over TLS (1.2 or 1.3). The TLS certificate is signed
 by a CA generated into the state folder and names DNS:localhost only, so connecting to
@@ -44,6 +55,11 @@ State folder (--state-dir):
                            (AIOT_BROKER_DEFAULTS=1: mosquitto's default settings, only what
                            authentication and TLS need; no Nagle tuning, no delivery plugin)
   broker.log               mosquitto's stdout/stderr (start-up errors)
+  devices                  the devices as <pk>/<dn>, one a line (first: `dm`'s default)
+  thing.log                every data-model and /ext uplink of the devices, one JSON line
+                           each: {\"topic\":..,\"payload\":..} (\"hex\" when not UTF-8)
+  thing-model/<pk>.json    a product's thing model (Aliyun TSL JSON; --thing-model)
+  desired/<pk>/<dn>.json   desired property values (`dm desired`)
   firmware.pem, .key       the firmware server's certificate (DNS:localhost), from ota-exec/serve
   received.bin             AIOT_FIRMWARE_OUT of ota-exec
   push-queue/              requests from `push` to `serve`
@@ -69,7 +85,11 @@ PROGRAM runs with these variables set:
   AIOT_WRONG_CA_FILE    <state>/wrong-ca.pem, an unrelated CA
   AIOT_BROKER_PID_FILE  <state>/broker.pid, pid of the running mosquitto
   AIOT_STATE_DIR        the state folder
-  AIOT_PLATFORM         absolute path of this aiot-platform executable (for broker-ctl)
+  AIOT_PLATFORM         absolute path of this aiot-platform executable (for broker-ctl, dm)
+
+While PROGRAM runs, the platform answers its data-model and NTP requests (see `dm --help`) and
+records its uplinks in <state>/thing.log. NTP answers use the system clock, or a fixed one:
+AIOT_PLATFORM_TIME_MS=<epoch ms> aiot-platform exec ... (serverRecvTime = serverSendTime = it).
 
 Exit status: PROGRAM's own; 124 when it ran past --timeout (it is then killed); 128+N when it
 was killed by signal N, or when aiot-platform itself got signal N (Ctrl-C: 130); 2 when the
@@ -139,7 +159,10 @@ When stderr is not a terminal there are no bars, but a line per 10 % of progress
 Jobs are sent with `aiot-platform push --state-dir DIR --device PK/DN --image FILE --version V`
 (from another shell), through the file queue DIR/push-queue.
 
-Devices need not subscribe to their OTA topics: as on Aliyun, the platform delivers them.";
+Devices need not subscribe to their OTA topics: as on Aliyun, the platform delivers them.
+
+The data-model and NTP side runs too (answers to posts, desired get/delete, up_raw and NTP
+requests; uplinks in DIR/thing.log); `aiot-platform dm ... --state-dir DIR` talks to devices.";
 
 const PUSH_LONG_ABOUT: &str = "\
 Ask the `serve` running on --state-dir to publish a job to a device (QoS 1 on
@@ -166,6 +189,10 @@ Examples:
   aiot-platform push --state-dir /tmp/aiot --device a1TestPK001/device1 --image app.bin \\
       --image res.bin --image dsp.bin --version 1.2.0 --module mcu --ext-data '{\"key\":\"value\"}'
   aiot-platform broker --state-dir /tmp/aiot
+  aiot-platform dm set --state-dir /tmp/aiot '{\"LightSwitch\":1}'
+  aiot-platform dm rrpc --state-dir /tmp/aiot --service Reboot '{}'
+  aiot-platform dm show --state-dir /tmp/aiot --device a1TestPK001/device1
+  AIOT_PLATFORM_TIME_MS=1700000000000 aiot-platform exec --thing-model a1TestPK001=tsl.json -- ./dm_demo
   aiot-platform broker-ctl restart --state-dir \"$AIOT_STATE_DIR\"
   aiot-platform password a1TestPK001 device1 s3cr3tDeviceSecretForTests0001";
 
@@ -206,6 +233,10 @@ enum Cmd {
         /// A device as productKey/deviceName/deviceSecret. Repeatable; replaces the defaults.
         #[arg(long = "device", value_name = "PK/DN/DS", value_parser = Device::parse)]
         devices: Vec<Device>,
+        /// A product's thing model (Aliyun TSL JSON) as PK=FILE: unknown properties and wrong
+        /// types in its property posts get Aliyun's error codes. Repeatable.
+        #[arg(long = "thing-model", value_name = "PK=FILE", value_parser = parse_model_arg)]
+        thing_models: Vec<(String, PathBuf)>,
         /// The program to run, and its arguments (after `--`).
         #[arg(
             value_name = "PROGRAM [ARGS]...",
@@ -242,17 +273,27 @@ enum Cmd {
     /// report (versions, a progress bar per device and job); `push` sends jobs to it.
     #[command(long_about = SERVE_LONG_ABOUT)]
     Serve {
-        /// State folder (created if missing); `push` takes the same --state-dir.
+        /// State folder (created if missing); `push` and `dm` take the same --state-dir.
         #[arg(long, value_name = "DIR")]
         state_dir: PathBuf,
         /// A device as productKey/deviceName/deviceSecret. Repeatable; replaces the defaults.
         #[arg(long = "device", value_name = "PK/DN/DS", value_parser = Device::parse)]
         devices: Vec<Device>,
+        /// A product's thing model (Aliyun TSL JSON) as PK=FILE. Repeatable.
+        #[arg(long = "thing-model", value_name = "PK=FILE", value_parser = parse_model_arg)]
+        thing_models: Vec<(String, PathBuf)>,
     },
     /// Ask a running `serve` to push a job (one or several images) to a device; prints the topic
     /// and payload.
     #[command(long_about = PUSH_LONG_ABOUT)]
     Push(ota_cli::PushArgs),
+    /// The platform's side of the data model: set properties, call services (also over RRPC),
+    /// send raw data, publish anything, show what a device posted.
+    #[command(long_about = dm_cli::DM_LONG_ABOUT)]
+    Dm {
+        #[command(subcommand)]
+        cmd: dm_cli::DmCmd,
+    },
     /// Print the MQTT password of a device (upper-case hex HMAC-SHA256).
     Password {
         /// The device's productKey.
@@ -411,10 +452,20 @@ pub(crate) fn run_program_teed(
     status
 }
 
+/// Starts the data-model and NTP side on `platform`, with `models` installed first.
+pub(crate) fn start_thing(platform: &Platform, models: &[(String, PathBuf)]) -> Result<ThingService, String> {
+    for (pk, file) in models {
+        install(platform.state_dir(), pk, file).map_err(|e| format!("--thing-model: {e}"))?;
+    }
+    let fixed = fixed_time_from_env()?;
+    ThingService::start(&platform.broker.info, fixed).map_err(|e| format!("thing service: {e}"))
+}
+
 fn run_exec(
     state_dir: Option<PathBuf>,
     timeout: u64,
     devices: Vec<Device>,
+    thing_models: Vec<(String, PathBuf)>,
     program: Vec<String>,
 ) -> Result<u8, String> {
     process::become_subreaper();
@@ -427,8 +478,10 @@ fn run_exec(
     let dir = state_dir.or_else(|| temp.0.clone()).expect("one of the two");
     // Declared after `temp`, so dropped (broker stopped) before the folder goes.
     let platform = Platform::with_devices(&dir, &devices).map_err(|e| format!("broker: {e}"))?;
+    let thing = start_thing(&platform, &thing_models)?;
     let me = std::env::current_exe().map_err(|e| format!("own path: {e}"))?;
     let result = run_program(&program, platform.env(&me), timeout);
+    drop(thing);
     // Stops whatever broker broker.pid names now (the program may have restarted it).
     drop(platform);
     let left = process::sweep_children(Duration::from_secs(3));
@@ -532,7 +585,12 @@ fn main() -> ExitCode {
             a.devices = devices_or_default(a.devices);
             ota_cli::run_ota_exec(a)
         }
-        Cmd::Serve { state_dir, devices } => ota_cli::run_serve(state_dir, devices_or_default(devices)),
+        Cmd::Serve {
+            state_dir,
+            devices,
+            thing_models,
+        } => ota_cli::run_serve(state_dir, devices_or_default(devices), thing_models),
+        Cmd::Dm { cmd } => dm_cli::run(cmd),
         Cmd::Push(a) => ota_cli::run_push(a),
         Cmd::Password {
             product_key,
@@ -549,8 +607,15 @@ fn main() -> ExitCode {
             state_dir,
             timeout,
             devices,
+            thing_models,
             program,
-        } => run_exec(state_dir, timeout, devices_or_default(devices), program),
+        } => run_exec(
+            state_dir,
+            timeout,
+            devices_or_default(devices),
+            thing_models,
+            program,
+        ),
         Cmd::BrokerCtl { action, state_dir } => run_broker_ctl(action, &state_dir),
         Cmd::Broker { state_dir, devices } => run_broker(state_dir, devices_or_default(devices)),
     };

@@ -146,6 +146,9 @@ pub struct OtaExecArgs {
     /// Its output then goes through a pipe.
     #[arg(long = "expect-log", value_name = "N:TEXT", value_parser = parse_expect_log)]
     pub expect_log: Vec<(usize, String)>,
+    /// A product's thing model (Aliyun TSL JSON) as PK=FILE, for the data-model side. Repeatable.
+    #[arg(long = "thing-model", value_name = "PK=FILE", value_parser = aiot_platform::thing_model::parse_model_arg)]
+    pub thing_models: Vec<(String, PathBuf)>,
     /// URL scheme of the job: https (localhost, platform CA), https-tls12 (the same from a
     /// listener limited to TLS 1.2) or plain http (127.0.0.1).
     #[arg(long, value_enum, default_value = "https")]
@@ -238,6 +241,7 @@ pub fn run_ota_exec(mut a: OtaExecArgs) -> Result<u8, String> {
     let platform = Platform::with_devices(&dir, &a.devices).map_err(|e| format!("broker: {e}"))?;
     let server = FirmwareServer::start(&dir).map_err(|e| format!("firmware server: {e}"))?;
     let client = OtaClient::start(&platform.broker.info).map_err(|e| format!("platform client: {e}"))?;
+    let thing = crate::start_thing(&platform, &a.thing_models)?;
 
     let mut images = Vec::new();
     for i in 0..a.files {
@@ -300,6 +304,7 @@ pub fn run_ota_exec(mut a: OtaExecArgs) -> Result<u8, String> {
     let events = client.events();
     let requests = server.requests();
     let subscriptions = subscriptions_of(&platform.broker.info.log_file());
+    drop(thing);
     drop(client);
     drop(server);
     drop(platform);
@@ -567,13 +572,18 @@ fn handle_request(text: &str, server: &FirmwareServer, client: &OtaClient) -> Re
     Ok(format!("{topic}\n{payload}\n"))
 }
 
-pub fn run_serve(state_dir: PathBuf, devices: Vec<Device>) -> Result<u8, String> {
+pub fn run_serve(
+    state_dir: PathBuf,
+    devices: Vec<Device>,
+    thing_models: Vec<(String, PathBuf)>,
+) -> Result<u8, String> {
     process::become_subreaper();
     process::catch_termination();
     let platform = Platform::with_devices(&state_dir, &devices).map_err(|e| format!("broker: {e}"))?;
     let server = FirmwareServer::start(&state_dir).map_err(|e| format!("firmware server: {e}"))?;
     let client =
         Arc::new(OtaClient::start(&platform.broker.info).map_err(|e| format!("platform client: {e}"))?);
+    let thing = crate::start_thing(&platform, &thing_models)?;
     let me = std::env::current_exe().map_err(|e| format!("own path: {e}"))?;
     crate::print_info(&platform, &me);
     println!(
@@ -585,6 +595,10 @@ pub fn run_serve(state_dir: PathBuf, devices: Vec<Device>) -> Result<u8, String>
     println!(
         "push     : aiot-platform push --state-dir {} --device PK/DN --image FILE [--image FILE2 ...] \
          --version V",
+        state_dir.display()
+    );
+    println!(
+        "dm       : aiot-platform dm set|call|rrpc|show ... --state-dir {} (thing uplinks in thing.log)",
         state_dir.display()
     );
     println!();
@@ -623,6 +637,7 @@ pub fn run_serve(state_dir: PathBuf, devices: Vec<Device>) -> Result<u8, String>
         std::thread::sleep(Duration::from_millis(100));
     };
     board.lock().unwrap().close();
+    drop(thing);
     drop(client);
     drop(server);
     drop(platform);
