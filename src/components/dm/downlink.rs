@@ -234,7 +234,7 @@ fn depth(json: &[u8]) -> usize {
 
 /// A value's text: a string without its quotes (escapes left as written, as upstream hands
 /// them over), anything else as written.
-fn inner<'a>(raw: &'a RawValue) -> &'a [u8] {
+fn inner(raw: &RawValue) -> &[u8] {
     let text = raw.get();
     match text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
         Some(s) => s.as_bytes(),

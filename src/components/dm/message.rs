@@ -116,7 +116,7 @@ pub fn reply_payload(msg_id: u64, code: u32, data: &[u8]) -> Vec<u8> {
     ])
 }
 
-fn need<'a>(v: Option<&'a [u8]>, missing: DmError) -> Result<&'a [u8], DmError> {
+fn need(v: Option<&[u8]>, missing: DmError) -> Result<&[u8], DmError> {
     v.ok_or(missing)
 }
 
