@@ -60,7 +60,6 @@ int main(void)
     void *dm;
     char *big;
     char *deep;
-    size_t i;
     const size_t big_len = 100000, depth = 10000;
 
     demo_env_load(&env);
