@@ -77,7 +77,7 @@ int main(void)
             "\"id\" is not a decimal number");
     refused(mqtt, &env, "thing/service/property/set", "{\"id\":\"2\"}", 0, "no \"params\"");
     refused(mqtt, &env, "thing/event/property/post_reply", "{\"id\":\"3\",\"data\":{}}", 0, "no \"code\"");
-    refused(mqtt, &env, "thing/service/SomeService", "not json at all", 0, "payload is not a JSON object");
+    refused(mqtt, &env, "thing/service/SomeService", "not json at all", 0, "payload is not JSON");
     /* {"id":"4","params":{"a":"<ff fe>"}} */
     refused(mqtt, &env, "thing/service/property/set",
             "7b226964223a2234222c22706172616d73223a7b2261223a22fffe227d7d", 1, "not UTF-8");
@@ -91,7 +91,7 @@ int main(void)
         memset(deep + at + depth, ']', depth);
         strcpy(deep + at + 2 * depth, "}");
     }
-    refused(mqtt, &env, "thing/service/property/set", deep, 0, "nested deeper than 128");
+    refused(mqtt, &env, "thing/service/property/set", deep, 0, "nested deeper than 127");
     free(deep);
 
     /* Huge but well-formed params arrive whole. */

@@ -3,18 +3,16 @@
 //!
 //! Upstream scans the payload for the first `"key":` anywhere (compact JSON only, nested keys
 //! taken for top-level ones) and drops what it cannot read, mostly without saying so. We parse
-//! real JSON (top-level keys only, any spacing, numeric or string ids) and refuse a message
+//! real JSON (serde_json checks the whole payload; then the top-level members are located in
+//! the checked text: top-level keys only, any spacing, numeric or string ids, the last of
+//! duplicate keys as serde_json keeps it; keys are compared as written) and refuse a message
 //! with a reason: not JSON, invalid UTF-8, a missing or non-numeric `id`, missing `params`,
 //! `code` or `data`, or nesting deeper than [`MAX_DEPTH`]. The slices handed over point into
 //! the payload, as upstream's do: a string value without its quotes, anything else as written.
 
-use std::collections::BTreeMap;
-
-use serde_json::value::RawValue;
-
-/// Deepest nesting of `{`/`[` accepted (serde_json's own limit for parsed values): a
+/// Deepest nesting of `{`/`[` accepted (what serde_json parses; it stops at 128): a
 /// handler that parses `params` recursively never sees more.
-pub const MAX_DEPTH: usize = 128;
+pub const MAX_DEPTH: usize = 127;
 
 /// What a topic filter carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -153,7 +151,7 @@ pub fn parse<'a>(route: Route, topic: &'a [u8], payload: &'a [u8]) -> Result<Rec
                 msg_id,
                 code,
                 data: value(&obj, "data")?,
-                message: obj.get("message").map(|v| inner(v)),
+                message: member(&obj, "message"),
             }
         }
         Route::PropertySet => {
@@ -188,22 +186,101 @@ pub fn parse<'a>(route: Route, topic: &'a [u8], payload: &'a [u8]) -> Result<Rec
     })
 }
 
-type Object<'a> = BTreeMap<String, &'a RawValue>;
+/// The top-level members of a payload: raw key (between its quotes) and raw value text.
+type Object<'a> = Vec<(&'a [u8], &'a [u8])>;
 
-/// The payload's top-level object, its values left as raw JSON text.
+/// Checks that the payload is one JSON object (serde_json, the parser OTA uses too, so no
+/// second parser is linked in), then locates its top-level members in the text.
 fn object(payload: &[u8]) -> Result<Object<'_>, Refused> {
-    let obj: Object<'_> = match serde_json::from_slice(payload) {
-        Ok(o) => o,
-        Err(e) if e.is_eof() => return refuse(format!("payload is not JSON: {e}")),
-        Err(e) if std::str::from_utf8(payload).is_err() => {
-            return refuse(format!("payload is not UTF-8 JSON: {e}"))
-        }
-        Err(e) => return refuse(format!("payload is not a JSON object: {e}")),
-    };
     if depth(payload) > MAX_DEPTH {
         return refuse(format!("payload is nested deeper than {MAX_DEPTH} levels"));
     }
-    Ok(obj)
+    match serde_json::from_slice::<serde_json::Value>(payload) {
+        Ok(v) if v.is_object() => Ok(members(payload)),
+        Ok(_) => refuse("payload is not a JSON object"),
+        Err(e) if std::str::from_utf8(payload).is_err() => refuse(format!("payload is not UTF-8 JSON: {e}")),
+        Err(e) => refuse(format!("payload is not JSON: {e}")),
+    }
+}
+
+fn skip_blanks(json: &[u8], mut i: usize) -> usize {
+    while matches!(json.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        i += 1;
+    }
+    i
+}
+
+/// The index after the string that starts (with its quote) at `i`.
+fn string_end(json: &[u8], i: usize) -> usize {
+    let mut j = i + 1;
+    while let Some(&b) = json.get(j) {
+        match b {
+            b'\\' => j += 2,
+            b'"' => return j + 1,
+            _ => j += 1,
+        }
+    }
+    json.len()
+}
+
+/// The index after the value that starts at `i`.
+fn value_end(json: &[u8], i: usize) -> usize {
+    match json.get(i) {
+        Some(b'"') => string_end(json, i),
+        Some(b'{' | b'[') => {
+            let (mut j, mut depth) = (i, 0usize);
+            while let Some(&b) = json.get(j) {
+                match b {
+                    b'"' => {
+                        j = string_end(json, j);
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return j + 1;
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+            json.len()
+        }
+        _ => {
+            let mut j = i;
+            while json
+                .get(j)
+                .is_some_and(|b| !matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
+            {
+                j += 1;
+            }
+            j
+        }
+    }
+}
+
+/// The members of a JSON object serde_json has accepted (bounded on any input all the same).
+fn members(json: &[u8]) -> Object<'_> {
+    let mut out = Vec::new();
+    let mut i = skip_blanks(json, 0) + 1;
+    loop {
+        i = skip_blanks(json, i);
+        if json.get(i) != Some(&b'"') {
+            return out;
+        }
+        let key_end = string_end(json, i);
+        let key = json.get(i + 1..key_end.saturating_sub(1)).unwrap_or_default();
+        let start = skip_blanks(json, skip_blanks(json, key_end) + 1);
+        let end = value_end(json, start).min(json.len());
+        out.push((key, json.get(start..end).unwrap_or_default()));
+        i = skip_blanks(json, end);
+        if json.get(i) != Some(&b',') {
+            return out;
+        }
+        i += 1;
+    }
 }
 
 /// Deepest `{`/`[` nesting of valid JSON text.
@@ -234,18 +311,25 @@ fn depth(json: &[u8]) -> usize {
 
 /// A value's text: a string without its quotes (escapes left as written, as upstream hands
 /// them over), anything else as written.
-fn inner(raw: &RawValue) -> &[u8] {
-    let text = raw.get();
-    match text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
-        Some(s) => s.as_bytes(),
-        None => text.as_bytes(),
+fn inner(raw: &[u8]) -> &[u8] {
+    match raw {
+        [b'"', text @ .., b'"'] => text,
+        _ => raw,
     }
+}
+
+/// The last member named `key` (serde_json keeps the last of duplicate keys too).
+fn member<'a>(obj: &Object<'a>, key: &str) -> Option<&'a [u8]> {
+    obj.iter()
+        .rev()
+        .find(|(k, _)| *k == key.as_bytes())
+        .map(|&(_, v)| inner(v))
 }
 
 /// A key that must be present, as its text.
 fn value<'a>(obj: &Object<'a>, key: &str) -> Result<&'a [u8], Refused> {
-    match obj.get(key) {
-        Some(v) => Ok(inner(v)),
+    match member(obj, key) {
+        Some(v) => Ok(v),
         None => refuse(format!("no \"{key}\"")),
     }
 }
@@ -371,7 +455,10 @@ mod tests {
     #[test]
     fn malformed_messages_are_refused_with_a_reason() {
         assert!(why(Route::PropertySet, SET, b"{\"id\":\"1\",\"params\":").starts_with("payload is not JSON"));
-        assert!(why(Route::PropertySet, SET, b"[1,2]").starts_with("payload is not a JSON object"));
+        assert_eq!(
+            why(Route::PropertySet, SET, b"[1,2]"),
+            "payload is not a JSON object"
+        );
         assert!(why(Route::PropertySet, SET, b"").starts_with("payload is not JSON"));
         assert_eq!(why(Route::PropertySet, SET, br#"{"params":{}}"#), "no \"id\"");
         assert_eq!(why(Route::PropertySet, SET, br#"{"id":"1"}"#), "no \"params\"");
@@ -429,7 +516,10 @@ mod tests {
         assert!(why(Route::PropertySet, SET, &nested(200_000)).contains("nested deeper"));
         let p = br#"{"id":"1","params":{"s":"[[[[{{{{\"]]]"}}"#;
         assert_eq!(depth(p), 2);
-        assert!(parse(Route::PropertySet, SET, p).is_ok());
+        match parse(Route::PropertySet, SET, p).unwrap().kind {
+            Kind::PropertySet { params, .. } => assert_eq!(params, br#"{"s":"[[[[{{{{\"]]]"}"#),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -440,6 +530,48 @@ mod tests {
         match parse(Route::PropertySet, SET, &p).unwrap().kind {
             Kind::PropertySet { params, .. } => assert_eq!(params.len(), 500_000 + 11),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn members_are_found_in_the_text_as_written() {
+        let p = b" {\"a\" :\t\"x\\\"y\" , \"b\":[1,{\"c\":\"]\"}],\"n\": -1.5e3 ,\"t\":true,\"o\":{}}\n";
+        let m = members(p);
+        let got: Vec<(&str, &str)> = m
+            .iter()
+            .map(|(k, v)| (std::str::from_utf8(k).unwrap(), std::str::from_utf8(v).unwrap()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a", "\"x\\\"y\""),
+                ("b", "[1,{\"c\":\"]\"}]"),
+                ("n", "-1.5e3"),
+                ("t", "true"),
+                ("o", "{}")
+            ]
+        );
+        // Duplicates: the last one counts, as in serde_json's map.
+        let p = br#"{"id":"1","params":1,"id":"2"}"#;
+        match parse(Route::PropertySet, SET, p).unwrap().kind {
+            Kind::PropertySet {
+                msg_id: 2,
+                params: b"1",
+            } => {}
+            other => panic!("{other:?}"),
+        }
+        // Never out of bounds, whatever the bytes.
+        for junk in [
+            &b"{"[..],
+            b"{\"",
+            b"{\"a\"",
+            b"{\"a\":",
+            b"{\"a\":[",
+            b"{\"a\":\"\\",
+            b"\"",
+            b"",
+        ] {
+            let _ = members(junk);
         }
     }
 

@@ -195,7 +195,7 @@ impl Dm {
             .or(own_dn.as_deref().map(str::as_bytes))
             .ok_or(Error::MissingDeviceName)?;
         let up = message::build(msg, pk, dn, post_reply != 0, next_alink_id)?;
-        client.publish(&up.topic, &up.payload, 0)?;
+        client.publish(up.topic.as_slice(), &up.payload, 0)?;
         Ok(up.id.unwrap_or(0))
     }
 }
