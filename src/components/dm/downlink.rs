@@ -283,8 +283,8 @@ fn members(json: &[u8]) -> Object<'_> {
     }
 }
 
-/// Deepest `{`/`[` nesting of valid JSON text.
-fn depth(json: &[u8]) -> usize {
+/// Deepest `{`/`[` nesting of JSON text (brackets inside strings do not count).
+pub fn depth(json: &[u8]) -> usize {
     let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
     for &b in json {
         if in_string {
