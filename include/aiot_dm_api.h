@@ -288,7 +288,7 @@ void *aiot_dm_init(void);
 // `handle` from `aiot_dm_init`; `data` of the option's type.
 int32_t aiot_dm_setopt(void *handle, aiot_dm_option_t option, void *data);
 
-// Sends one message (QoS0). Returns the alink id (> 0) of a request (property, event and
+// Sends one message (QoS0). Returns the alink id (1, 2, ...) of a request (property, event and
 // batch posts, desired get/delete), 0 for a reply or raw data, or a negative code:
 // `STATE_DM_MQTT_HANDLE_IS_NULL` without an MQTT handle, `STATE_DM_*_IS_NULL` for a missing
 // id, params or data.

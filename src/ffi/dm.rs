@@ -548,7 +548,7 @@ pub unsafe extern "C" fn aiot_dm_setopt(
     })
 }
 
-/// Sends one message (QoS0). Returns the alink id (> 0) of a request (property, event and
+/// Sends one message (QoS0). Returns the alink id (1, 2, ...) of a request (property, event and
 /// batch posts, desired get/delete), 0 for a reply or raw data, or a negative code:
 /// `STATE_DM_MQTT_HANDLE_IS_NULL` without an MQTT handle, `STATE_DM_*_IS_NULL` for a missing
 /// id, params or data.
