@@ -16,6 +16,10 @@
  *     ASYNC_SERVICE_REPLY, SYNC_SERVICE_REPLY, RAW_SERVICE_REPLY, each returning 0), and the
  *     platform prints the reply it saw: the request's id and code 200 (RRPC within 7 s);
  *   - `aiot-platform dm show` lists the device's posts.
+ *
+ * With the argument `thing-model` (run under `exec --thing-model a1TestPK001=
+ * c_demos/dm/thing_model_light.json`) it checks instead that the platform's thing-model
+ * codes reach the handler: a valid post gets 200, an unknown property 6304, a wrong type 6306.
  */
 #include "demo_common.h"
 
@@ -194,16 +198,43 @@ static int count_of(const int *counter)
     return n;
 }
 
-/* Sends a request, checks its id and waits for its reply (code 200, "success"). */
-static void request(void *dm, aiot_dm_msg_t *msg, const char *what)
+/* Sends a request, checks its id and waits for its reply with `code` (200: "success"). */
+static void request_code(void *dm, aiot_dm_msg_t *msg, const char *what, uint32_t code)
 {
     int32_t id = CHECK_POS(aiot_dm_send(dm, msg));
     demo_log("%s sent, id %d", what, (int)id);
     WAIT_UNTIL(generic_seen((uint32_t)id), 5000);
     pthread_mutex_lock(&mu);
-    CHECK(st.generic_code == 200, "%s: reply code %u", what, (unsigned)st.generic_code);
-    CHECK(strcmp(st.generic_message, "success") == 0, "%s: reply message %s", what, st.generic_message);
+    CHECK(st.generic_code == code, "%s: reply code %u, want %u", what, (unsigned)st.generic_code, (unsigned)code);
+    CHECK(code != 200 || strcmp(st.generic_message, "success") == 0, "%s: reply message %s", what,
+          st.generic_message);
     pthread_mutex_unlock(&mu);
+}
+
+static void request(void *dm, aiot_dm_msg_t *msg, const char *what)
+{
+    request_code(dm, msg, what, 200);
+}
+
+/* Property posts checked against the product's thing model by the platform. */
+static void thing_model_checks(void *dm)
+{
+    static const struct {
+        const char *params;
+        uint32_t code;
+    } posts[] = {
+        {"{\"LightSwitch\":1}", 200},
+        {"{\"NoSuchProperty\":1}", 6304},
+        {"{\"LightSwitch\":\"on\"}", 6306},
+    };
+    size_t i;
+    for (i = 0; i < sizeof(posts) / sizeof(posts[0]); i++) {
+        aiot_dm_msg_t msg;
+        memset(&msg, 0, sizeof(msg));
+        msg.type = AIOT_DMMSG_PROPERTY_POST;
+        msg.data.property_post.params = (char *)posts[i].params;
+        request_code(dm, &msg, posts[i].params, posts[i].code);
+    }
 }
 
 /* Runs an `aiot-platform dm ...` command, returns its stdout (static buffer) and checks its
@@ -233,7 +264,7 @@ static const char *platform(const char *args)
     return out;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     demo_env_t e;
     void *mqtt;
@@ -265,6 +296,11 @@ int main(void)
     }
     CHECK(pthread_create(&process_tid, NULL, process_thread, mqtt) == 0, "pthread_create");
     CHECK(pthread_create(&recv_tid, NULL, recv_thread, mqtt) == 0, "pthread_create");
+
+    if (argc > 1 && strcmp(argv[1], "thing-model") == 0) {
+        thing_model_checks(dm);
+        goto done;
+    }
 
     /* ---- every request type, each answered with its id */
     memset(&msg, 0, sizeof(msg));
@@ -353,6 +389,7 @@ int main(void)
     CHECK(count_of(&st.wrong_device) == 0, "a message carried another product key / device name");
     CHECK(count_of(&st.reply_failures) == 0, "a reply from the callback failed");
 
+done:
     running = 0;
     pthread_join(process_tid, NULL);
     pthread_join(recv_tid, NULL);
