@@ -8,7 +8,7 @@ export PATH="/usr/sbin:$PATH"
 
 echo "== cargo test (workspace; feature fuzzing adds the fuzz entry points' seed tests)"
 cargo test --workspace --locked --features aiot/fuzzing 2>&1
-echo "== cargo test (library without the OTA feature: the MQTT core alone)"
+echo "== cargo test (library without the components: the MQTT core alone)"
 cargo test -p aiot --no-default-features --lib --locked 2>&1
 
 echo "== fuzz smoke run: each target over its seed corpus plus 20,000 new inputs (scripts/fuzz.sh)"
