@@ -87,8 +87,22 @@ for server in platform nginx; do
 done
 # The shape of upstream's fota demo: log callback on (every body byte is dumped to it), 8 KiB buffer.
 AIOT_BENCH_LOGCB=1 ota_bench '^ota_download_(sha256_logcb|log_lines)' --sign-method sha256
-# Peak RSS of the threaded FOTA demo with a 64 MiB image (ota-exec's verdict must pass).
-AIOT_DOWNLOAD_BUFFER=8192 build/cargo/release/aiot-platform ota-exec --image-size 67108864 \
-  --expect success -- build/fota_threads_demo >"$tmp/rss.log" 2>&1 \
-  || { echo "fota_threads_demo run failed" >&2; tail -30 "$tmp/rss.log" >&2; exit 1; }
-echo "fota_threads_demo_peak_rss: $(grep -aE 'peak RSS' "$tmp/rss.log" | head -1)"
+# Peak RSS (VmHWM) of the threaded FOTA demo with a 64 MiB image (ota-exec's verdict must pass),
+# linked against libaiot.so and against libaiot.a, interleaved, AIOT_BENCH_RUNS times each:
+# min / median / max, then the resident memory of the last run of each by mapping
+# (scripts/rss-breakdown.sh, from the demo's copy of its smaps at the end of the run).
+for _ in $(seq "$runs"); do
+  for link in shared static; do
+    demo=build/fota_threads_demo
+    [ "$link" = static ] && demo=build/fota_threads_demo_static
+    AIOT_DEMO_SMAPS="$tmp/smaps-$link" AIOT_DOWNLOAD_BUFFER=8192 build/cargo/release/aiot-platform ota-exec \
+      --image-size 67108864 --expect success -- "$demo" >"$tmp/rss.log" 2>&1 \
+      || { echo "$demo run failed" >&2; tail -30 "$tmp/rss.log" >&2; exit 1; }
+    grep -aE '^peak RSS: [0-9]+ KB' "$tmp/rss.log" | head -1 | awk '{print $3}' >>"$tmp/rss-$link"
+  done
+done
+for link in shared static; do
+  sort -g "$tmp/rss-$link" | awk -v k="fota_threads_demo_${link}_peak_rss_kb" \
+    '{v[NR]=$1} END {if (NR) printf "%s_min_median_max %s %s %s\n", k, v[1], v[int((NR+1)/2)], v[NR]}'
+  scripts/rss-breakdown.sh "$tmp/smaps-$link" "fota_threads_demo_${link}_"
+done

@@ -345,7 +345,13 @@ impl Broker {
             String::new()
         } else {
             fs::write(state_dir.join(DELIVERY_PLUGIN), DELIVERY_PLUGIN_SO)?;
-            format!("plugin {d}/{DELIVERY_PLUGIN}\n")
+            // Dynamic registration: the platform answers on the socket and lists the
+            // registered devices' credentials in the file (see crate::provision).
+            format!(
+                "plugin {d}/{DELIVERY_PLUGIN}\nplugin_opt_prov_socket {d}/{}\nplugin_opt_prov_creds {d}/{}\n",
+                crate::provision::SOCKET_FILE,
+                crate::provision::CREDS_FILE
+            )
         };
         let tuning = if defaults {
             ""

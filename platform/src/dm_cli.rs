@@ -23,7 +23,7 @@ pub const DM_LONG_ABOUT: &str = "\
 The platform's side of the data model (Alink), for tests and for trying a device by hand. Each
 command connects to the broker of a running `exec`, `ota-exec`, `serve` or `broker` (user
 'platform', password from <state>/ports), does one exchange and exits. Messages reach the device
-without it subscribing, as on Aliyun (the delivery plugin), also on /ext/rrpc/....
+without it subscribing, as on Aliyun (the delivery plugin), also on /ext/rrpc/... and /ext/ntp/...
 
   set       {\"id\":\"<n>\",\"version\":\"1.0\",\"params\":PARAMS,\"method\":\"thing.service.property.set\"}
             on /sys/<pk>/<dn>/thing/service/property/set; waits for set_reply with that id
@@ -33,7 +33,7 @@ without it subscribing, as on Aliyun (the delivery plugin), also on /ext/rrpc/..
             topic (synchronous service; 7 s, the SDK's default RRPC timeout)
   raw       bytes (hex) on /sys/<pk>/<dn>/thing/model/down_raw
   rrpc-raw  bytes on /ext/rrpc/<n>/sys/<pk>/<dn>/thing/model/down_raw; waits for the reply bytes
-  publish   any topic, any payload (malformed downlinks for tests)
+  publish   any topic, any payload (--payload, --hex or --payload-file; malformed downlinks)
   show      the device's uplinks recorded in <state>/thing.log, one JSON line each
   desired   store desired property values, answered to the device's desired/get
 
@@ -116,6 +116,7 @@ pub enum DmCmd {
         hex: String,
     },
     /// Publish anything as the platform (delivered to a device like every platform message).
+    #[command(group = clap::ArgGroup::new("body").required(true).multiple(false))]
     Publish {
         /// The state folder of the running platform ($AIOT_STATE_DIR).
         #[arg(long, value_name = "DIR")]
@@ -124,16 +125,14 @@ pub enum DmCmd {
         #[arg(long, value_name = "T")]
         topic: String,
         /// The payload as text.
-        #[arg(
-            long,
-            value_name = "STR",
-            conflicts_with = "hex",
-            required_unless_present = "hex"
-        )]
+        #[arg(long, value_name = "STR", group = "body")]
         payload: Option<String>,
         /// The payload as hex bytes (for invalid UTF-8).
-        #[arg(long, value_name = "HEX")]
+        #[arg(long, value_name = "HEX", group = "body")]
         hex: Option<String>,
+        /// The payload is this file's bytes (for payloads too big for a command line).
+        #[arg(long, value_name = "FILE", group = "body")]
+        payload_file: Option<PathBuf>,
     },
     /// Print the device's uplinks recorded in <state>/thing.log, one JSON line each.
     Show {
@@ -149,7 +148,7 @@ pub enum DmCmd {
     },
 }
 
-fn device_of(t: &Target) -> Result<(String, String), String> {
+pub(crate) fn device_of(t: &Target) -> Result<(String, String), String> {
     if let Some(d) = &t.device {
         let (pk, dn) = d
             .split_once('/')
@@ -181,7 +180,7 @@ fn unhex(s: &str) -> Result<Vec<u8>, String> {
 }
 
 /// A fresh message id (decimal, below 2^31 so that every reader takes it).
-fn new_id() -> String {
+pub(crate) fn new_id() -> String {
     let ms = aiot_platform::ota::now_ms();
     ((ms % 100_000_000) * 10 + u64::from(std::process::id() % 10)).to_string()
 }
@@ -193,6 +192,11 @@ fn id_of(payload: &[u8]) -> Option<String> {
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
+}
+
+/// Whether `payload` is an Alink request (it has a `method`).
+fn is_request(payload: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(payload).is_ok_and(|v| v.get("method").is_some())
 }
 
 /// One connection of the platform user.
@@ -272,11 +276,15 @@ impl Session {
         .ok_or_else(|| format!("could not publish on {topic} within 5 s"))
     }
 
-    /// The first message on `topic` (with id `id`, if given) within `within`.
+    /// The first message on `topic` (with id `id`, if given) within `within`. A message with a
+    /// `method` is a request, never a reply: without the delivery plugin (AIOT_BROKER_DEFAULTS=1)
+    /// an RRPC request comes back to its sender, which subscribed to the same topic.
     fn reply(&mut self, topic: &str, id: Option<&str>, within: Duration) -> Result<Option<Vec<u8>>, String> {
         self.until(within, "waiting for the reply", |ev| match ev {
             Event::Incoming(Packet::Publish(p))
-                if p.topic == topic && id.is_none_or(|id| id_of(&p.payload).as_deref() == Some(id)) =>
+                if p.topic == topic
+                    && id.is_none_or(|id| id_of(&p.payload).as_deref() == Some(id))
+                    && !(id.is_some() && is_request(&p.payload)) =>
             {
                 Some(p.payload.to_vec())
             }
@@ -293,7 +301,7 @@ impl Session {
 }
 
 /// Sends `payload` on `topic` and waits for a message on `reply_topic` (with `id`).
-fn exchange(
+pub(crate) fn exchange(
     state_dir: &std::path::Path,
     topic: &str,
     payload: Vec<u8>,
@@ -331,81 +339,122 @@ fn check_service(s: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// How a service is invoked.
+enum Invoke<'a> {
+    /// thing.service.property.set; reply on `set_reply`.
+    Set,
+    /// An asynchronous service; reply on `<S>_reply`.
+    Async(&'a str),
+    /// A synchronous service over RRPC; reply on the request's topic.
+    Sync(&'a str),
+}
+
+/// Sends a request with `params` to the device and prints its reply (exit 0), or times out (3).
+fn invoke(target: &Target, how: Invoke, params: &str, timeout_ms: u64) -> Result<u8, String> {
+    if let Invoke::Async(s) | Invoke::Sync(s) = how {
+        check_service(s)?;
+    }
+    let params = json_arg("PARAMS", params)?;
+    let (pk, dn) = device_of(target)?;
+    let id = new_id();
+    let (topic, reply, method) = match how {
+        Invoke::Set => {
+            let t = format!("/sys/{pk}/{dn}/thing/service/property/set");
+            (
+                t.clone(),
+                format!("{t}_reply"),
+                "thing.service.property.set".to_owned(),
+            )
+        }
+        Invoke::Async(s) => {
+            let t = format!("/sys/{pk}/{dn}/thing/service/{s}");
+            (t.clone(), format!("{t}_reply"), format!("thing.service.{s}"))
+        }
+        // The reply shares the request's topic; the platform's request is delivered to the
+        // device only, so what this subscription sees is the device's reply.
+        Invoke::Sync(s) => {
+            let t = format!("/ext/rrpc/{id}/sys/{pk}/{dn}/thing/service/{s}");
+            (t.clone(), t, format!("thing.service.{s}"))
+        }
+    };
+    let payload = request(&id, &params, &method);
+    exchange(
+        &target.state_dir,
+        &topic,
+        payload,
+        &reply,
+        Some(&id),
+        timeout_ms,
+        false,
+    )
+}
+
+/// Publishes `bytes` on `topic` as the platform.
+fn publish_once(state_dir: &std::path::Path, topic: &str, bytes: Vec<u8>) -> Result<u8, String> {
+    if topic.is_empty() || topic.contains(['+', '#']) {
+        return Err(format!("--topic {topic:?} is not a topic name"));
+    }
+    let mut s = Session::open(state_dir)?;
+    s.publish(topic, bytes)?;
+    s.close();
+    Ok(0)
+}
+
+/// Prints the device's lines of thing.log.
+fn show(target: &Target) -> Result<u8, String> {
+    let (pk, dn) = device_of(target)?;
+    let log = target.state_dir.join(THING_LOG);
+    let text = std::fs::read_to_string(&log)
+        .map_err(|e| format!("{}: {e} (no exec/ota-exec/serve ran there?)", log.display()))?;
+    for line in text.lines() {
+        let topic = serde_json::from_str::<Value>(line)
+            .ok()
+            .and_then(|v| v.get("topic").and_then(Value::as_str).map(str::to_owned))
+            .unwrap_or_default();
+        if topic_of_device(&topic, &pk, &dn) {
+            println!("{line}");
+        }
+    }
+    Ok(0)
+}
+
+/// Stores desired values and prints all of the device's.
+fn desired(target: &Target, values: &str) -> Result<u8, String> {
+    let v: Value = serde_json::from_str(values).map_err(|e| format!("VALUES is not JSON: {e}"))?;
+    let obj = v.as_object().ok_or("VALUES must be a JSON object")?;
+    let (pk, dn) = device_of(target)?;
+    let all = set_desired(&target.state_dir, &pk, &dn, obj).map_err(|e| e.to_string())?;
+    println!("{}", Value::Object(all));
+    Ok(0)
+}
+
 pub fn run(cmd: DmCmd) -> Result<u8, String> {
     match cmd {
         DmCmd::Set {
             target,
             timeout_ms,
             params,
-        } => {
-            let params = json_arg("PARAMS", &params)?;
-            let (pk, dn) = device_of(&target)?;
-            let id = new_id();
-            let topic = format!("/sys/{pk}/{dn}/thing/service/property/set");
-            let payload = request(&id, &params, "thing.service.property.set");
-            exchange(
-                &target.state_dir,
-                &topic,
-                payload,
-                &format!("{topic}_reply"),
-                Some(&id),
-                timeout_ms,
-                false,
-            )
-        }
+        } => invoke(&target, Invoke::Set, &params, timeout_ms),
         DmCmd::Call {
             target,
             service,
             timeout_ms,
             params,
-        } => {
-            check_service(&service)?;
-            let params = json_arg("PARAMS", &params)?;
-            let (pk, dn) = device_of(&target)?;
-            let id = new_id();
-            let topic = format!("/sys/{pk}/{dn}/thing/service/{service}");
-            let payload = request(&id, &params, &format!("thing.service.{service}"));
-            exchange(
-                &target.state_dir,
-                &topic,
-                payload,
-                &format!("{topic}_reply"),
-                Some(&id),
-                timeout_ms,
-                false,
-            )
-        }
+        } => invoke(&target, Invoke::Async(&service), &params, timeout_ms),
         DmCmd::Rrpc {
             target,
             service,
             timeout_ms,
             params,
-        } => {
-            check_service(&service)?;
-            let params = json_arg("PARAMS", &params)?;
-            let (pk, dn) = device_of(&target)?;
-            let id = new_id();
-            // The reply shares the request's topic; the platform's request is delivered to the
-            // device only, so the only message this subscription sees is the device's reply.
-            let topic = format!("/ext/rrpc/{id}/sys/{pk}/{dn}/thing/service/{service}");
-            let payload = request(&id, &params, &format!("thing.service.{service}"));
-            exchange(
-                &target.state_dir,
-                &topic,
-                payload,
-                &topic,
-                Some(&id),
-                timeout_ms,
-                false,
-            )
-        }
+        } => invoke(&target, Invoke::Sync(&service), &params, timeout_ms),
         DmCmd::Raw { target, hex } => {
             let bytes = unhex(&hex)?;
             let (pk, dn) = device_of(&target)?;
-            let mut s = Session::open(&target.state_dir)?;
-            s.publish(&format!("/sys/{pk}/{dn}/thing/model/down_raw"), bytes)?;
-            s.close();
-            Ok(0)
+            publish_once(
+                &target.state_dir,
+                &format!("/sys/{pk}/{dn}/thing/model/down_raw"),
+                bytes,
+            )
         }
         DmCmd::RrpcRaw {
             target,
@@ -422,44 +471,18 @@ pub fn run(cmd: DmCmd) -> Result<u8, String> {
             topic,
             payload,
             hex,
+            payload_file,
         } => {
-            let bytes = match (payload, hex) {
-                (Some(p), None) => p.into_bytes(),
-                (None, Some(h)) => unhex(&h)?,
-                _ => return Err("give one of --payload and --hex".into()),
+            let bytes = match (payload, hex, payload_file) {
+                (Some(p), None, None) => p.into_bytes(),
+                (None, Some(h), None) => unhex(&h)?,
+                (None, None, Some(f)) => std::fs::read(&f).map_err(|e| format!("{}: {e}", f.display()))?,
+                _ => return Err("give one of --payload, --hex and --payload-file".into()),
             };
-            if topic.is_empty() || topic.contains(['+', '#']) {
-                return Err(format!("--topic {topic:?} is not a topic name"));
-            }
-            let mut s = Session::open(&state_dir)?;
-            s.publish(&topic, bytes)?;
-            s.close();
-            Ok(0)
+            publish_once(&state_dir, &topic, bytes)
         }
-        DmCmd::Show { target } => {
-            let (pk, dn) = device_of(&target)?;
-            let log = target.state_dir.join(THING_LOG);
-            let text = std::fs::read_to_string(&log)
-                .map_err(|e| format!("{}: {e} (no exec/ota-exec/serve ran there?)", log.display()))?;
-            for line in text.lines() {
-                let topic = serde_json::from_str::<Value>(line)
-                    .ok()
-                    .and_then(|v| v.get("topic").and_then(Value::as_str).map(str::to_owned))
-                    .unwrap_or_default();
-                if topic_of_device(&topic, &pk, &dn) {
-                    println!("{line}");
-                }
-            }
-            Ok(0)
-        }
-        DmCmd::Desired { target, values } => {
-            let v: Value = serde_json::from_str(&values).map_err(|e| format!("VALUES is not JSON: {e}"))?;
-            let obj = v.as_object().ok_or("VALUES must be a JSON object")?;
-            let (pk, dn) = device_of(&target)?;
-            let all = set_desired(&target.state_dir, &pk, &dn, obj).map_err(|e| e.to_string())?;
-            println!("{}", Value::Object(all));
-            Ok(0)
-        }
+        DmCmd::Show { target } => show(&target),
+        DmCmd::Desired { target, values } => desired(&target, &values),
     }
 }
 
@@ -483,6 +506,10 @@ mod tests {
         assert!(new_id().parse::<u32>().unwrap() < 1_000_000_000);
         assert_eq!(id_of(br#"{"id":"5","code":200}"#).as_deref(), Some("5"));
         assert_eq!(id_of(br#"{"id":6}"#).as_deref(), Some("6"));
+        assert!(is_request(
+            br#"{"id":"1","method":"thing.service.s","params":{}}"#
+        ));
+        assert!(!is_request(br#"{"id":"1","code":200,"data":{}}"#));
         assert!(check_service("a/b").is_err());
         assert!(topic_of_device("/ext/ntp/pk/dn/request", "pk", "dn"));
         assert!(!topic_of_device("/sys/pk/dn2/thing/x", "pk", "dn"));

@@ -10,6 +10,9 @@
 //!   in later phases.
 //! - [`thing::ThingService`]: the data-model and NTP side (Alink replies, NTP answers, the log
 //!   of device uplinks), with thing models per product ([`thing_model`]).
+//! - [`provision`] and [`auth_server::AuthServer`]: products with a product secret, dynamic
+//!   registration (HTTPS and MQTT `authType=register|regnwl`, the latter answered through the
+//!   mosquitto plugin), bootstrap answers and the HTTP uplink (`/auth`, `/topic/...`).
 //!
 //! ```no_run
 //! let dir = std::env::temp_dir().join("my-test");
@@ -18,6 +21,7 @@
 //! println!("{}:{} as {}", aiot_platform::HOST, platform.broker.tcp_port(), d.username());
 //! ```
 
+pub mod auth_server;
 pub mod broker;
 pub mod devices;
 pub mod firmware;
@@ -25,6 +29,7 @@ pub mod ota;
 pub mod pki;
 pub mod platform;
 pub mod process;
+pub mod provision;
 pub mod thing;
 pub mod thing_model;
 

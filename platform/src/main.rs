@@ -6,6 +6,7 @@ use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use aiot_platform::auth_server::AuthServer;
 use aiot_platform::firmware::Fault;
 use aiot_platform::thing::{fixed_time_from_env, ThingService};
 use aiot_platform::thing_model::{install, parse_model_arg};
@@ -14,6 +15,7 @@ use aiot_platform::{process, BrokerInfo, Device, Platform};
 mod dm_cli;
 mod ota_cli;
 mod progress_board;
+mod prov_cli;
 mod push_queue;
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -63,6 +65,10 @@ State folder (--state-dir):
   firmware.pem, .key       the firmware server's certificate (DNS:localhost), from ota-exec/serve
   received.bin             AIOT_FIRMWARE_OUT of ota-exec
   push-queue/              requests from `push` to `serve`
+  provision.json           products, device names, activations, HTTP-uplink tokens (`prov`)
+  dyn-creds                MQTT credentials of registered devices (read by the plugin)
+  prov.sock                the platform's answers to MQTT registrations (plugin -> platform)
+  auth.pem, .key           the HTTPS endpoint's certificate (DNS:localhost)
 
 Default devices (replaced by --device):
   a1TestPK001/device1/s3cr3tDeviceSecretForTests0001
@@ -86,6 +92,19 @@ PROGRAM runs with these variables set:
   AIOT_BROKER_PID_FILE  <state>/broker.pid, pid of the running mosquitto
   AIOT_STATE_DIR        the state folder
   AIOT_PLATFORM         absolute path of this aiot-platform executable (for broker-ctl, dm)
+  AIOT_AUTH_HOST        localhost (the HTTPS endpoint; certificate from AIOT_CA_FILE)
+  AIOT_AUTH_PORT        HTTPS port of /auth/register/device, /auth/bootstrap, /auth, /topic/...
+  AIOT_AUTH_HTTP_PORT   the same over plain HTTP (host 127.0.0.1)
+  AIOT_REG_PRODUCT_KEY  a product for dynamic registration ...
+  AIOT_REG_PRODUCT_SECRET          ... and its product secret
+  AIOT_REG_DEVICE_NAME, AIOT_REG_DEVICE_NAME2, AIOT_REG_DEVICE_NAME3
+                        pre-registered, not yet activated names of it
+  AIOT_REG_ACTIVATED_DEVICE_NAME   a pre-registered name already activated
+  AIOT_REG_UNKNOWN_DEVICE_NAME     a name it does not know (whitelist registration refuses it)
+
+Dynamic registration (HTTPS and MQTT authType=register/regnwl), bootstrap and the HTTP uplink
+are served as `prov --help` describes; `prov` also adds products and names, shows activations,
+expires tokens and pushes the bootstrap notify.
 
 While PROGRAM runs, the platform answers its data-model and NTP requests (see `dm --help`) and
 records its uplinks in <state>/thing.log. NTP answers use the system clock, or a fixed one:
@@ -111,7 +130,8 @@ on /sys/<pk>/<dn>/thing/ota/firmware/get_reply to each firmware/get query (confi
 cota). COTA jobs go to /sys/<pk>/<dn>/thing/config/push.
 
 Like Aliyun's broker, the platform delivers a device's system topics (/sys/<pk>/<dn>/...,
-/ota/device/<x>/<pk>/<dn>, /shadow/<x>/<pk>/<dn>) to it without a SUBSCRIBE (a mosquitto
+/ota/device/<x>/<pk>/<dn>, /shadow/<x>/<pk>/<dn>, /ext/rrpc/<id>/sys/<pk>/<dn>/...,
+/ext/ntp/<pk>/<dn>/...) to it without a SUBSCRIBE (a mosquitto
 plugin, <state>/aiot_delivery.so), so device code written for upstream works unchanged: it
 never subscribes to its OTA topics. A device that subscribes anyway gets each message once.
 
@@ -194,6 +214,8 @@ Examples:
   aiot-platform dm show --state-dir /tmp/aiot --device a1TestPK001/device1
   AIOT_PLATFORM_TIME_MS=1700000000000 aiot-platform exec --thing-model a1TestPK001=tsl.json -- ./dm_demo
   aiot-platform broker-ctl restart --state-dir \"$AIOT_STATE_DIR\"
+  aiot-platform prov device-add --state-dir \"$AIOT_STATE_DIR\" a1RegTestPK sensor-42
+  aiot-platform prov notify --state-dir /tmp/aiot --device a1TestPK001/device1
   aiot-platform password a1TestPK001 device1 s3cr3tDeviceSecretForTests0001";
 
 #[derive(Parser)]
@@ -293,6 +315,13 @@ enum Cmd {
     Dm {
         #[command(subcommand)]
         cmd: dm_cli::DmCmd,
+    },
+    /// Provisioning: products with a product secret, pre-registered device names, activations,
+    /// HTTP-uplink tokens, the bootstrap notify.
+    #[command(long_about = prov_cli::PROV_LONG_ABOUT)]
+    Prov {
+        #[command(subcommand)]
+        cmd: prov_cli::ProvCmd,
     },
     /// Print the MQTT password of a device (upper-case hex HMAC-SHA256).
     Password {
@@ -461,6 +490,14 @@ pub(crate) fn start_thing(platform: &Platform, models: &[(String, PathBuf)]) -> 
     ThingService::start(&platform.broker.info, fixed).map_err(|e| format!("thing service: {e}"))
 }
 
+/// Starts the provisioning / HTTP-uplink endpoint on `platform`, with the default product
+/// (AIOT_REG_* variables) installed first.
+pub(crate) fn start_auth(platform: &Platform) -> Result<AuthServer, String> {
+    aiot_platform::provision::install_defaults(platform.state_dir())
+        .map_err(|e| format!("provisioning: {e}"))?;
+    AuthServer::start(&platform.broker.info, platform.devices()).map_err(|e| format!("auth server: {e}"))
+}
+
 fn run_exec(
     state_dir: Option<PathBuf>,
     timeout: u64,
@@ -479,8 +516,12 @@ fn run_exec(
     // Declared after `temp`, so dropped (broker stopped) before the folder goes.
     let platform = Platform::with_devices(&dir, &devices).map_err(|e| format!("broker: {e}"))?;
     let thing = start_thing(&platform, &thing_models)?;
+    let auth = start_auth(&platform)?;
     let me = std::env::current_exe().map_err(|e| format!("own path: {e}"))?;
-    let result = run_program(&program, platform.env(&me), timeout);
+    let mut env = platform.env(&me);
+    env.extend(auth.env());
+    let result = run_program(&program, env, timeout);
+    drop(auth);
     drop(thing);
     // Stops whatever broker broker.pid names now (the program may have restarted it).
     drop(platform);
@@ -591,6 +632,7 @@ fn main() -> ExitCode {
             thing_models,
         } => ota_cli::run_serve(state_dir, devices_or_default(devices), thing_models),
         Cmd::Dm { cmd } => dm_cli::run(cmd),
+        Cmd::Prov { cmd } => prov_cli::run(cmd),
         Cmd::Push(a) => ota_cli::run_push(a),
         Cmd::Password {
             product_key,

@@ -242,6 +242,7 @@ pub fn run_ota_exec(mut a: OtaExecArgs) -> Result<u8, String> {
     let server = FirmwareServer::start(&dir).map_err(|e| format!("firmware server: {e}"))?;
     let client = OtaClient::start(&platform.broker.info).map_err(|e| format!("platform client: {e}"))?;
     let thing = crate::start_thing(&platform, &a.thing_models)?;
+    let auth = crate::start_auth(&platform)?;
 
     let mut images = Vec::new();
     for i in 0..a.files {
@@ -295,6 +296,7 @@ pub fn run_ota_exec(mut a: OtaExecArgs) -> Result<u8, String> {
     env.push(("AIOT_FIRMWARE_HTTP_PORT", server.http_port().to_string().into()));
     env.push(("AIOT_FIRMWARE_VERSION", a.version.clone().into()));
     env.push(("AIOT_FIRMWARE_SIZE", (image0.len() as u64).to_string().into()));
+    env.extend(auth.env());
 
     let lines =
         (!a.expect_log.is_empty() || !a.expect_order.is_empty()).then(|| Arc::new(Mutex::new(Vec::new())));
@@ -304,6 +306,7 @@ pub fn run_ota_exec(mut a: OtaExecArgs) -> Result<u8, String> {
     let events = client.events();
     let requests = server.requests();
     let subscriptions = subscriptions_of(&platform.broker.info.log_file());
+    drop(auth);
     drop(thing);
     drop(client);
     drop(server);
@@ -584,8 +587,18 @@ pub fn run_serve(
     let client =
         Arc::new(OtaClient::start(&platform.broker.info).map_err(|e| format!("platform client: {e}"))?);
     let thing = crate::start_thing(&platform, &thing_models)?;
+    let auth = crate::start_auth(&platform)?;
     let me = std::env::current_exe().map_err(|e| format!("own path: {e}"))?;
     crate::print_info(&platform, &me);
+    println!(
+        "auth     : https://localhost:{}, http://127.0.0.1:{} (registration, bootstrap, HTTP uplink; \
+         `aiot-platform prov`)",
+        auth.port(),
+        auth.http_port()
+    );
+    for (k, v) in auth.env() {
+        println!("export {k}='{}'", v.to_string_lossy());
+    }
     println!(
         "firmware : https://localhost:{} (CA {}), http://127.0.0.1:{}",
         server.https_port(),
@@ -637,6 +650,7 @@ pub fn run_serve(
         std::thread::sleep(Duration::from_millis(100));
     };
     board.lock().unwrap().close();
+    drop(auth);
     drop(thing);
     drop(client);
     drop(server);

@@ -256,6 +256,7 @@ impl Answerer {
         };
         let data: Map<String, Value> = failures
             .iter()
+            .filter(|f| !f.property.is_empty())
             .map(|f| (f.property.clone(), Value::String(f.message.to_owned())))
             .collect();
         let message = if first.property.is_empty() {

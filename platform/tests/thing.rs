@@ -286,9 +286,16 @@ fn ntp_and_up_raw_answers() {
     dev.publish(&raw, &[0x01, 0xff, 0x00]);
     let (t, p) = dev.next_publish(Duration::from_secs(5)).expect("up_raw_reply");
     assert_eq!((t, p), (format!("{raw}_reply"), vec![0x01, 0xff, 0x00]));
+    // Another device's NTP topic is not this device's to use (the ACL drops it).
+    let other = &platform.devices()[1].device_name;
+    dev.publish(
+        &format!("/ext/ntp/{pk}/{other}/request"),
+        br#"{"deviceSendTime":"1"}"#,
+    );
     quiet(&mut dev, 300);
     let log = std::fs::read_to_string(dir.join("thing.log")).unwrap();
     assert!(log.contains(r#""hex":"01ff00""#), "{log}");
+    assert!(!log.contains(other.as_str()), "{log}");
     drop(platform);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -409,6 +416,18 @@ fn dm_commands_round_trip_with_a_device_and_rrpc_times_out() {
     let pushed = format!("/ext/rrpc/42/sys/{pk}/{dn}/thing/service/Slow");
     let out = dm(&dir, &["publish", "--topic", &pushed, "--hex", "ff00"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // And on /ext/ntp, here 200 KB from a file (more than a command line takes).
+    let big = dir.join("big.bin");
+    std::fs::write(&big, vec![b'x'; 200 * 1024]).unwrap();
+    let ntp = format!("/ext/ntp/{pk}/{dn}/response");
+    let out = Command::new(EXE)
+        .args(["dm", "publish", "--state-dir"])
+        .arg(&dir)
+        .args(["--topic", &ntp, "--payload-file"])
+        .arg(&big)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
     // Bad arguments: exit 2.
     assert_eq!(dm(&dir, &["set", "{not json"]).status.code(), Some(2));
     assert_eq!(dm(&dir, &["raw", "xyz"]).status.code(), Some(2));
@@ -419,7 +438,7 @@ fn dm_commands_round_trip_with_a_device_and_rrpc_times_out() {
     let got = got.lock().unwrap().clone();
     let topics: Vec<&str> = got.iter().map(|(t, _)| t.as_str()).collect();
     let sys = |r: &str| format!("/sys/{pk}/{dn}/thing/{r}");
-    assert_eq!(topics.len(), 8, "{topics:?}");
+    assert_eq!(topics.len(), 9, "{topics:?}");
     assert_eq!(topics[0], sys("service/property/set"));
     assert_eq!(json_id(&got[0].1), set_id);
     assert_eq!(json(&got[0].1)["method"], "thing.service.property.set");
@@ -437,6 +456,7 @@ fn dm_commands_round_trip_with_a_device_and_rrpc_times_out() {
         (topics[7], got[7].1.as_slice()),
         (pushed.as_str(), &[0xff, 0][..])
     );
+    assert_eq!((topics[8], got[8].1.len()), (ntp.as_str(), 200 * 1024));
     // Never its own uplinks back: no *_reply, and each RRPC topic once (the request, not the
     // device's reply on the same topic).
     assert!(!topics.iter().any(|t| t.ends_with("_reply")), "{topics:?}");
