@@ -94,6 +94,22 @@ const HEADERS: &[Header] = &[
         ],
         intro: "NTP: the platform's time over MQTT as a local date; the SDK's log clock follows it.",
     },
+    Header {
+        file: "aiot_dm_api.h",
+        guard: "__AIOT_DM_API_H__",
+        sources: &["src/components/dm/codes.rs", "src/ffi/dm.rs"],
+        includes: &[],
+        exports: &[
+            "aiot_dm_option_t",
+            "aiot_dm_msg_type_t",
+            "aiot_dm_msg_property_batch_post_t",
+            "aiot_dm_recv_type_t",
+            "aiot_dm_recv_t",
+            "aiot_dm_recv_handler_t",
+        ],
+        intro:
+            "Data model: thing-model properties, events, services (also synchronous over RRPC) and raw data.",
+    },
 ];
 
 fn generate(root: &Path, h: &Header, out: &Path) {

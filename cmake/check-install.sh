@@ -6,6 +6,10 @@
 #   2. configures and builds with find_package(aiot) + aiot::aiot (and aiot::aiot_static),
 #      and connects as well.
 #
+# A component's header is installed exactly when the component is built (AIOT_WITH_<NAME> in
+# the build's CMakeCache.txt), and the consumer then compiles with it: NTP is called, the data
+# model's aiot_dm_init is linked.
+#
 # usage: check-install.sh BUILD_DIR AIOT_PLATFORM [CMAKE [C_COMPILER [LIBDIR]]]
 set -eu
 
@@ -14,6 +18,8 @@ platform=$2
 cmake=${3:-cmake}
 cc=${4:-cc}
 libdir=${5:-lib}
+with_dm=OFF
+grep -q '^AIOT_WITH_DM:BOOL=\(ON\|TRUE\|1\)$' "$build_dir/CMakeCache.txt" && with_dm=ON
 
 for f in "$platform" "$build_dir/CMakeCache.txt"; do
     [ -e "$f" ] || { echo "check-install: missing $f" >&2; exit 1; }
@@ -57,6 +63,7 @@ cat >"$tmp/app/main.c" <<'CSRC'
 #ifdef AIOT_CHECK_NTP
 #include "aiot_ntp_api.h"
 #endif
+/* COMPONENT INCLUDES */
 
 extern aiot_sysdep_portfile_t g_aiot_sysdep_portfile;
 
@@ -87,6 +94,7 @@ int main(void)
     void *mqtt;
     int32_t rc;
 
+    /* COMPONENT USES */
     aiot_sysdep_set_portfile(&g_aiot_sysdep_portfile);
     mqtt = aiot_mqtt_init();
     if (mqtt == NULL) {
@@ -123,6 +131,18 @@ int main(void)
     return 0;
 }
 CSRC
+
+case "$with_dm" in
+  ON|on|1|TRUE|true)
+    [ -e "$prefix/include/aiot_dm_api.h" ] || { echo "check-install: aiot_dm_api.h was not installed" >&2; exit 1; }
+    dm_include='#include "aiot_dm_api.h"'
+    dm_use='void *(*volatile dm_init)(void) = aiot_dm_init; if (dm_init == NULL) { return 1; }' ;;
+  *)
+    [ ! -e "$prefix/include/aiot_dm_api.h" ] || { echo "check-install: aiot_dm_api.h installed without the data model" >&2; exit 1; }
+    dm_include=''
+    dm_use='' ;;
+esac
+sed -i -e "s|^/\* COMPONENT INCLUDES \*/\$|$dm_include|" -e "s|^    /\* COMPONENT USES \*/\$|    $dm_use|" "$tmp/app/main.c"
 
 echo "== pkg-config consumer"
 export PKG_CONFIG_PATH="$prefix/$libdir/pkgconfig"

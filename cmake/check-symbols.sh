@@ -1,9 +1,11 @@
 #!/bin/sh
 # libaiot.so exports upstream's names only: aiot_*, g_aiot_sysdep_portfile and ali_ca_cert.
+# Each component built in exports its functions; a component left out exports none of them.
+#
+# usage: check-symbols.sh LIBAIOT_SO [COMPONENT=ON|OFF ...]   (e.g. OTA=ON DM=OFF NTP=ON)
 set -eu
 so="$1"
-with_ota="${2:-ON}"
-with_ntp="${3:-ON}"
+shift
 syms=$(nm -D --defined-only "$so" | awk '{print $3}')
 bad=$(printf '%s\n' "$syms" | grep -Ev '^(aiot_[a-z_]+|g_aiot_sysdep_portfile|ali_ca_cert)$' || true)
 count=$(printf '%s\n' "$syms" | grep -c .)
@@ -11,19 +13,21 @@ if [ -n "$bad" ]; then
   echo "unexpected exported symbols:"; echo "$bad"; exit 1
 fi
 want="aiot_mqtt_init aiot_mqtt_pub g_aiot_sysdep_portfile ali_ca_cert"
-case "$with_ota" in
-  ON|on|1|TRUE|true) want="$want aiot_ota_init aiot_download_recv" ;;
-  *) # The MQTT-only build exports no OTA name.
-     if printf '%s\n' "$syms" | grep -Eq '^aiot_(ota|download)_'; then
-       echo "OTA names exported by an MQTT-only build"; exit 1
-     fi ;;
-esac
-case "$with_ntp" in
-  ON|on|1|TRUE|true) want="$want aiot_ntp_init aiot_ntp_setopt aiot_ntp_send_request aiot_ntp_deinit" ;;
-  *) if printf '%s\n' "$syms" | grep -q '^aiot_ntp_'; then
-       echo "NTP names exported by a build without NTP"; exit 1
-     fi ;;
-esac
+for arg in "$@"; do
+  component=${arg%%=*}
+  case "$component" in
+    OTA) names="aiot_ota_init aiot_download_recv"; prefix='^aiot_(ota|download)_' ;;
+    DM) names="aiot_dm_init aiot_dm_setopt aiot_dm_send aiot_dm_deinit"; prefix='^aiot_dm_' ;;
+    NTP) names="aiot_ntp_init aiot_ntp_setopt aiot_ntp_send_request aiot_ntp_deinit"; prefix='^aiot_ntp_' ;;
+    *) echo "check-symbols: unknown component $component"; exit 2 ;;
+  esac
+  case "${arg#*=}" in
+    ON|on|1|TRUE|true) want="$want $names" ;;
+    *) if printf '%s\n' "$syms" | grep -Eq "$prefix"; then
+         echo "$component names exported by a build without $component"; exit 1
+       fi ;;
+  esac
+done
 for w in $want; do
   printf '%s\n' "$syms" | grep -qx "$w" || { echo "missing export $w"; exit 1; }
 done

@@ -26,6 +26,17 @@ for v in d['versions'].values():
 json.dump(d, open(dst, 'w'))
 PY
 echo "headers checked: $(ls include)"
-# Component headers that must be there and pass (comma-separated, for abi-check --require).
-require="aiot_ntp_api.h"
-"$shared/abi-check" --table "$table" include --require "$require" "$@"
+# Every component header we ship (aiot_dm_api.h, ...) must be checked, never skipped; the four
+# core headers always are.
+require=()
+for f in include/aiot_*_api.h; do
+  h=${f#include/}
+  case "$h" in
+    aiot_state_api.h|aiot_sysdep_api.h|aiot_mqtt_api.h|aiot_ota_api.h) ;;
+    *) require+=("$h") ;;
+  esac
+done
+if [ ${#require[@]} -gt 0 ]; then
+  set -- --require "$(IFS=,; echo "${require[*]}")" "$@"
+fi
+"$shared/abi-check" --table "$table" include "$@"

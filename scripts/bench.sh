@@ -12,8 +12,8 @@ so=build/cargo/release/libaiot.so
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 strip -o "$tmp/libaiot.so" "$so"
 echo "stripped_libaiot_so_bytes $(stat -c %s "$tmp/libaiot.so")"
-# The MQTT core alone (-DAIOT_WITH_OTA=OFF), as the MQTT core issue measures it.
-cmake -S . -B build-mqtt -DCMAKE_BUILD_TYPE=Release -DAIOT_WITH_OTA=OFF >/dev/null
+# The MQTT core alone (-DAIOT_WITH_OTA=OFF -DAIOT_WITH_DM=OFF -DAIOT_WITH_NTP=OFF), as the MQTT core issue measures it.
+cmake -S . -B build-mqtt -DCMAKE_BUILD_TYPE=Release -DAIOT_WITH_OTA=OFF -DAIOT_WITH_DM=OFF -DAIOT_WITH_NTP=OFF >/dev/null
 cmake --build build-mqtt -j2 >/dev/null
 strip -o "$tmp/libaiot-mqtt.so" build-mqtt/cargo/release/libaiot.so
 echo "stripped_libaiot_so_mqtt_only_bytes $(stat -c %s "$tmp/libaiot-mqtt.so")"

@@ -153,6 +153,60 @@ pub fn ota_push(topic: &[u8], payload: &[u8]) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Data model
+
+/// Whether `inner` lies within `outer` (an empty slice anywhere in or at its end).
+fn within(inner: &[u8], outer: &[u8]) -> bool {
+    let (o, i) = (outer.as_ptr_range(), inner.as_ptr_range());
+    o.start <= i.start && i.end <= o.end
+}
+
+/// Parses a data-model downlink as its topic handler does. `route` picks the topic filter
+/// (any byte, modulo the ten). An accepted message must point into its own topic and payload:
+/// product key, device name and ids are single topic levels, the JSON kinds come from a
+/// payload that is UTF-8 JSON nested at most `MAX_DEPTH` deep.
+pub fn dm_downlink(route: u8, topic: &[u8], payload: &[u8]) {
+    use crate::components::dm::downlink::{depth, parse, Kind, MAX_DEPTH, TOPICS};
+    check_log_lines();
+    let (_, route) = TOPICS[route as usize % TOPICS.len()];
+    let Ok(r) = parse(route, topic, payload) else {
+        return;
+    };
+    let level = |s: &[u8]| within(s, topic) && !s.contains(&b'/');
+    assert!(level(r.product_key) && level(r.device_name));
+    let json = |slices: &[&[u8]]| {
+        assert!(slices.iter().all(|s| within(s, payload)));
+        assert!(std::str::from_utf8(payload).is_ok());
+        assert!(payload.trim_ascii_start().starts_with(b"{"));
+        assert!(depth(payload) <= MAX_DEPTH);
+    };
+    match r.kind {
+        Kind::GenericReply { data, message, .. } => json(&[data, message.unwrap_or(data)]),
+        Kind::PropertySet { params, .. } => json(&[params]),
+        Kind::AsyncServiceInvoke {
+            service_id, params, ..
+        } => {
+            assert!(level(service_id));
+            json(&[params]);
+        }
+        Kind::SyncServiceInvoke {
+            rrpc_id,
+            service_id,
+            params,
+            ..
+        } => {
+            assert!(level(rrpc_id) && level(service_id));
+            json(&[params]);
+        }
+        Kind::RawData { data } | Kind::RawDataReply { data } => assert_eq!(data, payload),
+        Kind::RawSyncServiceInvoke { rrpc_id, data } => {
+            assert!(level(rrpc_id));
+            assert_eq!(data, payload);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Download: URL and HTTP response header
 
 /// Splits a firmware URL as the download does, and builds its request target and URI.
@@ -386,6 +440,18 @@ mod tests {
                 "{name}"
             );
             ota_push(topic.as_bytes(), &data[at + 1..]);
+        }
+    }
+
+    #[test]
+    fn dm_seeds_are_accepted_downlinks() {
+        use crate::components::dm::downlink::{parse, TOPICS};
+        for (name, data) in seeds("dm_downlink") {
+            let at = data.iter().position(|&b| b == b'\n').unwrap();
+            let (topic, payload) = (&data[1..at], &data[at + 1..]);
+            let (_, route) = TOPICS[data[0] as usize % TOPICS.len()];
+            parse(route, topic, payload).unwrap_or_else(|e| panic!("{name}: {}", e.0));
+            dm_downlink(data[0], topic, payload);
         }
     }
 

@@ -1,6 +1,9 @@
 //! The components, one folder each as upstream's `components/`; each is a cargo feature (and a
 //! CMake option) and uses the core only through the MQTT session's component API.
 
+/// Data model: thing-model properties, events, services and raw data (`aiot_dm_*`).
+#[cfg(feature = "dm")]
+pub mod dm;
 /// Firmware download over HTTP(S) with Range, renewal and digest check (`aiot_download_*`).
 #[cfg(feature = "ota")]
 pub mod download;

@@ -5,6 +5,8 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod ca;
+#[cfg(feature = "dm")]
+pub mod dm;
 pub mod mqtt;
 #[cfg(feature = "ntp")]
 pub mod ntp;
