@@ -78,6 +78,20 @@ const HEADERS: &[Header] = &[
         ],
         intro: "OTA: version reports, upgrade and config pushes, firmware download with digest check.",
     },
+    Header {
+        file: "aiot_dynregmq_api.h",
+        guard: "__AIOT_DYNREGMQ_API_H__",
+        sources: &["src/components/dynregmq/codes.rs", "src/ffi/dynregmq.rs"],
+        includes: &[],
+        exports: &[
+            "aiot_dynregmq_option_t",
+            "aiot_dynregmq_recv_type_t",
+            "aiot_dynregmq_recv_t",
+            "aiot_dynregmq_recv_handler_t",
+        ],
+        intro:
+            "Dynamic registration over MQTT: a device secret (whitelist) or MQTT credentials (no whitelist).",
+    },
 ];
 
 fn generate(root: &Path, h: &Header, out: &Path) {

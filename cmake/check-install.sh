@@ -33,6 +33,13 @@ for f in include/aiot_state_api.h include/aiot_sysdep_api.h include/aiot_mqtt_ap
     [ -e "$prefix/$f" ] || { echo "check-install: $f was not installed" >&2; exit 1; }
 done
 
+# A component's header is installed exactly when the component is built.
+if grep -q '^AIOT_WITH_DYNREGMQ:BOOL=ON$' "$build_dir/CMakeCache.txt"; then
+    [ -e "$prefix/include/aiot_dynregmq_api.h" ] || { echo "check-install: aiot_dynregmq_api.h was not installed" >&2; exit 1; }
+elif [ -e "$prefix/include/aiot_dynregmq_api.h" ]; then
+    echo "check-install: aiot_dynregmq_api.h installed without the component" >&2; exit 1
+fi
+
 # The consumer: connects over plain TCP with the device from the environment, exits 0 on
 # success.
 mkdir -p "$tmp/app"

@@ -3,6 +3,7 @@
 set -eu
 so="$1"
 with_ota="${2:-ON}"
+with_dynregmq="${3:-ON}"
 syms=$(nm -D --defined-only "$so" | awk '{print $3}')
 bad=$(printf '%s\n' "$syms" | grep -Ev '^(aiot_[a-z_]+|g_aiot_sysdep_portfile|ali_ca_cert)$' || true)
 count=$(printf '%s\n' "$syms" | grep -c .)
@@ -15,6 +16,12 @@ case "$with_ota" in
   *) # The MQTT-only build exports no OTA name.
      if printf '%s\n' "$syms" | grep -Eq '^aiot_(ota|download)_'; then
        echo "OTA names exported by an MQTT-only build"; exit 1
+     fi ;;
+esac
+case "$with_dynregmq" in
+  ON|on|1|TRUE|true) want="$want aiot_dynregmq_init aiot_dynregmq_setopt aiot_dynregmq_send_request aiot_dynregmq_recv aiot_dynregmq_deinit" ;;
+  *) if printf '%s\n' "$syms" | grep -q '^aiot_dynregmq_'; then
+       echo "dynregmq names exported by a build without it"; exit 1
      fi ;;
 esac
 for w in $want; do

@@ -4,6 +4,9 @@
 /// Firmware download over HTTP(S) with Range, renewal and digest check (`aiot_download_*`).
 #[cfg(feature = "ota")]
 pub mod download;
+/// Dynamic registration over MQTT (`aiot_dynregmq_*`).
+#[cfg(feature = "dynregmq")]
+pub mod dynregmq;
 /// OTA: version reports, upgrade and config pushes (`aiot_ota_*`).
 #[cfg(feature = "ota")]
 pub mod ota;
