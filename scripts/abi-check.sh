@@ -26,4 +26,4 @@ for v in d['versions'].values():
 json.dump(d, open(dst, 'w'))
 PY
 echo "headers checked: $(ls include)"
-"$shared/abi-check" --table "$table" include --require aiot_dynregmq_api.h "$@"
+"$shared/abi-check" --table "$table" include --require aiot_dynregmq_api.h,aiot_dynreg_api.h "$@"

@@ -5,6 +5,8 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod ca;
+#[cfg(feature = "dynreg")]
+pub mod dynreg;
 #[cfg(feature = "dynregmq")]
 pub mod dynregmq;
 pub mod mqtt;
