@@ -63,7 +63,7 @@ typedef void (*aiot_dynreg_recv_handler_t)(void *handle,
 // `STATE_USER_INPUT_NULL_POINTER`; option NONE for plain TCP).
 #define AIOT_DYNREGOPT_NETWORK_CRED 0
 
-// `char *` registration server host (also the `Host:` header).
+// `char *` registration server host (also the `Host:` header); `host:port` sets the port too.
 #define AIOT_DYNREGOPT_HOST 1
 
 // `uint16_t *` server port (default 0).

@@ -5,7 +5,8 @@
  *
  *   ok      AIOT_REG_DEVICE_NAME gets its device secret over HTTPS (status 200 first), which
  *           then connects with the MQTT core and gets a QoS1 publish acknowledged; then
- *           AIOT_REG_DEVICE_NAME3 registers over plain HTTP (credential option NONE);
+ *           AIOT_REG_DEVICE_NAME3 registers over plain HTTP (credential option NONE, the port
+ *           given as host:port);
  *   errors  the API's error codes and order (send_request's checks, recv before a request,
  *           setopt, deinit), then the platform's refusals, all HTTP 200 without a secret
  *           (STATE_DYNREG_INVALID_DEVICE_SECRET): wrong product secret, unknown device,
@@ -139,6 +140,7 @@ static void run_ok(const demo_env_t *env, const aiot_sysdep_network_cred_t *cred
 {
     const char *dn = demo_env("AIOT_REG_DEVICE_NAME");
     static char secret[128];
+    char host_port[64];
     aiot_sysdep_network_cred_t plain;
     void *h = new_request(host, port, pk, ps, dn, cred, 1);
     CHECK_OK(aiot_dynreg_send_request(h));
@@ -155,11 +157,12 @@ static void run_ok(const demo_env_t *env, const aiot_sysdep_network_cred_t *cred
     CHECK(h == NULL, "aiot_dynreg_deinit did not clear the handle");
     connect_with(env, cred, pk, dn, secret);
 
-    /* plain HTTP: a credential with option NONE */
+    /* plain HTTP: a credential with option NONE; the port given in the host option wins over
+     * the PORT option (4.2) */
     memset(&plain, 0, sizeof(plain));
     plain.option = AIOT_SYSDEP_NETWORK_CRED_NONE;
-    h = new_request("127.0.0.1", demo_env_port("AIOT_AUTH_HTTP_PORT"), pk, ps,
-                    demo_env("AIOT_REG_DEVICE_NAME3"), &plain, 1);
+    snprintf(host_port, sizeof(host_port), "127.0.0.1:%u", (unsigned)demo_env_port("AIOT_AUTH_HTTP_PORT"));
+    h = new_request(host_port, 1, pk, ps, demo_env("AIOT_REG_DEVICE_NAME3"), &plain, 1);
     CHECK_OK(aiot_dynreg_send_request(h));
     CHECK_OK(aiot_dynreg_recv(h));
     CHECK(g_status == 200 && g_secret_calls == 1, "plain HTTP: status %u, secret calls %d",

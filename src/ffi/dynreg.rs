@@ -14,7 +14,7 @@ pub type aiot_dynreg_option_t = u32;
 /// `aiot_sysdep_network_cred_t *` (copied; mandatory: without it send_request returns
 /// `STATE_USER_INPUT_NULL_POINTER`; option NONE for plain TCP).
 pub const AIOT_DYNREGOPT_NETWORK_CRED: aiot_dynreg_option_t = 0;
-/// `char *` registration server host (also the `Host:` header).
+/// `char *` registration server host (also the `Host:` header); `host:port` sets the port too.
 pub const AIOT_DYNREGOPT_HOST: aiot_dynreg_option_t = 1;
 /// `uint16_t *` server port (default 0).
 pub const AIOT_DYNREGOPT_PORT: aiot_dynreg_option_t = 2;

@@ -178,6 +178,7 @@ impl Dynreg {
             )
         };
         let _g = self.enter()?;
+        let (host, port) = split_host_port(&host, port);
         let old = lock(&self.sent).take();
         drop(old);
         // As upstream's HTTP client: a credential is required (option NONE for plain TCP).
@@ -342,6 +343,18 @@ fn read_body(
         }
     }
     Ok((response.status, body))
+}
+
+/// A `host:port` host option (upstream 4.2) connects to that port and sends the bare host;
+/// anything else (no colon, an IPv6 literal, a non-numeric tail) is the host as given.
+fn split_host_port(host: &str, port: u16) -> (String, u16) {
+    match host.rsplit_once(':') {
+        Some((h, p)) if !h.is_empty() && !h.contains(':') => match p.parse::<u16>() {
+            Ok(p) => (h.to_owned(), p),
+            Err(_) => (host.to_owned(), port),
+        },
+        _ => (host.to_owned(), port),
+    }
 }
 
 /// `productKey=<pk>&deviceName=<dn>&random=<r>&sign=<S>&signMethod=hmacsha256`, `S` the

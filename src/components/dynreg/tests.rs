@@ -11,6 +11,18 @@ fn request_body_follows_upstream() {
 }
 
 #[test]
+fn a_port_in_the_host_option_overrides_the_port_option() {
+    assert_eq!(
+        split_host_port("localhost:8443", 443),
+        ("localhost".to_string(), 8443)
+    );
+    assert_eq!(split_host_port("iot-auth.cn-shanghai.aliyuncs.com", 443).1, 443);
+    assert_eq!(split_host_port("::1", 443), ("::1".to_string(), 443));
+    assert_eq!(split_host_port("host:http", 443), ("host:http".to_string(), 443));
+    assert_eq!(split_host_port(":80", 443), (":80".to_string(), 443));
+}
+
+#[test]
 fn device_secret_is_found_in_data_or_at_the_top() {
     let platform = br#"{"code":200,"data":{"deviceName":"dn","deviceSecret":"sec","productKey":"pk"},"message":"success"}"#;
     assert_eq!(device_secret(platform).as_deref(), Ok("sec"));
