@@ -7,8 +7,9 @@
 //! (the HTTP client reads it with the request; a failure there is reported by `recv`); the
 //! answer is parsed as JSON (`deviceSecret` at the top or in `data`); a body over 64 KiB is
 //! refused unread; why an answer was refused is logged (LK-0604 / LK-0603), never quoting it;
-//! the request body is never hex-dumped (it carries the signature); the user's handler runs
-//! with no lock held; deinit's wait is bounded.
+//! the request body and the answer body are never hex-dumped (signature, secret); the answer
+//! is read once (a second `recv` without a new request returns `STATE_DYNREG_NEED_SEND_REQUEST`);
+//! the user's handler runs with no lock held; deinit's wait is bounded.
 
 pub mod codes;
 
