@@ -110,6 +110,33 @@ const HEADERS: &[Header] = &[
         intro:
             "Data model: thing-model properties, events, services (also synchronous over RRPC) and raw data.",
     },
+    Header {
+        file: "aiot_dynreg_api.h",
+        guard: "__AIOT_DYNREG_API_H__",
+        sources: &["src/components/dynreg/codes.rs", "src/ffi/dynreg.rs"],
+        includes: &[],
+        exports: &[
+            "aiot_dynreg_option_t",
+            "aiot_dynreg_recv_type_t",
+            "aiot_dynreg_recv_t",
+            "aiot_dynreg_recv_handler_t",
+        ],
+        intro: "Dynamic registration over HTTPS: the device secret for product key, product secret and device name.",
+    },
+    Header {
+        file: "aiot_dynregmq_api.h",
+        guard: "__AIOT_DYNREGMQ_API_H__",
+        sources: &["src/components/dynregmq/codes.rs", "src/ffi/dynregmq.rs"],
+        includes: &[],
+        exports: &[
+            "aiot_dynregmq_option_t",
+            "aiot_dynregmq_recv_type_t",
+            "aiot_dynregmq_recv_t",
+            "aiot_dynregmq_recv_handler_t",
+        ],
+        intro:
+            "Dynamic registration over MQTT: a device secret (whitelist) or MQTT credentials (no whitelist).",
+    },
 ];
 
 fn generate(root: &Path, h: &Header, out: &Path) {

@@ -49,6 +49,19 @@ elif [ -e "$prefix/include/aiot_ntp_api.h" ]; then
     echo "check-install: aiot_ntp_api.h installed without the NTP component" >&2; exit 1
 fi
 
+# A component's header is installed exactly when the component is built.
+if grep -q '^AIOT_WITH_DYNREGMQ:BOOL=ON$' "$build_dir/CMakeCache.txt"; then
+    [ -e "$prefix/include/aiot_dynregmq_api.h" ] || { echo "check-install: aiot_dynregmq_api.h was not installed" >&2; exit 1; }
+elif [ -e "$prefix/include/aiot_dynregmq_api.h" ]; then
+    echo "check-install: aiot_dynregmq_api.h installed without the component" >&2; exit 1
+fi
+
+if grep -q '^AIOT_WITH_DYNREG:BOOL=ON$' "$build_dir/CMakeCache.txt"; then
+    [ -e "$prefix/include/aiot_dynreg_api.h" ] || { echo "check-install: aiot_dynreg_api.h was not installed" >&2; exit 1; }
+elif [ -e "$prefix/include/aiot_dynreg_api.h" ]; then
+    echo "check-install: aiot_dynreg_api.h installed without the component" >&2; exit 1
+fi
+
 # The consumer: connects over plain TCP with the device from the environment, exits 0 on
 # success.
 mkdir -p "$tmp/app"

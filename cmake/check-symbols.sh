@@ -19,6 +19,10 @@ for arg in "$@"; do
     OTA) names="aiot_ota_init aiot_download_recv"; prefix='^aiot_(ota|download)_' ;;
     DM) names="aiot_dm_init aiot_dm_setopt aiot_dm_send aiot_dm_deinit"; prefix='^aiot_dm_' ;;
     NTP) names="aiot_ntp_init aiot_ntp_setopt aiot_ntp_send_request aiot_ntp_deinit"; prefix='^aiot_ntp_' ;;
+    DYNREGMQ) names="aiot_dynregmq_init aiot_dynregmq_setopt aiot_dynregmq_send_request aiot_dynregmq_recv aiot_dynregmq_deinit"
+              prefix='^aiot_dynregmq_' ;;
+    DYNREG) names="aiot_dynreg_init aiot_dynreg_setopt aiot_dynreg_send_request aiot_dynreg_recv aiot_dynreg_deinit"
+            prefix='^aiot_dynreg_' ;;
     *) echo "check-symbols: unknown component $component"; exit 2 ;;
   esac
   case "${arg#*=}" in

@@ -16,6 +16,7 @@ pub enum Error {
     MissingDeviceName,
     MissingDeviceSecret,
     MissingHost,
+    MissingProductSecret,
     /// The handle is being torn down.
     ExecDisabled,
     /// The port gave no network handle (`network_init` returned NULL) or memory ran out.
@@ -67,6 +68,8 @@ pub enum Error {
     /// An OTA or download outcome, carried as its upstream `STATE_OTA_*`, `STATE_DOWNLOAD_*`
     /// or `STATE_HTTP_*` code (these are return values, not only failures).
     Download(i32),
+    /// A component's own `STATE_*` code (dynreg-mqtt: `STATE_DYNREGMQ_*`), passed through.
+    Component(i32),
 }
 
 impl Error {
@@ -80,6 +83,7 @@ impl Error {
             Error::MissingDeviceName => STATE_USER_INPUT_MISSING_DEVICE_NAME,
             Error::MissingDeviceSecret => STATE_USER_INPUT_MISSING_DEVICE_SECRET,
             Error::MissingHost => STATE_USER_INPUT_MISSING_HOST,
+            Error::MissingProductSecret => STATE_USER_INPUT_MISSING_PRODUCT_SECRET,
             Error::ExecDisabled => STATE_USER_INPUT_EXEC_DISABLED,
             Error::ResourceFailed => STATE_SYS_DEPEND_MALLOC_FAILED,
             Error::NetworkSetopt => STATE_SYS_DEPEND_NWK_INVALID_OPTION,
@@ -113,6 +117,7 @@ impl Error {
             Error::QosCacheFull => STATE_QOS_CACHE_EXCEEDS_LIMIT,
             Error::NtpMissingMqttHandle => -0x1101,
             Error::Download(code) => code,
+            Error::Component(code) => code,
         }
     }
 

@@ -260,7 +260,7 @@ pub fn http_response_header(data: &[u8]) {
 
 /// The status of the response `data`, if the HTTP layer takes its header.
 fn http_exchange(data: &[u8]) -> Option<u16> {
-    use crate::components::download::http::{exchange, Exchange, Outcome};
+    use crate::components::http::{exchange, Exchange, Method, Outcome};
     let scripted = ScriptedPort::new(data);
     let served = Arc::clone(&scripted.served);
     let port: Arc<dyn crate::sysdep::Port> = Arc::new(scripted);
@@ -272,7 +272,9 @@ fn http_exchange(data: &[u8]) -> Option<u16> {
         net_port: 80,
         authority: "127.0.0.1",
         target: "/fw.bin",
-        range: "bytes=0-",
+        method: Method::Get,
+        headers: &[("Range", "bytes=0-"), ("Content-Length", "0")],
+        body: &[],
         connect_timeout_ms: 1000,
         send_timeout_ms: 1000,
         recv_timeout_ms: 1000,

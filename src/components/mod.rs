@@ -7,6 +7,15 @@ pub mod dm;
 /// Firmware download over HTTP(S) with Range, renewal and digest check (`aiot_download_*`).
 #[cfg(feature = "ota")]
 pub mod download;
+/// Dynamic registration over HTTPS (`aiot_dynreg_*`).
+#[cfg(feature = "dynreg")]
+pub mod dynreg;
+/// Dynamic registration over MQTT (`aiot_dynregmq_*`).
+#[cfg(feature = "dynregmq")]
+pub mod dynregmq;
+/// The one internal HTTP/1.1 client (download, dynamic registration over HTTPS).
+#[cfg(any(feature = "ota", feature = "dynreg"))]
+pub(crate) mod http;
 /// NTP: the platform's time as a local date, and the log clock rebased on it (`aiot_ntp_*`).
 #[cfg(feature = "ntp")]
 pub mod ntp;

@@ -7,6 +7,10 @@
 pub mod ca;
 #[cfg(feature = "dm")]
 pub mod dm;
+#[cfg(feature = "dynreg")]
+pub mod dynreg;
+#[cfg(feature = "dynregmq")]
+pub mod dynregmq;
 pub mod mqtt;
 #[cfg(feature = "ntp")]
 pub mod ntp;

@@ -37,6 +37,9 @@ pub(super) struct Config {
     pub(super) userdata: Userdata,
     pub(super) max_repub_num: u16,
     pub(super) topic_header_check: u8,
+    /// Received payloads are hex-dumped in the log (off for a session whose answers carry
+    /// credentials, see `Client::hide_received_payloads`).
+    pub(super) log_payloads: bool,
     /// Drawn once from the port at init, in [-500, 499] ms.
     pub(super) reconn_jitter_ms: i64,
 }
@@ -73,6 +76,7 @@ impl Config {
             userdata: 0,
             max_repub_num: 50,
             topic_header_check: 1,
+            log_payloads: true,
             reconn_jitter_ms: jitter,
         }
     }

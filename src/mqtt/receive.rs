@@ -48,6 +48,12 @@ impl Client {
         Ok(())
     }
 
+    /// Never hex-dumps received payloads in the log, only their length: for a session whose
+    /// answers carry secrets (dynamic registration). Upstream dumps them.
+    pub fn hide_received_payloads(&self) {
+        lock(&self.cfg).log_payloads = false;
+    }
+
     /// Removes the handler with `key` from `filter` (what `AIOT_MQTTOPT_REMOVE_TOPIC_MAP` does).
     pub fn detach_topic_handler(&self, filter: &[u8], key: usize) {
         self.detach(filter, key);
@@ -219,7 +225,17 @@ impl Client {
         }
         if log::enabled() {
             log::line_bytes(STATE_MQTT_LOG_TOPIC, &[b"pub: ", &publish.topic, b"\r\n"]);
-            log::hexdump(STATE_MQTT_LOG_HEXDUMP, '<', &publish.payload);
+            if lock(&self.cfg).log_payloads {
+                log::hexdump(STATE_MQTT_LOG_HEXDUMP, '<', &publish.payload);
+            } else {
+                log::line(
+                    STATE_MQTT_LOG_HEXDUMP,
+                    &format!(
+                        "< ({} bytes, not shown: they carry credentials)\r\n",
+                        publish.payload.len()
+                    ),
+                );
+            }
         }
         let recv = Recv::Pub {
             qos: publish.qos,

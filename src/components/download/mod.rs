@@ -32,7 +32,6 @@
 //! * size_total 0 gives percent 100, never a division by zero.
 
 mod digest;
-pub(crate) mod http;
 mod outcome;
 pub(crate) mod url;
 
@@ -47,10 +46,12 @@ use crate::mqtt::Client;
 use crate::state::*;
 use crate::sysdep::{Credential, Port};
 
+use super::http::{self, Exchange, Fail, Method, Outcome, Response, SentHook};
 use digest::Digest;
-use http::{Exchange, Fail, Outcome, Response, SentHook};
 pub use outcome::{state_code, unit_code, DownloadError, RecvOutcome};
 
+/// `Accept` value upstream 4.2 sends with a download request.
+const ACCEPT: &str = "text/html, application/xhtml+xml, application/xml;q=0.9, */*;q=0.8";
 /// Upstream default body buffer (`AIOT_DLOPT_BODY_BUFFER_MAX_LEN`).
 pub const DEFAULT_BODY_BUFFER_LEN: u32 = 2048;
 /// Upstream default receive timeout.
@@ -534,7 +535,9 @@ impl Download {
             net_port,
             authority: url.authority,
             target: &target,
-            range: &range,
+            method: Method::Get,
+            headers: &[("Accept", ACCEPT), ("Range", &range), ("Content-Length", "0")],
+            body: &[],
             connect_timeout_ms: self.connect_timeout_ms,
             send_timeout_ms: self.send_timeout_ms,
             recv_timeout_ms: self.recv_timeout_ms,

@@ -1,14 +1,17 @@
-//! One HTTP/1.1 GET driven by ureq-proto's client state machine (sans I/O), with every byte
-//! carried by our [`Connection`] (plain TCP or rustls over the active port).
+//! The library's one HTTP/1.1 client (internal): one request (GET or POST, with a body) driven
+//! by ureq-proto's client state machine (sans I/O), with every byte carried by our
+//! [`Connection`] (plain TCP or rustls over the active port). The firmware download and
+//! dynamic registration over HTTPS use it.
 //!
 //! ureq-proto writes the request and parses the response header (any HTTP/1.x status line,
 //! header names in any case, long lines, the body framing). [`Wire`] moves the bytes:
 //! * it logs the request and response header lines from the raw bytes as they pass
-//!   (`LK-040B` / `LK-040D`) and runs the "request sent" hook between the two. It reads header
+//!   (`LK-040B` / `LK-040D`; request bodies are never logged: they may carry signatures) and
+//!   runs the "request sent" hook between the two. It reads header
 //!   bytes one or two at a time so that it never reads past the blank line: the port's `recv`
 //!   blocks until its buffer is full, so asking for bytes that never come would cost a whole
 //!   receive timeout.
-//! * The body (framed by `Content-Length`, which the download requires) is then read straight
+//! * The body (framed by `Content-Length`, which the callers require) is then read straight
 //!   from the connection into the caller's buffer by [`Response::read`]: no copy through an
 //!   input buffer, and each read asks for exactly the bytes still wanted.
 //! * The port resolves the host itself (no DNS thread); no pool, proxy or redirect: one
@@ -27,8 +30,6 @@ use crate::state::*;
 use crate::sysdep::{Credential, Port};
 use crate::transport::{Connection, Endpoint};
 
-/// `Accept` value upstream 4.2 sends.
-const ACCEPT: &str = "text/html, application/xhtml+xml, application/xml;q=0.9, */*;q=0.8";
 /// Largest response header accepted (upstream: 128 bytes per line).
 const MAX_HEADER: usize = 16 * 1024;
 /// Input buffer: a whole header fits (the body bypasses it).
@@ -50,7 +51,15 @@ pub(crate) enum Fail {
 /// Hook run once the whole request is written, before the response is awaited.
 pub(crate) type SentHook = Box<dyn FnOnce() + Send>;
 
-/// What to fetch and how.
+/// The request method (the download GETs, dynreg POSTs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(all(feature = "ota", feature = "dynreg")), allow(dead_code))]
+pub(crate) enum Method {
+    Get,
+    Post,
+}
+
+/// What to send, where and how.
 pub(crate) struct Exchange<'a> {
     pub port: &'a Arc<dyn Port>,
     /// Set on the connection; TLS iff `tls`.
@@ -63,8 +72,11 @@ pub(crate) struct Exchange<'a> {
     pub authority: &'a str,
     /// Request target (path and query), already URI-safe.
     pub target: &'a str,
-    /// `Range:` value.
-    pub range: &'a str,
+    pub method: Method,
+    /// Header lines after `Host:`, in order, names as written (`Content-Length` included).
+    pub headers: &'a [(&'a str, &'a str)],
+    /// The request body (its length must be the `Content-Length` given in `headers`).
+    pub body: &'a [u8],
     pub connect_timeout_ms: u32,
     pub send_timeout_ms: u32,
     pub recv_timeout_ms: u32,
@@ -132,13 +144,16 @@ impl std::fmt::Display for Stop {
     }
 }
 
-/// The request to send: GET with upstream's four header lines, names as written.
+/// The request to send: `Host:` first, then the caller's header lines, names as written.
 fn request(x: &Exchange<'_>, uri: Uri) -> Result<Request<()>, Stop> {
-    let mut b = Request::get(uri);
+    let mut b = match x.method {
+        Method::Get => Request::get(uri),
+        Method::Post => Request::post(uri),
+    };
     b = header_raw(b, "Host", x.authority.as_bytes());
-    b = header_raw(b, "Accept", ACCEPT.as_bytes());
-    b = header_raw(b, "Range", x.range.as_bytes());
-    b = header_raw(b, "Content-Length", b"0");
+    for (name, value) in x.headers {
+        b = header_raw(b, name, value.as_bytes());
+    }
     b.body(()).map_err(Stop::Request)
 }
 
@@ -178,6 +193,7 @@ pub(crate) fn exchange(x: &Exchange<'_>, on_sent: Option<SentHook>) -> Outcome {
     };
     let mut wire = Wire {
         conn,
+        body: x.body,
         port: Arc::clone(x.port),
         send_timeout_ms: x.send_timeout_ms,
         recv_timeout_ms: x.recv_timeout_ms,
@@ -258,8 +274,10 @@ impl Response {
 }
 
 /// One exchange's connection: ureq-proto's call driven over it.
-struct Wire {
+struct Wire<'a> {
     conn: Arc<Connection>,
+    /// The request body, written after the header.
+    body: &'a [u8],
     port: Arc<dyn Port>,
     send_timeout_ms: u32,
     recv_timeout_ms: u32,
@@ -304,7 +322,7 @@ fn is_interim(status_line: &[u8]) -> bool {
     }
 }
 
-impl Wire {
+impl Wire<'_> {
     /// Sends the request and reads the response header: its status and `Content-Length`.
     fn run(&mut self, call: Call<SendRequest>) -> Result<(u16, Option<u64>), Stop> {
         let call = self.send(call)?;
@@ -320,8 +338,10 @@ impl Wire {
         match call.proceed()? {
             Some(SendRequestResult::RecvResponse(call)) => Ok(call),
             Some(SendRequestResult::SendBody(mut call)) => {
+                let mut off = 0;
                 while !call.can_proceed() {
-                    let (_, n) = call.write(&[], &mut out)?;
+                    let (used, n) = call.write(&self.body[off..], &mut out)?;
+                    off += used;
                     self.transmit(&out[..n])?;
                 }
                 call.proceed().ok_or(Stop::NoProgress)
