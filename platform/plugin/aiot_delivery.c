@@ -51,7 +51,8 @@
 #define MAX_USER 160
 
 #define MAX_PASS 160
-#define MAX_ANSWER 1024
+/* The platform's answer: topic and payload (a hostile one from `prov fault` may have megabytes). */
+#define MAX_ANSWER (9 * 1024 * 1024)
 #define MAX_CREDS 512
 
 enum kind {
@@ -69,7 +70,7 @@ struct session {
     int reg_state;
     long long reg_due_ms;
     char reg_topic[32];
-    char reg_payload[MAX_ANSWER];
+    char *reg_payload; /* malloc'd, freed by clear() */
 };
 
 struct cred {
@@ -108,6 +109,8 @@ static void clear(struct session *s)
     s->client_id[0] = '\0';
     s->kind = KIND_STATIC;
     s->reg_state = 0;
+    free(s->reg_payload);
+    s->reg_payload = NULL;
 }
 
 static void forget(const struct mosquitto *client)
@@ -320,31 +323,49 @@ static bool ask_platform(const char *client_id, const char *user, const char *pa
     memset(&addr, 0, sizeof(addr));
     addr.sun_family = AF_UNIX;
     memcpy(addr.sun_path, g_sock_path, strlen(g_sock_path));
-    char buf[MAX_ANSWER + 64];
-    size_t got = 0;
-    bool ok = connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0 && write(fd, req, (size_t)n) == (ssize_t)n;
+    size_t cap = 4096, got = 0;
+    char *buf = malloc(cap);
+    bool ok = buf != NULL && connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0 &&
+              write(fd, req, (size_t)n) == (ssize_t)n;
     if (ok) {
         shutdown(fd, SHUT_WR);
         ssize_t r;
-        while (got < sizeof(buf) - 1 && (r = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0) {
+        for (;;) {
+            if (got == cap - 1) {
+                char *bigger = cap < MAX_ANSWER ? realloc(buf, cap * 2) : NULL;
+                if (bigger == NULL) {
+                    break;
+                }
+                buf = bigger;
+                cap *= 2;
+            }
+            r = read(fd, buf + got, cap - 1 - got);
+            if (r <= 0) {
+                break;
+            }
             got += (size_t)r;
         }
     }
     close(fd);
+    if (buf == NULL) {
+        return false;
+    }
     buf[got] = '\0';
     if (!ok || strncmp(buf, "OK\n", 3) != 0) {
         mosquitto_log_printf(MOSQ_LOG_NOTICE, "aiot_delivery: registration of %s refused: %s", client_id,
                              ok ? buf : "platform not reachable");
+        free(buf);
         return false;
     }
     char *topic = buf + 3;
     char *nl = strchr(topic, '\n');
-    if (nl == NULL) {
-        return false;
+    bool taken = nl != NULL;
+    if (taken) {
+        *nl = '\0';
+        taken = copy(out->reg_topic, sizeof(out->reg_topic), topic) && (out->reg_payload = strdup(nl + 1)) != NULL;
     }
-    *nl = '\0';
-    return copy(out->reg_topic, sizeof(out->reg_topic), topic) &&
-           copy(out->reg_payload, sizeof(out->reg_payload), nl + 1);
+    free(buf);
+    return taken;
 }
 
 static int on_basic_auth(int event, void *event_data, void *userdata)
@@ -356,16 +377,19 @@ static int on_basic_auth(int event, void *event_data, void *userdata)
     if (client_id != NULL && ev->username != NULL && ev->password != NULL) {
         if (is_registration(client_id)) {
             struct session answer;
+            answer.reg_payload = NULL;
             if (!ask_platform(client_id, ev->username, ev->password, &answer)) {
+                free(answer.reg_payload);
                 return MOSQ_ERR_AUTH;
             }
             /* Not under its user name: it must get none of that device's messages. */
             struct session *s = remember(ev->client, client_id, "", KIND_REGISTER);
             if (s == NULL) {
+                free(answer.reg_payload);
                 return MOSQ_ERR_AUTH;
             }
             memcpy(s->reg_topic, answer.reg_topic, sizeof(s->reg_topic));
-            memcpy(s->reg_payload, answer.reg_payload, sizeof(s->reg_payload));
+            s->reg_payload = answer.reg_payload;
             s->reg_state = 1;
             s->reg_due_ms = now_ms() + 20;
             return MOSQ_ERR_SUCCESS;

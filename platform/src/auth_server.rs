@@ -22,8 +22,10 @@ use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -32,12 +34,14 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::{json, Value};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpListener;
 
 use crate::broker::BrokerInfo;
 use crate::devices::Device;
 use crate::provision::{
-    bootstrap_answer, code, http_answer, http_auth_sign, parse_form, register_answer, Registry, SOCKET_FILE,
+    bootstrap_answer, code, http_answer, http_auth_sign, https_fault_answer, parse_form, register_answer,
+    FaultKind, Registry, SOCKET_FILE,
 };
 
 /// Largest request body read (the HTTP uplink's payloads included).
@@ -266,7 +270,148 @@ fn tls_acceptor(state_dir: &Path) -> std::io::Result<tokio_rustls::TlsAcceptor> 
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
+/// An IO whose first bytes were already read (by [`hostile_answer`]): they are read again
+/// first, then the stream.
+struct Prefixed<S> {
+    pre: Vec<u8>,
+    pos: usize,
+    io: S,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        if this.pos < this.pre.len() {
+            let n = (this.pre.len() - this.pos).min(buf.remaining());
+            buf.put_slice(&this.pre[this.pos..this.pos + n]);
+            this.pos += n;
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.io).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// The request header at the start of `buf` (through its blank line): method, path and
+/// `Content-Length`, and where the body starts.
+fn request_head(buf: &[u8]) -> Option<(String, String, usize, usize)> {
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = String::from_utf8_lossy(&buf[..end]);
+    let mut lines = head.split("\r\n");
+    let mut first = lines.next()?.split(' ');
+    let (method, target) = (first.next()?.to_owned(), first.next()?.to_owned());
+    let length = lines
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or(0);
+    let path = target.split('?').next().unwrap_or_default().to_owned();
+    Some((method, path, length, end))
+}
+
+/// With an HTTPS fault armed: reads the first request; a registration takes the fault and
+/// gets the hostile answer (then the connection is closed: `None`). Anything else goes on to
+/// hyper with the bytes read so far.
+async fn hostile_answer<S>(mut io: S, sh: &Shared) -> Option<Prefixed<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut buf = Vec::new();
+    let read = async {
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Some((method, path, length, start)) = request_head(&buf) {
+                if method != "POST" || path != "/auth/register/device" || length > MAX_BODY {
+                    return None;
+                }
+                while buf.len() < start + length {
+                    match io.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return None,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                return Some(String::from_utf8_lossy(&buf[start..start + length]).into_owned());
+            }
+            if buf.len() > 16 * 1024 {
+                return None;
+            }
+            match io.read(&mut chunk).await {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    };
+    let body = tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .ok()
+        .flatten();
+    let fault = match &body {
+        Some(_) => Registry::update(&sh.state_dir, |r| r.take_fault(false))
+            .ok()
+            .flatten(),
+        None => None,
+    };
+    let (Some(body), Some(fault)) = (body, fault) else {
+        return Some(Prefixed { pre: buf, pos: 0, io });
+    };
+    let form = parse_form(&body);
+    let get = |k: &str| form.get(k).cloned().unwrap_or_default();
+    let real = if fault.kind == FaultKind::LongBody {
+        sh.register(&body).1
+    } else {
+        String::new()
+    };
+    let answer = https_fault_answer(&fault, &get("productKey"), &get("deviceName"), &real);
+    sh.log.lock().unwrap().push(AuthRecord {
+        method: "POST".into(),
+        path: "/auth/register/device".into(),
+        status: 0,
+        body: format!("fault {}", fault.kind.name()),
+    });
+    let _ = io.write_all(&answer).await;
+    let _ = io.flush().await;
+    let _ = io.shutdown().await;
+    None
+}
+
 async fn serve_conn<S>(io: S, sh: Arc<Shared>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let armed = Registry::load(&sh.state_dir)
+        .fault
+        .is_some_and(|f| !f.kind.is_mqtt());
+    if armed {
+        if let Some(io) = hostile_answer(io, &sh).await {
+            serve_hyper(io, sh).await;
+        }
+    } else {
+        serve_hyper(io, sh).await;
+    }
+}
+
+async fn serve_hyper<S>(io: S, sh: Arc<Shared>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -323,7 +468,7 @@ fn serve_socket(listener: UnixListener, state_dir: PathBuf, stop: Arc<AtomicBool
             lines.next().unwrap_or_default(),
             lines.next().unwrap_or_default(),
         );
-        let answer = match Registry::update(&state_dir, |r| r.register_mqtt(cid, user, pass)) {
+        let answer = match Registry::update(&state_dir, |r| r.register_mqtt_or_fault(cid, user, pass)) {
             Ok(Ok((topic, payload))) => format!("OK\n{topic}\n{payload}"),
             Ok(Err(refusal)) => format!("NO {}\n", refusal.message()),
             Err(e) => format!("NO {e}\n"),

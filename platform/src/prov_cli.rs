@@ -5,7 +5,9 @@
 
 use std::path::PathBuf;
 
-use aiot_platform::provision::{random_hex, valid_name, Registry};
+use aiot_platform::provision::{
+    random_hex, valid_name, FaultKind, Registry, DEFAULT_HUGE_SIZE, MAX_HUGE_SIZE,
+};
 
 use crate::dm_cli::{device_of, exchange, new_id, Target};
 
@@ -58,6 +60,23 @@ AIOT_REG_ACTIVATED_DEVICE_NAME (activated); AIOT_REG_UNKNOWN_DEVICE_NAME is not 
   expire-token  expire HTTP-uplink tokens (one, a device's, or all)
   notify        push /sys/<pk>/<dn>/thing/bootstrap/notify {\"id\":..,\"version\":\"1.0\",
                 \"params\":{\"cmd\":N}} and print the device's notify_reply (also in thing.log)
+  fault         make the next N registration answers hostile (default: none, every answer
+                normal); `fault off` disarms. Each answer taken counts down, whatever the
+                request asked (not checked); the registry is not changed, except by long-body.
+                HTTPS (POST /auth/register/device; the connection is closed after the answer):
+                  bad-json     HTTP 200, body not complete JSON
+                  no-secret    HTTP 200, {\"code\":200,\"data\":{deviceName,productKey}}
+                  huge-secret  HTTP 200, a deviceSecret of --size bytes (default 1 MiB)
+                  status-500   HTTP 500 with a JSON body
+                  short-body   Content-Length 64 more than the body sent, then close
+                  long-body    the real answer (device activated) plus bytes beyond its length
+                  no-length    HTTP 200 without Content-Length, then close
+                  not-http     an SSH banner instead of HTTP, then close
+                MQTT (the CONNECT is accepted; the payload on /ext/register or /ext/regnwl, by
+                the request's authType; then the usual close):
+                  mqtt-bad-json   payload not complete JSON
+                  mqtt-no-fields  {deviceName,productKey}: no deviceSecret/clientId/deviceToken
+                  mqtt-huge       deviceSecret (or clientId and deviceToken) of --size bytes
 
 Exit status: 0 done; 3 no notify_reply within --timeout-ms; 2 bad arguments or no platform.";
 
@@ -111,6 +130,21 @@ pub enum ProvCmd {
         /// Every token of this device (productKey/deviceName).
         #[arg(long, value_name = "PK/DN")]
         device: Option<String>,
+    },
+    /// Make the next --count registration answers hostile (KIND, or `off` to disarm).
+    Fault {
+        /// The state folder of the platform ($AIOT_STATE_DIR).
+        #[arg(long, value_name = "DIR")]
+        state_dir: PathBuf,
+        /// How many answers (each registration answered takes one).
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+        /// Bytes of the huge value (huge-secret, mqtt-huge).
+        #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_HUGE_SIZE)]
+        size: usize,
+        /// bad-json, no-secret, huge-secret, status-500, short-body, long-body, no-length,
+        /// not-http, mqtt-bad-json, mqtt-no-fields, mqtt-huge, or off.
+        kind: String,
     },
     /// Push the bootstrap notify to a device and print its notify_reply.
     Notify {
@@ -218,6 +252,9 @@ pub fn run(cmd: ProvCmd) -> Result<u8, String> {
                     }
                 }
             }
+            if let Some(f) = &reg.fault {
+                println!("fault {} for the next {} answer(s)", f.kind.name(), f.remaining);
+            }
             for (t, v) in &reg.tokens {
                 let state = if v.expired { "expired" } else { "valid" };
                 println!("token {t} {}/{} {state}", v.product_key, v.device_name);
@@ -240,6 +277,34 @@ pub fn run(cmd: ProvCmd) -> Result<u8, String> {
             let n = Registry::update(&state_dir, |r| r.expire_tokens(token.as_deref(), device))
                 .map_err(|e| e.to_string())?;
             println!("expired {n} token(s)");
+            Ok(0)
+        }
+        ProvCmd::Fault {
+            state_dir,
+            count,
+            size,
+            kind,
+        } => {
+            ensure_state(&state_dir)?;
+            if size > MAX_HUGE_SIZE {
+                return Err(format!("--size {size}: at most {MAX_HUGE_SIZE}"));
+            }
+            let parsed = match kind.as_str() {
+                "off" => None,
+                k => Some(
+                    <FaultKind as clap::ValueEnum>::from_str(k, false)
+                        .map_err(|_| format!("unknown fault kind {k:?}"))?,
+                ),
+            };
+            Registry::update(&state_dir, |r| match parsed {
+                Some(k) => r.set_fault(k, count, size),
+                None => r.fault = None,
+            })
+            .map_err(|e| e.to_string())?;
+            match parsed {
+                Some(k) if count > 0 => println!("fault {} for the next {count} answer(s)", k.name()),
+                _ => println!("fault off"),
+            }
             Ok(0)
         }
         ProvCmd::Notify {

@@ -139,6 +139,144 @@ pub struct Registry {
     pub products: BTreeMap<String, Product>,
     #[serde(default)]
     pub tokens: BTreeMap<String, Token>,
+    /// Hostile answers armed by `prov fault` (none: every answer is the normal one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<Fault>,
+}
+
+/// A hostile registration answer (`aiot-platform prov fault KIND`). The HTTPS kinds replace
+/// answers of `POST /auth/register/device`, the `mqtt-*` kinds the payload published to an
+/// MQTT registration (`/ext/register` or `/ext/regnwl`, by the request's authType).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultKind {
+    /// HTTP 200, a body that is not complete JSON.
+    BadJson,
+    /// HTTP 200, `{"code":200,"data":{"deviceName":..,"productKey":..},..}`: no deviceSecret.
+    NoSecret,
+    /// HTTP 200, a well-formed answer whose deviceSecret has `--size` bytes.
+    HugeSecret,
+    /// HTTP 500 with a JSON body.
+    #[serde(rename = "status-500")]
+    #[value(name = "status-500")]
+    Status500,
+    /// HTTP 200, `Content-Length` 64 more than the body sent, then the connection is closed.
+    ShortBody,
+    /// The real answer (the registry changes as usual) followed by bytes beyond its length.
+    LongBody,
+    /// HTTP 200 without `Content-Length`, then the connection is closed.
+    NoLength,
+    /// Not HTTP at all (an SSH banner), then the connection is closed.
+    NotHttp,
+    /// MQTT: a payload that is not complete JSON.
+    MqttBadJson,
+    /// MQTT: `{"deviceName":..,"productKey":..}` (no deviceSecret, clientId, deviceToken).
+    MqttNoFields,
+    /// MQTT: a well-formed answer whose secret (or clientId and deviceToken) has `--size` bytes.
+    MqttHuge,
+}
+
+impl FaultKind {
+    /// Whether it is an answer of the MQTT registration.
+    pub fn is_mqtt(self) -> bool {
+        matches!(
+            self,
+            FaultKind::MqttBadJson | FaultKind::MqttNoFields | FaultKind::MqttHuge
+        )
+    }
+
+    /// The name on the command line.
+    pub fn name(self) -> String {
+        use clap::ValueEnum;
+        self.to_possible_value()
+            .map(|v| v.get_name().to_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// Armed hostile answers: the next `remaining` answers of the kind's side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Fault {
+    pub kind: FaultKind,
+    pub remaining: u32,
+    /// Size of the huge value (`huge-secret`, `mqtt-huge`).
+    pub size: usize,
+}
+
+/// Default size of a huge value: 1 MiB.
+pub const DEFAULT_HUGE_SIZE: usize = 1024 * 1024;
+/// Largest huge value `prov fault --size` takes.
+pub const MAX_HUGE_SIZE: usize = 4 * 1024 * 1024;
+
+/// The raw bytes of a hostile HTTPS registration answer (the connection is closed after
+/// them). `real` is the normal answer's body (used by `long-body` only).
+pub fn https_fault_answer(f: &Fault, pk: &str, dn: &str, real: &str) -> Vec<u8> {
+    let ok = |body: &str| {
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let text = match f.kind {
+        FaultKind::BadJson => ok("{\"code\":200,\"data\":{\"deviceSecret\":\"a"),
+        FaultKind::NoSecret => ok(&serde_json::json!({
+            "code": code::SUCCESS,
+            "data": {"productKey": pk, "deviceName": dn},
+            "message": "success",
+        })
+        .to_string()),
+        FaultKind::HugeSecret => ok(&serde_json::json!({
+            "code": code::SUCCESS,
+            "data": {"productKey": pk, "deviceName": dn, "deviceSecret": "s".repeat(f.size)},
+            "message": "success",
+        })
+        .to_string()),
+        FaultKind::Status500 => {
+            let body = "{\"code\":500,\"message\":\"internal error\"}";
+            format!(
+                "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+        }
+        FaultKind::ShortBody => {
+            let body = "{\"code\":200,\"data\":{\"deviceSecret\":\"";
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len() + 64
+            )
+        }
+        FaultKind::LongBody => ok(real) + "{\"code\":200,\"data\":{\"deviceSecret\":\"trailing\"}}",
+        FaultKind::NoLength => format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{}",
+            serde_json::json!({"code": code::SUCCESS, "data": {"deviceSecret": "no-length"}})
+        ),
+        FaultKind::NotHttp => "SSH-2.0-OpenSSH_9.2p1\r\n\r\n".to_owned(),
+        FaultKind::MqttBadJson | FaultKind::MqttNoFields | FaultKind::MqttHuge => ok(real),
+    };
+    text.into_bytes()
+}
+
+/// The payload of a hostile MQTT registration answer on `topic` (`/ext/register` or
+/// `/ext/regnwl`).
+pub fn mqtt_fault_payload(f: &Fault, topic: &str, pk: &str, dn: &str) -> String {
+    match f.kind {
+        FaultKind::MqttNoFields => serde_json::json!({"productKey": pk, "deviceName": dn}).to_string(),
+        FaultKind::MqttHuge if topic == "/ext/regnwl" => serde_json::json!({
+            "clientId": "c".repeat(f.size),
+            "productKey": pk,
+            "deviceName": dn,
+            "deviceToken": "t".repeat(f.size),
+        })
+        .to_string(),
+        FaultKind::MqttHuge => serde_json::json!({
+            "productKey": pk,
+            "deviceName": dn,
+            "deviceSecret": "s".repeat(f.size),
+        })
+        .to_string(),
+        _ => "{\"deviceSecret\":\"a".to_owned(),
+    }
 }
 
 /// Why a registration or HTTP-uplink request is refused.
@@ -423,6 +561,49 @@ impl Registry {
             }
             other => Err(bad(&format!("authType {other} is not register or regnwl"))),
         }
+    }
+
+    /// Arms `count` hostile answers of `kind` (0: disarms).
+    pub fn set_fault(&mut self, kind: FaultKind, count: u32, size: usize) {
+        self.fault = (count > 0).then_some(Fault {
+            kind,
+            remaining: count,
+            size,
+        });
+    }
+
+    /// Takes one armed hostile answer of the MQTT side (`mqtt`) or the HTTPS side.
+    pub fn take_fault(&mut self, mqtt: bool) -> Option<Fault> {
+        let f = self
+            .fault
+            .as_mut()
+            .filter(|f| f.kind.is_mqtt() == mqtt && f.remaining > 0)?;
+        f.remaining -= 1;
+        let taken = *f;
+        if f.remaining == 0 {
+            self.fault = None;
+        }
+        Some(taken)
+    }
+
+    /// [`Registry::register_mqtt`] with an armed `mqtt-*` fault applied: the hostile payload
+    /// on the topic of the request's authType, whatever the request, the registry unchanged.
+    pub fn register_mqtt_or_fault(
+        &mut self,
+        client_id: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<(String, String), Refusal> {
+        let Some(f) = self.take_fault(true) else {
+            return self.register_mqtt(client_id, username, password);
+        };
+        let topic = if client_id.contains("authType=regnwl") {
+            "/ext/regnwl"
+        } else {
+            "/ext/register"
+        };
+        let (dn, pk) = username.split_once('&').unwrap_or((username, ""));
+        Ok((topic.to_owned(), mqtt_fault_payload(&f, topic, pk, dn)))
     }
 
     /// The secret of an activated dynamically registered device.

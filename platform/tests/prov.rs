@@ -850,3 +850,177 @@ fn malformed_requests_get_answers_and_the_connection_stays_usable() {
     let (status, _) = big.request("POST", "/topic/x", &["Password: t"], &vec![b'a'; 300 * 1024]);
     assert_eq!(status, 413);
 }
+
+/// Sends one registration request and reads every byte until the endpoint closes.
+fn raw_register(port: u16, tls_ca: Option<&Path>, dn: &str) -> Vec<u8> {
+    let mut s = Stream::open(port, tls_ca);
+    s.set_read_timeout(Some(Duration::from_secs(10)));
+    let body = register_body(dn, PS);
+    let req = format!(
+        "POST /auth/register/device HTTP/1.1\r\nHost: localhost\r\nContent-Type: \
+         application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    s.flush().unwrap();
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 65536];
+    loop {
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return out,
+            Ok(n) => out.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+fn arm(dir: &Path, kind: &str, count: u32, size: Option<usize>) {
+    let size = size.map(|s| s.to_string());
+    let mut args = vec!["prov", "fault", "--state-dir", dir.to_str().unwrap(), "--count"];
+    let count = count.to_string();
+    args.push(&count);
+    if let Some(s) = &size {
+        args.extend(["--size", s]);
+    }
+    args.push(kind);
+    let (code, out) = cli(&args);
+    assert_eq!(code, 0, "{out}");
+}
+
+/// (head, body) of an HTTP answer.
+fn split_answer(raw: &[u8]) -> (String, Vec<u8>) {
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a header") + 4;
+    (
+        String::from_utf8_lossy(&raw[..end]).into_owned(),
+        raw[end..].to_vec(),
+    )
+}
+
+fn content_length(head: &str) -> Option<usize> {
+    head.lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .map(|v| v.trim().parse().unwrap())
+}
+
+#[test]
+fn https_faults_answer_each_hostile_kind_once_then_normal() {
+    let (platform, auth) = start("https-fault");
+    let dir = platform.state_dir().to_owned();
+    let (plain, tls) = (auth.http_port(), auth.port());
+    let ca = platform.broker.ca_file();
+    let dn = provision::DEFAULT_FRESH_NAMES[0];
+
+    arm(&dir, "bad-json", 2, None);
+    for port_ca in [(plain, None), (tls, Some(ca.as_path()))] {
+        let (head, body) = split_answer(&raw_register(port_ca.0, port_ca.1, dn));
+        assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+        assert_eq!(content_length(&head), Some(body.len()));
+        assert!(serde_json::from_slice::<Value>(&body).is_err());
+    }
+    arm(&dir, "no-secret", 1, None);
+    let (_, body) = split_answer(&raw_register(plain, None, dn));
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (v["code"].as_u64(), v["data"]["deviceName"].as_str()),
+        (Some(200), Some(dn))
+    );
+    assert!(v["data"].get("deviceSecret").is_none(), "{v}");
+    arm(&dir, "huge-secret", 1, Some(100_000));
+    let (head, body) = split_answer(&raw_register(tls, Some(&ca), dn));
+    assert_eq!(content_length(&head), Some(body.len()));
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["data"]["deviceSecret"].as_str().unwrap().len(), 100_000);
+    arm(&dir, "status-500", 1, None);
+    let (head, body) = split_answer(&raw_register(plain, None, dn));
+    assert!(head.starts_with("HTTP/1.1 500 "), "{head}");
+    assert_eq!(content_length(&head), Some(body.len()));
+    arm(&dir, "short-body", 1, None);
+    let (head, body) = split_answer(&raw_register(tls, Some(&ca), dn));
+    assert_eq!(content_length(&head), Some(body.len() + 64), "{head}");
+    arm(&dir, "no-length", 1, None);
+    let (head, body) = split_answer(&raw_register(plain, None, dn));
+    assert!(
+        head.starts_with("HTTP/1.1 200 ") && content_length(&head).is_none(),
+        "{head}"
+    );
+    assert!(!body.is_empty());
+    arm(&dir, "not-http", 1, None);
+    let raw = raw_register(tls, Some(&ca), dn);
+    assert!(raw.starts_with(b"SSH-2.0-"), "{raw:?}");
+    // None of these activated the device.
+    assert!(!auth.registry().products[PK].devices[dn].activated);
+
+    // long-body: the real answer (the device is activated), then more bytes.
+    arm(&dir, "long-body", 1, None);
+    let (head, body) = split_answer(&raw_register(plain, None, dn));
+    let n = content_length(&head).unwrap();
+    assert!(body.len() > n, "{head}");
+    let v: Value = serde_json::from_slice(&body[..n]).unwrap();
+    assert!(
+        v["data"]["deviceSecret"].as_str().is_some_and(|s| !s.is_empty()),
+        "{v}"
+    );
+    assert!(auth.registry().products[PK].devices[dn].activated);
+
+    // Disarmed once taken: normal answers again, kept-alive connections; `off` disarms.
+    let mut h = Https::plain(plain);
+    let v = register(&mut h, provision::DEFAULT_FRESH_NAMES[1], PS);
+    assert_eq!(v["code"], 200, "{v}");
+    arm(&dir, "status-500", 3, None);
+    let (code, out) = cli(&["prov", "show", "--state-dir", dir.to_str().unwrap()]);
+    assert!(
+        code == 0 && out.contains("fault status-500 for the next 3 answer(s)"),
+        "{out}"
+    );
+    // An MQTT fault does not touch HTTPS answers and vice versa.
+    arm(&dir, "off", 1, None);
+    arm(&dir, "mqtt-bad-json", 1, None);
+    let v = register(&mut h, provision::DEFAULT_FRESH_NAMES[1], PS);
+    assert_eq!(v["code"], provision::code::ALREADY_ACTIVATED, "{v}");
+    let (code, out) = cli(&["prov", "fault", "--state-dir", dir.to_str().unwrap(), "nonsense"]);
+    assert_eq!(code, 2, "{out}");
+}
+
+#[test]
+fn mqtt_faults_publish_hostile_answers_on_both_topics() {
+    let (platform, auth) = start("mqtt-fault");
+    let dir = platform.state_dir().to_owned();
+    let port = platform.broker.tcp_port();
+    let dn = provision::DEFAULT_FRESH_NAMES[2];
+    let user = format!("{dn}&{PK}");
+    let answer = |auth_type: &str| {
+        let (mut m, rc) = Mqtt::connect(
+            port,
+            &registration_cid(dn, auth_type, "9"),
+            &user,
+            &register_sign(PS, PK, dn, "9"),
+        );
+        assert_eq!(rc, 0);
+        let got = m.next_publish(Duration::from_secs(10)).expect("an answer");
+        assert!(m.closed_within(Duration::from_secs(3)));
+        got
+    };
+    arm(&dir, "mqtt-bad-json", 2, None);
+    for (auth_type, topic) in [("register", "/ext/register"), ("regnwl", "/ext/regnwl")] {
+        let (t, payload) = answer(auth_type);
+        assert_eq!(t, topic);
+        assert!(serde_json::from_str::<Value>(&payload).is_err(), "{payload}");
+    }
+    arm(&dir, "mqtt-no-fields", 2, None);
+    for auth_type in ["register", "regnwl"] {
+        let v = json(&answer(auth_type).1);
+        assert_eq!(v["deviceName"], dn);
+        for k in ["deviceSecret", "clientId", "deviceToken"] {
+            assert!(v.get(k).is_none(), "{v}");
+        }
+    }
+    arm(&dir, "mqtt-huge", 2, Some(1024 * 1024));
+    let v = json(&answer("register").1);
+    assert_eq!(v["deviceSecret"].as_str().unwrap().len(), 1024 * 1024);
+    let v = json(&answer("regnwl").1);
+    assert_eq!(v["deviceToken"].as_str().unwrap().len(), 1024 * 1024);
+    assert_eq!(v["clientId"].as_str().unwrap().len(), 1024 * 1024);
+    // Nothing was activated; the next registration is the normal one.
+    assert!(!auth.registry().products[PK].devices[dn].activated);
+    let v = json(&answer("register").1);
+    assert!(v["deviceSecret"].as_str().is_some_and(|s| s.len() < 100), "{v}");
+}
