@@ -403,22 +403,21 @@ long demo_broker_pid(void)
     return pid;
 }
 
-int demo_broker_ctl(const char *action)
+/* Runs `$AIOT_PLATFORM <args...>` (fork + exec, NULL-terminated) within 20 s: its exit status,
+ * or -1 if it could not run or was killed. */
+static int run_platform(const char *what, char *const args[])
 {
-    const char *platform = demo_env("AIOT_PLATFORM");
-    const char *state_dir = demo_env("AIOT_STATE_DIR");
     uint64_t dl;
     int status = 0;
     pid_t child;
 
-    demo_log("broker-ctl %s", action);
     fflush(stdout);
     child = fork();
     if (child < 0) {
         return -1;
     }
     if (child == 0) {
-        execl(platform, platform, "broker-ctl", action, "--state-dir", state_dir, (char *)NULL);
+        execv(args[0], args);
         _exit(127);
     }
     dl = demo_deadline(20000);
@@ -433,16 +432,40 @@ int demo_broker_ctl(const char *action)
         if (demo_expired(dl)) {
             kill(child, SIGKILL);
             waitpid(child, &status, 0);
-            demo_log("broker-ctl %s did not finish within 20 s", action);
+            demo_log("%s did not finish within 20 s", what);
             return -1;
         }
         demo_sleep_ms(20);
     }
     if (WIFEXITED(status)) {
-        demo_log("broker-ctl %s exited with %d", action, WEXITSTATUS(status));
+        demo_log("%s exited with %d", what, WEXITSTATUS(status));
         return WEXITSTATUS(status);
     }
     return -1;
+}
+
+int demo_broker_ctl(const char *action)
+{
+    char *args[] = {(char *)demo_env("AIOT_PLATFORM"), "broker-ctl", (char *)action, "--state-dir",
+                    (char *)demo_env("AIOT_STATE_DIR"), NULL};
+    char what[64];
+
+    demo_log("broker-ctl %s", action);
+    snprintf(what, sizeof(what), "broker-ctl %s", action);
+    return run_platform(what, args);
+}
+
+int demo_prov_fault(const char *kind, unsigned count, unsigned long size)
+{
+    char count_text[16], size_text[24], what[64];
+    char *args[] = {(char *)demo_env("AIOT_PLATFORM"), "prov", "fault", "--state-dir",
+                    (char *)demo_env("AIOT_STATE_DIR"), "--count", count_text, "--size", size_text,
+                    (char *)kind, NULL};
+
+    snprintf(count_text, sizeof(count_text), "%u", count);
+    snprintf(size_text, sizeof(size_text), "%lu", size);
+    snprintf(what, sizeof(what), "prov fault %s", kind);
+    return run_platform(what, args);
 }
 
 int demo_broker_signal(long pid, int sig)

@@ -185,6 +185,9 @@ long demo_broker_pid(void);
 /* Runs `$AIOT_PLATFORM broker-ctl <action> --state-dir $AIOT_STATE_DIR` (fork + exec) and
  * returns its exit status (-1 if it could not run or was killed). Bounded to 20 s. */
 int demo_broker_ctl(const char *action);
+/* Runs `$AIOT_PLATFORM prov fault --state-dir $AIOT_STATE_DIR --count <count> --size <size>
+ * <kind>` (fork + exec): the next `count` registration answers are hostile. Its exit status. */
+int demo_prov_fault(const char *kind, unsigned count, unsigned long size);
 /* Sends `sig` to the broker pid; returns 0 or -1. */
 int demo_broker_signal(long pid, int sig);
 /* Whether `pid` names a live (not zombie) process. */

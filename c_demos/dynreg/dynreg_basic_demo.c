@@ -13,7 +13,14 @@
  *           already activated device; a wrong CA (STATE_PORT_TLS_INVALID_HANDSHAKE), no
  *           credential (STATE_USER_INPUT_NULL_POINTER), no receive handler
  *           (STATE_DYNREG_INVALID_STATUS_CODE), and a server that does not speak HTTP (the
- *           MQTT port: some negative code, no callback).
+ *           MQTT port: some negative code, no callback);
+ *   hostile every hostile answer `aiot-platform prov fault` can arm, over HTTPS: each ends in
+ *           upstream's code (bad JSON, no secret: status 200 then STATE_DYNREG_INVALID_DEVICE_
+ *           SECRET; status 500: STATE_DYNREG_INVALID_STATUS_CODE; a 1 MiB secret: refused
+ *           unread, STATE_HTTP_RECV_NOT_FINISHED; a body shorter than its length, then closed:
+ *           STATE_PORT_TLS_RECV_CONNECTION_CLOSED; no length: STATE_HTTP_READ_BODY_EMPTY; not HTTP:
+ *           STATE_HTTP_HEADER_INVALID), never a secret callback; bytes beyond the length are
+ *           ignored (the real secret); then a normal registration works.
  *
  * Every mode checks that no log line shows the product secret or the received secret.
  */
@@ -30,6 +37,8 @@ static int g_userdata_ok = 1;
 static int g_connected;
 static int g_puback;
 static const char *g_secrets[2];
+static int g_big_secret;
+static size_t g_big_secret_len;
 
 static int32_t checking_logcb(int32_t code, char *message)
 {
@@ -54,6 +63,15 @@ static void dynreg_recv_handler(void *handle, const aiot_dynreg_recv_t *packet, 
         demo_log("status code: %u", (unsigned)g_status);
         break;
     case AIOT_DYNREGRECV_DEVICE_INFO:
+        if (g_big_secret) {
+            /* a huge secret, checked in place: all 's' */
+            const char *p = packet->data.device_info.device_secret;
+            CHECK(p != NULL, "device secret missing");
+            g_big_secret_len = strspn(p, "s");
+            CHECK(p[g_big_secret_len] == '\0', "huge secret is not all 's'");
+            g_secret_calls++;
+            break;
+        }
         CHECK(packet->data.device_info.device_secret != NULL &&
                   strlen(packet->data.device_info.device_secret) < sizeof(g_device_secret),
               "device secret missing or too long");
@@ -263,6 +281,89 @@ static void run_errors(const demo_env_t *env, const aiot_sysdep_network_cred_t *
     CHECK_OK(aiot_dynreg_deinit(&h));
 }
 
+/* One hostile answer: what send_request and recv return, the status callbacks (and the
+ * status), the secret callbacks. */
+struct hostile_case {
+    const char *kind;
+    int32_t send_rc;
+    int32_t recv_rc;
+    int status_calls;
+    uint32_t status;
+    int secret_calls;
+};
+
+static void run_hostile(const aiot_sysdep_network_cred_t *cred, const char *host, uint16_t port, const char *pk,
+                        const char *ps)
+{
+    static const struct hostile_case cases[] = {
+        {"bad-json", STATE_SUCCESS, STATE_DYNREG_INVALID_DEVICE_SECRET, 1, 200, 0},
+        {"no-secret", STATE_SUCCESS, STATE_DYNREG_INVALID_DEVICE_SECRET, 1, 200, 0},
+        {"huge-secret", STATE_SUCCESS, STATE_HTTP_RECV_NOT_FINISHED, 0, 0, 0},
+        {"status-500", STATE_SUCCESS, STATE_DYNREG_INVALID_STATUS_CODE, 1, 500, 0},
+        {"short-body", STATE_SUCCESS, STATE_PORT_TLS_RECV_CONNECTION_CLOSED, 0, 0, 0},
+        {"no-length", STATE_SUCCESS, STATE_HTTP_READ_BODY_EMPTY, 0, 0, 0},
+        {"not-http", STATE_SUCCESS, STATE_HTTP_HEADER_INVALID, 0, 0, 0},
+        {"long-body", STATE_SUCCESS, STATE_SUCCESS, 1, 200, 1},
+    };
+    const char *dn = demo_env("AIOT_REG_DEVICE_NAME");
+    uint32_t timeout_ms = 3000, recv_timeout_ms = 1000;
+    char b[16];
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct hostile_case *c = &cases[i];
+        int32_t rc;
+        void *h;
+        CHECK(demo_prov_fault(c->kind, 1, 1024 * 1024) == 0, "prov fault %s failed", c->kind);
+        h = new_request(host, port, pk, ps, dn, cred, 1);
+        CHECK_OK(aiot_dynreg_setopt(h, AIOT_DYNREGOPT_TIMEOUT_MS, &timeout_ms));
+        CHECK_OK(aiot_dynreg_setopt(h, AIOT_DYNREGOPT_RECV_TIMEOUT_MS, &recv_timeout_ms));
+        rc = aiot_dynreg_send_request(h);
+        demo_log("%s: send_request %s", c->kind, demo_code_str(rc, b));
+        CHECK_RC(rc, c->send_rc);
+        rc = aiot_dynreg_recv(h);
+        demo_log("%s: recv %s, status calls %d (%u), secret calls %d", c->kind, demo_code_str(rc, b),
+                 g_status_calls, (unsigned)g_status, g_secret_calls);
+        CHECK_RC(rc, c->recv_rc);
+        CHECK(g_status_calls == c->status_calls && g_status == c->status && g_secret_calls == c->secret_calls,
+              "%s: status calls %d (%u), secret calls %d", c->kind, g_status_calls, (unsigned)g_status,
+              g_secret_calls);
+        CHECK(g_userdata_ok, "%s: handle or userdata changed", c->kind);
+        /* the answer is read once, whatever it was */
+        CHECK_RC(aiot_dynreg_recv(h), STATE_DYNREG_NEED_SEND_REQUEST);
+        CHECK_OK(aiot_dynreg_deinit(&h));
+    }
+    /* long-body carried the real answer: the platform's 32 hex digits, not the trailing bytes */
+    CHECK(strlen(g_device_secret) == 32 && strstr(g_device_secret, "trailing") == NULL,
+          "long-body secret of %u characters", (unsigned)strlen(g_device_secret));
+
+    /* a huge secret that still fits the 64 KiB answer limit is a secret: given whole */
+    {
+        void *h;
+        CHECK(demo_prov_fault("huge-secret", 1, 60000) == 0, "prov fault huge-secret failed");
+        h = new_request(host, port, pk, ps, dn, cred, 1);
+        g_big_secret = 1;
+        CHECK_OK(aiot_dynreg_send_request(h));
+        CHECK_OK(aiot_dynreg_recv(h));
+        g_big_secret = 0;
+        CHECK(g_status == 200 && g_secret_calls == 1 && g_big_secret_len == 60000,
+              "60000-byte secret: status %u, secret calls %d, length %lu", (unsigned)g_status, g_secret_calls,
+              (unsigned long)g_big_secret_len);
+        CHECK_OK(aiot_dynreg_deinit(&h));
+    }
+
+    /* every fault taken: a normal registration */
+    {
+        void *h = new_request(host, port, pk, ps, demo_env("AIOT_REG_DEVICE_NAME2"), cred, 1);
+        CHECK_OK(aiot_dynreg_send_request(h));
+        CHECK_OK(aiot_dynreg_recv(h));
+        CHECK(g_status == 200 && g_secret_calls == 1 && strlen(g_device_secret) == 32,
+              "after the faults: status %u, secret calls %d", (unsigned)g_status, g_secret_calls);
+        g_secrets[1] = g_device_secret;
+        CHECK_OK(aiot_dynreg_deinit(&h));
+    }
+}
+
 int main(int argc, char **argv)
 {
     demo_env_t env;
@@ -272,7 +373,7 @@ int main(int argc, char **argv)
     const char *pk, *ps, *host;
     uint16_t port;
 
-    demo_watchdog(60, "dynreg_basic_demo", 3);
+    demo_watchdog(strcmp(mode, "hostile") == 0 ? 200 : 60, "dynreg_basic_demo", 3);
     demo_env_load(&env);
     pk = demo_env("AIOT_REG_PRODUCT_KEY");
     ps = demo_env("AIOT_REG_PRODUCT_SECRET");
@@ -291,8 +392,10 @@ int main(int argc, char **argv)
         run_ok(&env, &cred, host, port, pk, ps);
     } else if (strcmp(mode, "errors") == 0) {
         run_errors(&env, &cred, &wrong_cred, host, port, pk, ps);
+    } else if (strcmp(mode, "hostile") == 0) {
+        run_hostile(&cred, host, port, pk, ps);
     } else {
-        demo_fail(__FILE__, __LINE__, "unknown mode %s (ok, errors)", mode);
+        demo_fail(__FILE__, __LINE__, "unknown mode %s (ok, errors, hostile)", mode);
     }
 
     free(ca_pem);

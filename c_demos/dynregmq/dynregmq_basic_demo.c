@@ -12,13 +12,22 @@
  *           (whitelist), already activated device (CONNACK 5 -> STATE_MQTT_CONNACK_RCODE_NOT_
  *           AUTHORIZED), wrong CA (STATE_PORT_TLS_INVALID_HANDSHAKE), no credential
  *           (STATE_USER_INPUT_NULL_POINTER), no receive handler (the answer is not taken:
- *           STATE_DYNREGMQ_AUTH_TIMEOUT).
+ *           STATE_DYNREGMQ_AUTH_TIMEOUT);
+ *   hostile every hostile MQTT answer `aiot-platform prov fault` can arm, on /ext/register and
+ *           /ext/regnwl: bad JSON and missing fields are ignored (no callback; recv ends when the
+ *           platform closes the session: STATE_PORT_TLS_RECV_CONNECTION_CLOSED), a 1 MiB secret / clientId and token is a whole answer
+ *           (checked in place), a 2 MiB one is more than the client takes (the session is
+ *           closed: STATE_MQTT_MALFORMED_REMAINING_LEN, no callback); then a normal
+ *           registration works.
  *
  * Every mode checks that no log line shows the product secret or a received secret/token.
  */
 #include "demo_common.h"
 
 #include "aiot_dynregmq_api.h"
+
+/* What recv returns after an answer that is ignored: the platform closes the TLS session. */
+#define HOSTILE_IGNORED_RC STATE_PORT_TLS_RECV_CONNECTION_CLOSED
 
 static char g_device_secret[128];
 static char g_clientid[256];
@@ -50,10 +59,37 @@ static void copy_text(char *dst, size_t cap, const char *src)
     memcpy(dst, src, strlen(src) + 1);
 }
 
+static int g_big_answer;
+static size_t g_big_len;
+
+/* A huge answer, checked in place: each text all `c` and as long as the others. */
+static void check_big(const char *text, const char *c)
+{
+    size_t n;
+    CHECK(text != NULL, "answer text missing");
+    n = strspn(text, c);
+    CHECK(text[n] == '\0', "huge answer text is not all '%s'", c);
+    g_big_len = n;
+}
+
 static void dynregmq_recv_handler(void *handle, const aiot_dynregmq_recv_t *packet, void *userdata)
 {
     if (handle != g_handle || userdata != (void *)&g_answers) {
         g_userdata_ok = 0;
+    }
+    if (g_big_answer) {
+        if (packet->type == AIOT_DYNREGMQRECV_DEVICEINFO_WL) {
+            check_big(packet->data.deviceinfo_wl.device_secret, "s");
+        } else if (packet->type == AIOT_DYNREGMQRECV_DEVICEINFO_NWL) {
+            check_big(packet->data.deviceinfo_nwl.password, "t");
+            CHECK(strncmp(packet->data.deviceinfo_nwl.clientid, "ccc", 3) == 0 &&
+                      strspn(packet->data.deviceinfo_nwl.clientid, "c") == g_big_len,
+                  "huge client id");
+        } else {
+            demo_fail(__FILE__, __LINE__, "unknown answer type %u", (unsigned)packet->type);
+        }
+        g_answers++;
+        return;
     }
     switch (packet->type) {
     case AIOT_DYNREGMQRECV_DEVICEINFO_WL:
@@ -260,6 +296,68 @@ static void run_errors(const demo_env_t *env, const aiot_sysdep_network_cred_t *
     CHECK_RC(aiot_dynregmq_deinit(&h), STATE_USER_INPUT_NULL_POINTER);
 }
 
+/* One hostile answer: the fault, the mode, its size, what recv returns and the answers. */
+struct hostile_case {
+    const char *kind;
+    uint8_t no_whitelist;
+    unsigned long size;
+    int32_t recv_rc;
+    int answers;
+};
+
+static void run_hostile(const demo_env_t *env, const aiot_sysdep_network_cred_t *cred, const char *pk,
+                        const char *ps)
+{
+    static const struct hostile_case cases[] = {
+        {"mqtt-bad-json", 0, 0, HOSTILE_IGNORED_RC, 0},
+        {"mqtt-bad-json", 1, 0, HOSTILE_IGNORED_RC, 0},
+        {"mqtt-no-fields", 0, 0, HOSTILE_IGNORED_RC, 0},
+        {"mqtt-no-fields", 1, 0, HOSTILE_IGNORED_RC, 0},
+        {"mqtt-huge", 0, 1024 * 1024, STATE_SUCCESS, 1},
+        {"mqtt-huge", 1, 512 * 1024, STATE_SUCCESS, 1},
+        {"mqtt-huge", 0, 2 * 1024 * 1024, STATE_MQTT_MALFORMED_REMAINING_LEN, 0},
+        {"mqtt-huge", 1, 2 * 1024 * 1024, STATE_MQTT_MALFORMED_REMAINING_LEN, 0},
+    };
+    const char *dn = demo_env("AIOT_REG_DEVICE_NAME");
+    uint32_t timeout_ms = 5000;
+    char b[16];
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct hostile_case *c = &cases[i];
+        int32_t rc;
+        void *h;
+        CHECK(demo_prov_fault(c->kind, 1, c->size) == 0, "prov fault %s failed", c->kind);
+        h = new_request(env->tls_host, env->tls_port, pk, ps, dn, cred, 1, c->no_whitelist);
+        CHECK_OK(aiot_dynregmq_setopt(h, AIOT_DYNREGMQOPT_TIMEOUT_MS, &timeout_ms));
+        g_answers = 0;
+        g_big_len = 0;
+        g_big_answer = 1;
+        CHECK_OK(aiot_dynregmq_send_request(h));
+        rc = aiot_dynregmq_recv(h);
+        g_big_answer = 0;
+        demo_log("%s (%s, %lu bytes): recv %s, %d answers", c->kind, c->no_whitelist ? "regnwl" : "register",
+                 c->size, demo_code_str(rc, b), g_answers);
+        CHECK_RC(rc, c->recv_rc);
+        CHECK(g_answers == c->answers && g_userdata_ok, "%s: %d answers", c->kind, g_answers);
+        if (c->answers > 0) {
+            CHECK(g_big_len == c->size, "%s: answer of %lu bytes", c->kind, (unsigned long)g_big_len);
+        }
+        CHECK_OK(aiot_dynregmq_deinit(&h));
+    }
+
+    /* every fault taken: the device still registers normally */
+    {
+        void *h = new_request(env->tls_host, env->tls_port, pk, ps, dn, cred, 1, 0);
+        g_answers = 0;
+        CHECK_OK(aiot_dynregmq_send_request(h));
+        CHECK_OK(aiot_dynregmq_recv(h));
+        CHECK(g_answers == 1 && strlen(g_device_secret) == 32, "after the faults: %d answers", g_answers);
+        g_secrets[1] = g_device_secret;
+        CHECK_OK(aiot_dynregmq_deinit(&h));
+    }
+}
+
 int main(int argc, char **argv)
 {
     demo_env_t env;
@@ -268,7 +366,7 @@ int main(int argc, char **argv)
     const char *mode = argc > 1 ? argv[1] : "wl";
     const char *pk, *ps;
 
-    demo_watchdog(60, "dynregmq_basic_demo", 3);
+    demo_watchdog(strcmp(mode, "hostile") == 0 ? 200 : 60, "dynregmq_basic_demo", 3);
     demo_env_load(&env);
     pk = demo_env("AIOT_REG_PRODUCT_KEY");
     ps = demo_env("AIOT_REG_PRODUCT_SECRET");
@@ -287,8 +385,10 @@ int main(int argc, char **argv)
         run_nwl(&env, &cred, pk, ps);
     } else if (strcmp(mode, "errors") == 0) {
         run_errors(&env, &cred, &wrong_cred, pk, ps);
+    } else if (strcmp(mode, "hostile") == 0) {
+        run_hostile(&env, &cred, pk, ps);
     } else {
-        demo_fail(__FILE__, __LINE__, "unknown mode %s (wl, nwl, errors)", mode);
+        demo_fail(__FILE__, __LINE__, "unknown mode %s (wl, nwl, errors, hostile)", mode);
     }
 
     free(ca_pem);
