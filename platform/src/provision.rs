@@ -711,6 +711,34 @@ mod tests {
         r
     }
 
+    #[test]
+    fn faults_count_down_per_side_and_leave_the_registry_alone() {
+        let mut r = reg();
+        r.set_fault(FaultKind::MqttNoFields, 2, 0);
+        assert_eq!(r.take_fault(false), None, "an MQTT fault is not an HTTPS one");
+        let cid = "dn1.pk1|random=1,authType=register,securemode=2,signmethod=hmacsha256|";
+        for _ in 0..2 {
+            let (topic, payload) = r.register_mqtt_or_fault(cid, "dn1&pk1", "not-the-sign").unwrap();
+            assert_eq!(topic, "/ext/register");
+            assert!(!payload.contains("deviceSecret"), "{payload}");
+        }
+        assert_eq!(r.fault, None);
+        assert!(!r.products["pk1"].devices["dn1"].activated);
+        assert_eq!(
+            r.register_mqtt_or_fault(cid, "dn1&pk1", "not-the-sign"),
+            Err(Refusal::BadSign)
+        );
+        r.set_fault(FaultKind::ShortBody, 1, 0);
+        let f = r.take_fault(false).unwrap();
+        let raw = String::from_utf8(https_fault_answer(&f, "pk1", "dn1", "")).unwrap();
+        let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+        let length: usize = head.split("Content-Length: ").nth(1).unwrap().parse().unwrap();
+        assert_eq!(length, body.len() + 64);
+        assert_eq!(r.take_fault(false), None);
+        r.set_fault(FaultKind::BadJson, 0, 0);
+        assert_eq!(r.fault, None, "count 0 disarms");
+    }
+
     fn form(pk: &str, dn: &str, ps: &str) -> BTreeMap<String, String> {
         let sign = register_sign(ps, pk, dn, "1234").to_lowercase();
         parse_form(&format!(
