@@ -971,6 +971,20 @@ fn https_faults_answer_each_hostile_kind_once_then_normal() {
         code == 0 && out.contains("fault status-500 for the next 3 answer(s)"),
         "{out}"
     );
+    // Other requests on an armed endpoint get their normal answers (new connections, read
+    // ahead and handed on) and take no fault.
+    for port_ca in [(plain, None), (tls, Some(ca.as_path()))] {
+        let mut b = match port_ca.1 {
+            None => Https::plain(port_ca.0),
+            Some(ca) => Https::connect(port_ca.0, ca),
+        };
+        let (status, body) = b.request("GET", "/auth/bootstrap/regionId/cn-shanghai", &[], b"");
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(json(&body)["code"], 200, "{body}");
+        let (status, _) = b.request("GET", "/auth/bootstrap/regionId/again", &[], b"");
+        assert_eq!(status, 200);
+    }
+    assert_eq!(auth.registry().fault.map(|f| f.remaining), Some(3));
     // An MQTT fault does not touch HTTPS answers and vice versa.
     arm(&dir, "off", 1, None);
     arm(&dir, "mqtt-bad-json", 1, None);
