@@ -14,13 +14,15 @@
  *           credential (STATE_USER_INPUT_NULL_POINTER), no receive handler
  *           (STATE_DYNREG_INVALID_STATUS_CODE), and a server that does not speak HTTP (the
  *           MQTT port: some negative code, no callback);
- *   hostile every hostile answer `aiot-platform prov fault` can arm, over HTTPS: each ends in
- *           upstream's code (bad JSON, no secret: status 200 then STATE_DYNREG_INVALID_DEVICE_
- *           SECRET; status 500: STATE_DYNREG_INVALID_STATUS_CODE; a 1 MiB secret: refused
- *           unread, STATE_HTTP_RECV_NOT_FINISHED; a body shorter than its length, then closed:
- *           STATE_PORT_TLS_RECV_CONNECTION_CLOSED; no length: STATE_HTTP_READ_BODY_EMPTY; not HTTP:
- *           STATE_HTTP_HEADER_INVALID), never a secret callback; bytes beyond the length are
- *           ignored (the real secret); then a normal registration works.
+ *   hostile every hostile answer `aiot-platform prov fault` can arm, over HTTPS (the framing
+ *           cases over plain HTTP too): each ends in upstream's code, never a secret callback:
+ *           bad JSON, no secret: status 200 then STATE_DYNREG_INVALID_DEVICE_SECRET; status 500:
+ *           STATE_DYNREG_INVALID_STATUS_CODE; a 1 MiB secret: refused unread,
+ *           STATE_HTTP_RECV_NOT_FINISHED; a body shorter than its length, then closed: the port's
+ *           STATE_PORT_TLS_RECV_CONNECTION_CLOSED (plain: STATE_PORT_NETWORK_RECV_CONNECTION_
+ *           CLOSED); no length: STATE_HTTP_READ_BODY_EMPTY; not HTTP: STATE_HTTP_HEADER_INVALID;
+ *           bytes beyond the length are ignored (the real secret); a 60000-byte secret is given
+ *           whole; then a normal registration works.
  *
  * Every mode checks that no log line shows the product secret or the received secret.
  */
@@ -285,6 +287,7 @@ static void run_errors(const demo_env_t *env, const aiot_sysdep_network_cred_t *
  * status), the secret callbacks. */
 struct hostile_case {
     const char *kind;
+    int plain; /* over plain HTTP (AIOT_AUTH_HTTP_PORT, credential option NONE) */
     int32_t send_rc;
     int32_t recv_rc;
     int status_calls;
@@ -296,30 +299,39 @@ static void run_hostile(const aiot_sysdep_network_cred_t *cred, const char *host
                         const char *ps)
 {
     static const struct hostile_case cases[] = {
-        {"bad-json", STATE_SUCCESS, STATE_DYNREG_INVALID_DEVICE_SECRET, 1, 200, 0},
-        {"no-secret", STATE_SUCCESS, STATE_DYNREG_INVALID_DEVICE_SECRET, 1, 200, 0},
-        {"huge-secret", STATE_SUCCESS, STATE_HTTP_RECV_NOT_FINISHED, 0, 0, 0},
-        {"status-500", STATE_SUCCESS, STATE_DYNREG_INVALID_STATUS_CODE, 1, 500, 0},
-        {"short-body", STATE_SUCCESS, STATE_PORT_TLS_RECV_CONNECTION_CLOSED, 0, 0, 0},
-        {"no-length", STATE_SUCCESS, STATE_HTTP_READ_BODY_EMPTY, 0, 0, 0},
-        {"not-http", STATE_SUCCESS, STATE_HTTP_HEADER_INVALID, 0, 0, 0},
-        {"long-body", STATE_SUCCESS, STATE_SUCCESS, 1, 200, 1},
+        {"bad-json", 0, STATE_SUCCESS, STATE_DYNREG_INVALID_DEVICE_SECRET, 1, 200, 0},
+        {"no-secret", 0, STATE_SUCCESS, STATE_DYNREG_INVALID_DEVICE_SECRET, 1, 200, 0},
+        {"huge-secret", 0, STATE_SUCCESS, STATE_HTTP_RECV_NOT_FINISHED, 0, 0, 0},
+        {"status-500", 0, STATE_SUCCESS, STATE_DYNREG_INVALID_STATUS_CODE, 1, 500, 0},
+        {"short-body", 0, STATE_SUCCESS, STATE_PORT_TLS_RECV_CONNECTION_CLOSED, 0, 0, 0},
+        {"short-body", 1, STATE_SUCCESS, STATE_PORT_NETWORK_RECV_CONNECTION_CLOSED, 0, 0, 0},
+        {"no-length", 0, STATE_SUCCESS, STATE_HTTP_READ_BODY_EMPTY, 0, 0, 0},
+        {"no-length", 1, STATE_SUCCESS, STATE_HTTP_READ_BODY_EMPTY, 0, 0, 0},
+        {"not-http", 0, STATE_SUCCESS, STATE_HTTP_HEADER_INVALID, 0, 0, 0},
+        {"not-http", 1, STATE_SUCCESS, STATE_HTTP_HEADER_INVALID, 0, 0, 0},
+        {"long-body", 0, STATE_SUCCESS, STATE_SUCCESS, 1, 200, 1},
     };
     const char *dn = demo_env("AIOT_REG_DEVICE_NAME");
     uint32_t timeout_ms = 3000, recv_timeout_ms = 1000;
+    uint16_t plain_port = demo_env_port("AIOT_AUTH_HTTP_PORT");
+    aiot_sysdep_network_cred_t plain;
     char b[16];
     size_t i;
+
+    memset(&plain, 0, sizeof(plain));
+    plain.option = AIOT_SYSDEP_NETWORK_CRED_NONE;
 
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const struct hostile_case *c = &cases[i];
         int32_t rc;
         void *h;
         CHECK(demo_prov_fault(c->kind, 1, 1024 * 1024) == 0, "prov fault %s failed", c->kind);
-        h = new_request(host, port, pk, ps, dn, cred, 1);
+        h = c->plain ? new_request("127.0.0.1", plain_port, pk, ps, dn, &plain, 1)
+                     : new_request(host, port, pk, ps, dn, cred, 1);
         CHECK_OK(aiot_dynreg_setopt(h, AIOT_DYNREGOPT_TIMEOUT_MS, &timeout_ms));
         CHECK_OK(aiot_dynreg_setopt(h, AIOT_DYNREGOPT_RECV_TIMEOUT_MS, &recv_timeout_ms));
         rc = aiot_dynreg_send_request(h);
-        demo_log("%s: send_request %s", c->kind, demo_code_str(rc, b));
+        demo_log("%s (%s): send_request %s", c->kind, c->plain ? "HTTP" : "HTTPS", demo_code_str(rc, b));
         CHECK_RC(rc, c->send_rc);
         rc = aiot_dynreg_recv(h);
         demo_log("%s: recv %s, status calls %d (%u), secret calls %d", c->kind, demo_code_str(rc, b),
