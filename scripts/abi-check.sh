@@ -36,6 +36,17 @@ for f in include/aiot_*_api.h; do
     *) require+=("$h") ;;
   esac
 done
+# Headers 4.2 lacks (bootstrap, shadow, ...) are checked against the 2023 snapshot's facts.
+plus=()
+for h in "${require[@]}"; do
+  if ! python3 -c 'import json,sys; sys.exit(0 if sys.argv[2] in json.load(open(sys.argv[1]))["versions"]["4.2"]["headers"] else 1)' \
+      "$shared/linksdk-abi.json" "$h"; then
+    plus=(--plus 2023); break
+  fi
+done
+if [ ${#plus[@]} -gt 0 ]; then
+  set -- "${plus[@]}" "$@"
+fi
 if [ ${#require[@]} -gt 0 ]; then
   set -- --require "$(IFS=,; echo "${require[*]}")" "$@"
 fi
