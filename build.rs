@@ -137,6 +137,22 @@ const HEADERS: &[Header] = &[
         intro:
             "Dynamic registration over MQTT: a device secret (whitelist) or MQTT credentials (no whitelist).",
     },
+    Header {
+        file: "aiot_bootstrap_api.h",
+        guard: "_AIOT_BOOTSTRAP_API_H_",
+        sources: &["src/components/bootstrap/codes.rs", "src/ffi/bootstrap.rs"],
+        includes: &[],
+        exports: &[
+            "aiot_bootstrap_option_t",
+            "aiot_bootstrap_recv_type_t",
+            "aiot_bootstrap_recv_t",
+            "aiot_bootstrap_recv_handler_t",
+            "aiot_bootstrap_event_type_t",
+            "aiot_bootstrap_event_t",
+            "aiot_bootstrap_event_handler_t",
+        ],
+        intro: "Bootstrap: the MQTT endpoint a device should use, from the bootstrap service; its notify.",
+    },
 ];
 
 fn generate(root: &Path, h: &Header, out: &Path) {

@@ -23,6 +23,8 @@ for arg in "$@"; do
               prefix='^aiot_dynregmq_' ;;
     DYNREG) names="aiot_dynreg_init aiot_dynreg_setopt aiot_dynreg_send_request aiot_dynreg_recv aiot_dynreg_deinit"
             prefix='^aiot_dynreg_' ;;
+    BOOTSTRAP) names="aiot_bootstrap_init aiot_bootstrap_setopt aiot_bootstrap_send_request aiot_bootstrap_recv aiot_bootstrap_deinit"
+               prefix='^aiot_bootstrap_' ;;
     *) echo "check-symbols: unknown component $component"; exit 2 ;;
   esac
   case "${arg#*=}" in

@@ -42,6 +42,7 @@ mod header_drift {
             "aiot_dm_api.h",
             "aiot_dynregmq_api.h",
             "aiot_dynreg_api.h",
+            "aiot_bootstrap_api.h",
         ] {
             let generated = std::fs::read_to_string(format!("{}/include/{name}", env!("OUT_DIR"))).unwrap();
             let committed = std::fs::read_to_string(format!("{}/include/{name}", env!("CARGO_MANIFEST_DIR")))

@@ -539,6 +539,8 @@ fn bootstrap_get_and_post_name_the_platform() {
     let v = json(&body);
     assert_eq!(v["data"]["resources"]["mqtt"]["host"], "localhost");
     assert_eq!(v["data"]["resources"]["mqtt"]["port"], platform.broker.tls_port());
+    // Compact, as upstream's substring reader needs (no blank after a colon).
+    assert!(!body.contains(": ") && !body.contains('\n'), "{body}");
     let form = format!("productKey={PK}&deviceName=regdev1&clientId={PK}.regdev1&resources=mqtt");
     let (status, body2) = h.request(
         "POST",

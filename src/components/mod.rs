@@ -1,6 +1,9 @@
 //! The components, one folder each as upstream's `components/`; each is a cargo feature (and a
 //! CMake option) and uses the core only through the MQTT session's component API.
 
+/// Bootstrap: the MQTT endpoint from the bootstrap service, and its notify (`aiot_bootstrap_*`).
+#[cfg(feature = "bootstrap")]
+pub mod bootstrap;
 /// Data model: thing-model properties, events, services and raw data (`aiot_dm_*`).
 #[cfg(feature = "dm")]
 pub mod dm;
@@ -14,7 +17,7 @@ pub mod dynreg;
 #[cfg(feature = "dynregmq")]
 pub mod dynregmq;
 /// The one internal HTTP/1.1 client (download, dynamic registration over HTTPS).
-#[cfg(any(feature = "ota", feature = "dynreg"))]
+#[cfg(any(feature = "ota", feature = "dynreg", feature = "bootstrap"))]
 pub(crate) mod http;
 /// NTP: the platform's time as a local date, and the log clock rebased on it (`aiot_ntp_*`).
 #[cfg(feature = "ntp")]

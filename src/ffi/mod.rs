@@ -4,6 +4,8 @@
 #![allow(non_camel_case_types, non_upper_case_globals)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+#[cfg(feature = "bootstrap")]
+pub mod bootstrap;
 pub mod ca;
 #[cfg(feature = "dm")]
 pub mod dm;

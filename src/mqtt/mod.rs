@@ -12,6 +12,7 @@
 //!   Aliyun's signed credentials.
 
 pub mod auth;
+pub mod backup_ip;
 pub mod codec;
 mod component;
 mod config;

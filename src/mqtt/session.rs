@@ -256,7 +256,11 @@ impl Client {
             connect_timeout_ms,
             cred: cred.as_ref(),
         };
-        let conn = match Connection::open(self.port.as_ref(), &endpoint) {
+        let backup_ip = super::backup_ip::backup_ip();
+        if !backup_ip.is_empty() {
+            log::line(STATE_MQTT_LOG_BACKUP_IP, &format!("{backup_ip}\r\n"));
+        }
+        let conn = match Connection::open_with_backup_ip(self.port.as_ref(), &endpoint, &backup_ip) {
             Ok(c) => Arc::new(c),
             // Upstream's MQTT client has no code of its own for the credential's setopt.
             Err(Error::NetworkCred) => return Err(Error::NetworkSetopt),

@@ -175,6 +175,8 @@ struct TxState {
 /// One TCP client handle of [`PosixPort`].
 pub struct PosixNetwork {
     host: Option<String>,
+    /// Connected to when resolving `host` fails ("" none), as upstream's POSIX port.
+    backup_ip: String,
     port: u16,
     connect_timeout_ms: u32,
     stream: Option<TcpStream>,
@@ -193,6 +195,7 @@ impl PosixNetwork {
     pub fn new() -> PosixNetwork {
         PosixNetwork {
             host: None,
+            backup_ip: String::new(),
             port: 0,
             connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
             stream: None,
@@ -278,9 +281,9 @@ impl PortNetwork for PosixNetwork {
         match option {
             NetOption::SocketType(SocketType::TcpClient) => {}
             NetOption::Host(h) => self.host = Some(h.to_owned()),
-            // Upstream tries the backup IP only after a DNS failure; the core passes "" unless
-            // it has an internal backup address, which this library never sets.
-            NetOption::BackupIp(_) => {}
+            // Tried only after a DNS failure (upstream's rule); the MQTT core passes the
+            // address a bootstrap answer named, or "".
+            NetOption::BackupIp(ip) => self.backup_ip = ip.to_owned(),
             NetOption::Port(p) => self.port = p,
             NetOption::ConnectTimeoutMs(t) => self.connect_timeout_ms = t,
             // A plain TCP port ignores the credential; TLS is done above it.
@@ -297,7 +300,12 @@ impl PortNetwork for PosixNetwork {
             "establish tcp connection with server(host='{host}', port=[{}])\n",
             self.port
         );
-        let stream = match self.connect(&host) {
+        let mut connected = self.connect(&host);
+        if matches!(connected, Err(STATE_PORT_NETWORK_DNS_FAILED)) && !self.backup_ip.is_empty() {
+            port_log!("using backup ip: {}\n", self.backup_ip);
+            connected = self.connect(&self.backup_ip.clone());
+        }
+        let stream = match connected {
             Ok(s) => s,
             Err(code) => {
                 port_log!("fail to establish tcp\n");
@@ -794,5 +802,24 @@ mod tests {
         let mut net = PosixNetwork::new();
         net.setopt(NetOption::Port(1883));
         assert_eq!(net.establish(), STATE_PORT_MISSING_HOST);
+    }
+
+    #[test]
+    fn the_backup_ip_is_used_only_when_the_host_does_not_resolve() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut net = PosixNetwork::new();
+        assert_eq!(net.setopt(NetOption::Host("no-such-host.invalid")), 0);
+        assert_eq!(net.setopt(NetOption::Port(port)), 0);
+        assert_eq!(net.establish(), STATE_PORT_NETWORK_DNS_FAILED);
+        assert_eq!(net.setopt(NetOption::BackupIp("127.0.0.1")), 0);
+        assert_eq!(net.establish(), 0);
+        let _ = listener.accept().unwrap();
+        // A host that resolves is connected to even with a backup IP (one that would fail).
+        let mut net = PosixNetwork::new();
+        assert_eq!(net.setopt(NetOption::Host("127.0.0.1")), 0);
+        assert_eq!(net.setopt(NetOption::BackupIp("192.0.2.1")), 0);
+        assert_eq!(net.setopt(NetOption::Port(port)), 0);
+        assert_eq!(net.establish(), 0);
     }
 }

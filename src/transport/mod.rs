@@ -56,6 +56,12 @@ impl Connection {
     /// Once the port has given a handle, every failure closes it again through `Drop`, which
     /// logs `adapter_network_deinit` as upstream's core does when it deinits a failed handle.
     pub fn open(port: &dyn Port, ep: &Endpoint) -> Result<Connection, Error> {
+        Self::open_with_backup_ip(port, ep, "")
+    }
+
+    /// [`Connection::open`] with a backup IP for the port (the MQTT session passes the
+    /// process-wide one, `mqtt::backup_ip`; the port uses it when resolving the host fails).
+    pub fn open_with_backup_ip(port: &dyn Port, ep: &Endpoint, backup_ip: &str) -> Result<Connection, Error> {
         let net = port.network().ok_or(Error::ResourceFailed)?;
         let mut conn = Connection {
             tls: None,
@@ -73,7 +79,7 @@ impl Connection {
         let generic = Error::NetworkSetopt;
         setopt(NetOption::SocketType(SocketType::TcpClient), generic)?;
         setopt(NetOption::Host(ep.host), generic)?;
-        setopt(NetOption::BackupIp(""), generic)?;
+        setopt(NetOption::BackupIp(backup_ip), generic)?;
         setopt(NetOption::Port(ep.port), generic)?;
         setopt(NetOption::ConnectTimeoutMs(ep.connect_timeout_ms), generic)?;
         if let Some(cred) = ep.cred {

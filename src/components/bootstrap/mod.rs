@@ -1,0 +1,545 @@
+//! Bootstrap (`aiot_bootstrap_api.h`): asks the global bootstrap service which MQTT endpoint
+//! a device should use (`POST /auth/bootstrap` with a form body, or `GET
+//! /auth/bootstrap/regionId/<r>` when a region is set; no signature), over the library's one
+//! HTTP client (`components::http`, TLS verified as for MQTT); and answers the platform's
+//! bootstrap notify (`/sys/{pk}/{dn}/thing/bootstrap/notify`, a topic handler without
+//! SUBSCRIBE) with the automatic `notify_reply`.
+//!
+//! - `answer`: the answer's and the notify's JSON;
+//! - `codes`: `STATE_BOOTSTRAP_*`.
+//!
+//! The answer's optional `ip` (shorter than 16 characters, an IP address) becomes the
+//! process-wide MQTT backup IP (`mqtt::backup_ip`): every later MQTT connect, on any handle,
+//! logs it (`LK-031D`) and hands it to the port, which connects to it when resolving the host
+//! fails; TLS still checks the certificate against the host name. An answer without a usable
+//! `ip` clears it (upstream keeps an older one, which may belong to another region's host).
+//!
+//! Deliberate differences from upstream: `send_request` also waits for the response header
+//! (a failure there is reported by `recv`); the answer is parsed as JSON (the endpoint in
+//! `data.resources.mqtt`, else the first object with a `host`), its port must be 1..65535 and
+//! its host a host name, else `STATE_BOOTSTRAP_INVALID_CONNECTION_INFO`; a body over 64 KiB
+//! is refused unread; why an answer or a notify was refused is logged (`LK-0703`, `LK-0704`,
+//! `LK-0700`), never quoting it; the answer is read once (a second `recv` without a new
+//! request returns `STATE_BOOTSTRAP_NEED_SEND_REQUEST`); handlers run with no lock held;
+//! two bootstrap handles on one MQTT handle each get the notify (upstream: the last one).
+
+#![forbid(unsafe_code)]
+
+pub mod answer;
+pub mod codes;
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use super::http::{self, Exchange, Fail, Method, Outcome, Response};
+use crate::error::{Error, Result};
+use crate::log;
+use crate::mqtt::{backup_ip, Client, Component, Recv, RecvHandler, Userdata};
+use crate::state::*;
+use crate::sysdep::{Credential, Port};
+use answer::{IpField, NotifyRefused};
+use codes::*;
+
+const DEINIT_POLL_MS: u64 = 100;
+const PATH: &str = "/auth/bootstrap";
+const ACCEPT: &str = "text/xml,text/javascript,text/html,application/json";
+const CONTENT_TYPE: &str = "application/x-www-form-urlencoded;charset=utf-8";
+const CONNECT_TIMEOUT_MS: u32 = 10_000;
+/// Default service host and port.
+pub const DEFAULT_HOST: &str = "iot-auth-global.aliyuncs.com";
+pub const DEFAULT_PORT: u16 = 443;
+/// Largest answer body read; an answer is about 130 bytes.
+pub const MAX_BODY: u64 = 64 * 1024;
+
+/// What the receive handler gets.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Received<'a> {
+    /// The answer's HTTP status.
+    StatusCode(u32),
+    /// The MQTT endpoint the answer names.
+    ConnectionInfo { host: &'a str, port: u16 },
+    /// A notify's command.
+    Notify(u32),
+}
+
+/// What the event handler gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BootstrapEvent {
+    InvalidResponse,
+    InvalidCmd,
+}
+
+/// The callable part of the receive handler.
+pub type RecvFn = dyn Fn(&Received<'_>, Userdata) + Send + Sync;
+/// The callable part of the event handler.
+pub type EventFn = dyn Fn(BootstrapEvent, Userdata) + Send + Sync;
+
+/// One `aiot_bootstrap_setopt` option (except the MQTT handle) with its converted value.
+pub enum BootstrapOption {
+    NetworkCred(Credential),
+    Host(String),
+    Port(u16),
+    ProductKey(String),
+    DeviceName(String),
+    RegionId(String),
+    SendTimeoutMs(u32),
+    RecvTimeoutMs(u32),
+    RecvHandler(Arc<RecvFn>),
+    EventHandler(Arc<EventFn>),
+    Userdata(Userdata),
+    TimeoutMs(u32),
+    DeinitTimeoutMs(u32),
+}
+
+struct Config {
+    cred: Option<Credential>,
+    host: String,
+    port: u16,
+    product_key: Option<String>,
+    device_name: Option<String>,
+    region_id: Option<String>,
+    send_timeout_ms: u32,
+    recv_timeout_ms: u32,
+    recv: Option<Arc<RecvFn>>,
+    event: Option<Arc<EventFn>>,
+    userdata: Userdata,
+    timeout_ms: u32,
+    deinit_timeout_ms: u32,
+    /// The MQTT session notifies come from, until that session is deinitialised.
+    mqtt: Option<Arc<Client>>,
+    /// The notify topic our handler is attached to on `mqtt`.
+    attached: Option<Vec<u8>>,
+}
+
+/// A request that went out: its response header, or why none came.
+enum Sent {
+    Response(Response),
+    Failed(Fail),
+}
+
+struct Inner {
+    port: Arc<dyn Port>,
+    cfg: Mutex<Config>,
+    sent: Mutex<Option<Sent>>,
+    exec_enabled: AtomicBool,
+    in_flight: AtomicU32,
+}
+
+/// The object behind an `aiot_bootstrap_init` handle.
+pub struct Bootstrap {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+struct InFlight<'a>(&'a AtomicU32);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The component on the MQTT session: at the session's deinit the handle forgets it.
+struct Hooks {
+    inner: Weak<Inner>,
+    client: Weak<Client>,
+}
+
+impl Component for Hooks {
+    fn on_deinit(&self) {
+        let Some(inner) = self.inner.upgrade() else {
+            return;
+        };
+        let mut cfg = lock(&inner.cfg);
+        let ours = cfg
+            .mqtt
+            .as_ref()
+            .is_some_and(|c| std::ptr::eq(Arc::as_ptr(c), self.client.as_ptr()));
+        if ours {
+            cfg.mqtt = None;
+            cfg.attached = None;
+        }
+    }
+}
+
+/// `/sys/{pk}/{dn}/thing/bootstrap/<leaf>` with the session's product key and device name
+/// (empty when unset, as upstream formats a NULL).
+fn topic(client: &Client, leaf: &str) -> String {
+    let pk = client.product_key().unwrap_or_default();
+    let dn = client.device_name().unwrap_or_default();
+    format!("/sys/{pk}/{dn}/thing/bootstrap/{leaf}")
+}
+
+impl Bootstrap {
+    /// `aiot_bootstrap_init`: host `iot-auth-global.aliyuncs.com`, port 443, timeouts 5000 ms,
+    /// deinit 2000 ms.
+    pub fn new(port: Arc<dyn Port>) -> Bootstrap {
+        Bootstrap {
+            inner: Arc::new(Inner {
+                port,
+                cfg: Mutex::new(Config {
+                    cred: None,
+                    host: DEFAULT_HOST.to_owned(),
+                    port: DEFAULT_PORT,
+                    product_key: None,
+                    device_name: None,
+                    region_id: None,
+                    send_timeout_ms: 5_000,
+                    recv_timeout_ms: 5_000,
+                    recv: None,
+                    event: None,
+                    userdata: 0,
+                    timeout_ms: 5_000,
+                    deinit_timeout_ms: 2_000,
+                    mqtt: None,
+                    attached: None,
+                }),
+                sent: Mutex::new(None),
+                exec_enabled: AtomicBool::new(true),
+                in_flight: AtomicU32::new(0),
+            }),
+        }
+    }
+
+    /// Identifies this handle's topic handler and component on the MQTT session.
+    fn key(&self) -> usize {
+        Arc::as_ptr(&self.inner) as usize
+    }
+
+    fn enter(&self) -> Result<InFlight<'_>> {
+        self.inner.in_flight.fetch_add(1, Ordering::SeqCst);
+        let guard = InFlight(&self.inner.in_flight);
+        if self.inner.exec_enabled.load(Ordering::SeqCst) {
+            Ok(guard)
+        } else {
+            Err(Error::ExecDisabled)
+        }
+    }
+
+    /// `aiot_bootstrap_setopt` for every option but the MQTT handle.
+    pub fn setopt(&self, option: BootstrapOption) -> Result<()> {
+        let _g = self.enter()?;
+        let mut cfg = lock(&self.inner.cfg);
+        match option {
+            BootstrapOption::NetworkCred(c) => cfg.cred = Some(c),
+            BootstrapOption::Host(v) => cfg.host = v,
+            BootstrapOption::Port(v) => cfg.port = v,
+            BootstrapOption::ProductKey(v) => cfg.product_key = Some(v),
+            BootstrapOption::DeviceName(v) => cfg.device_name = Some(v),
+            BootstrapOption::RegionId(v) => cfg.region_id = Some(v),
+            BootstrapOption::SendTimeoutMs(v) => cfg.send_timeout_ms = v,
+            BootstrapOption::RecvTimeoutMs(v) => cfg.recv_timeout_ms = v,
+            BootstrapOption::RecvHandler(h) => cfg.recv = Some(h),
+            BootstrapOption::EventHandler(h) => cfg.event = Some(h),
+            BootstrapOption::Userdata(v) => cfg.userdata = v,
+            BootstrapOption::TimeoutMs(v) => cfg.timeout_ms = v,
+            BootstrapOption::DeinitTimeoutMs(v) => cfg.deinit_timeout_ms = v,
+        }
+        Ok(())
+    }
+
+    /// `AIOT_BOOTSTRAPOPT_MQTT_HANDLE`: attaches to an MQTT session (leaving the previous one):
+    /// the notify topic, built from the session's product key and device name as they are now,
+    /// gets our handler (no SUBSCRIBE), then the component hooks.
+    pub fn set_mqtt(&self, client: Arc<Client>) -> Result<()> {
+        let _g = self.enter()?;
+        self.detach();
+        lock(&self.inner.cfg).mqtt = Some(client.clone());
+        let weak = Arc::downgrade(&self.inner);
+        let handler = RecvHandler {
+            key: self.key(),
+            call: Arc::new(move |recv: &Recv<'_>, _userdata: Userdata| {
+                if let (Some(inner), Recv::Pub { payload, .. }) = (weak.upgrade(), recv) {
+                    on_notify(&inner, payload);
+                }
+            }),
+        };
+        let notify = topic(&client, "notify").into_bytes();
+        client.attach_topic_handler(&notify, handler, 0)?;
+        lock(&self.inner.cfg).attached = Some(notify);
+        let hooks = Hooks {
+            inner: Arc::downgrade(&self.inner),
+            client: Arc::downgrade(&client),
+        };
+        client.attach_component(self.key(), Arc::new(hooks))
+    }
+
+    /// Removes our handler and hooks from the session they are on (if any).
+    fn detach(&self) {
+        let (client, attached) = {
+            let mut cfg = lock(&self.inner.cfg);
+            (cfg.mqtt.clone(), cfg.attached.take())
+        };
+        if let Some(client) = client {
+            if let Some(notify) = attached {
+                client.detach_topic_handler(&notify, self.key());
+            }
+            let _ = client.detach_component(self.key());
+        }
+    }
+
+    /// `aiot_bootstrap_send_request`: checks the product key, the device name, then that the
+    /// handle is not being torn down (upstream's order); drops the previous request, connects
+    /// and sends the GET (region set) or the form POST; waits for the response header.
+    pub fn send_request(&self) -> Result<()> {
+        let (host, port, pk, dn, region, cred, send_timeout, recv_timeout) = {
+            let cfg = lock(&self.inner.cfg);
+            let pk = cfg.product_key.clone().ok_or(Error::MissingProductKey)?;
+            let dn = cfg.device_name.clone().ok_or(Error::MissingDeviceName)?;
+            (
+                cfg.host.clone(),
+                cfg.port,
+                pk,
+                dn,
+                cfg.region_id.clone(),
+                cfg.cred.clone(),
+                cfg.send_timeout_ms,
+                cfg.recv_timeout_ms,
+            )
+        };
+        let _g = self.enter()?;
+        let old = lock(&self.inner.sent).take();
+        drop(old);
+        // As upstream's HTTP client: a credential is required (option NONE for plain TCP).
+        let cred = cred.ok_or(Error::NullPointer)?;
+        let (method, target, body) = match &region {
+            Some(r) => (Method::Get, format!("{PATH}/regionId/{r}"), String::new()),
+            None => (
+                Method::Post,
+                PATH.to_owned(),
+                format!("productKey={pk}&deviceName={dn}&clientId={pk}.{dn}&resources=mqtt"),
+            ),
+        };
+        let length = body.len().to_string();
+        let post_headers = [
+            ("Accept", ACCEPT),
+            ("Content-Type", CONTENT_TYPE),
+            ("Content-Length", length.as_str()),
+        ];
+        let get_headers = [("Accept", ACCEPT), ("Content-Length", "0")];
+        let exchange = Exchange {
+            port: &self.inner.port,
+            cred: Some(&cred),
+            tls: cred.wants_tls(),
+            host: &host,
+            net_port: port,
+            authority: &host,
+            target: &target,
+            method,
+            headers: if region.is_some() {
+                &get_headers
+            } else {
+                &post_headers
+            },
+            body: body.as_bytes(),
+            connect_timeout_ms: CONNECT_TIMEOUT_MS,
+            send_timeout_ms: send_timeout,
+            recv_timeout_ms: recv_timeout,
+        };
+        let sent = match http::exchange(&exchange, None) {
+            Outcome::Response(r) => Sent::Response(r),
+            Outcome::RecvFailed(f) => Sent::Failed(f),
+            Outcome::ConnectFailed(e) => return Err(e),
+            Outcome::SendFailed => return Err(Error::SendFailed),
+        };
+        *lock(&self.inner.sent) = Some(sent);
+        Ok(())
+    }
+
+    /// `aiot_bootstrap_recv`: reads the answer (within `TIMEOUT_MS`), reports its HTTP status,
+    /// then the MQTT endpoint, to the receive handler; stores the backup IP. 0, or why not.
+    pub fn recv(&self) -> Result<()> {
+        if lock(&self.inner.sent).is_none() {
+            return Err(Error::Component(STATE_BOOTSTRAP_NEED_SEND_REQUEST));
+        }
+        let _g = self.enter()?;
+        let (handler, userdata, timeout, recv_timeout) = {
+            let cfg = lock(&self.inner.cfg);
+            (
+                cfg.recv.clone(),
+                cfg.userdata,
+                cfg.timeout_ms,
+                cfg.recv_timeout_ms,
+            )
+        };
+        // The answer is read once; a second recv needs a new request.
+        let sent = lock(&self.inner.sent)
+            .take()
+            .ok_or(Error::Component(STATE_BOOTSTRAP_NEED_SEND_REQUEST))?;
+        let mut response = match sent {
+            Sent::Response(r) => r,
+            Sent::Failed(f) => return Err(fail_error(f)),
+        };
+        let (status, body) = read_body(&mut response, self.inner.port.as_ref(), timeout, recv_timeout)?;
+        drop(response);
+        if let Some(h) = &handler {
+            h(&Received::StatusCode(u32::from(status)), userdata);
+        }
+        if status != 200 {
+            log::line(
+                STATE_BOOTSTRAP_INVALID_STATUS_CODE,
+                &format!("BOOTSTRAP answer has HTTP status {status}\r\n"),
+            );
+            return Err(Error::Component(STATE_BOOTSTRAP_INVALID_STATUS_CODE));
+        }
+        let endpoint = answer::endpoint(&body).map_err(|why| {
+            log::line(
+                STATE_BOOTSTRAP_INVALID_CONNECTION_INFO,
+                &format!("BOOTSTRAP answer without a usable MQTT endpoint: {why}\r\n"),
+            );
+            Error::Component(STATE_BOOTSTRAP_INVALID_CONNECTION_INFO)
+        })?;
+        match &endpoint.ip {
+            Some(IpField::Address(ip)) => {
+                backup_ip::set_backup_ip(ip);
+            }
+            Some(IpField::Unusable(why)) => {
+                log::line(
+                    STATE_BOOTSTRAP_BASE,
+                    &format!("BOOTSTRAP answer's ip ignored: {why}\r\n"),
+                );
+                backup_ip::set_backup_ip("");
+            }
+            None => {
+                backup_ip::set_backup_ip("");
+            }
+        }
+        if let Some(h) = &handler {
+            h(
+                &Received::ConnectionInfo {
+                    host: &endpoint.host,
+                    port: endpoint.port,
+                },
+                userdata,
+            );
+        }
+        Ok(())
+    }
+
+    /// `aiot_bootstrap_deinit` (first half): refuses new calls, leaves the MQTT session, then
+    /// waits up to the deinit timeout for the calls in progress. On success the caller drops
+    /// the handle; on a timeout it must keep it.
+    pub fn shutdown(&self) -> Result<()> {
+        if !self.inner.exec_enabled.swap(false, Ordering::SeqCst) {
+            return Err(Error::ExecDisabled);
+        }
+        self.detach();
+        let port = &self.inner.port;
+        let timeout = u64::from(lock(&self.inner.cfg).deinit_timeout_ms);
+        let start = port.time_ms();
+        while self.inner.in_flight.load(Ordering::SeqCst) != 0 {
+            if port.time_ms().saturating_sub(start) >= timeout {
+                return Err(Error::Component(STATE_BOOTSTRAP_DEINIT_TIMEOUT));
+            }
+            port.sleep_ms(DEINIT_POLL_MS);
+        }
+        let old = lock(&self.inner.sent).take();
+        drop(old);
+        Ok(())
+    }
+}
+
+impl Drop for Bootstrap {
+    fn drop(&mut self) {
+        self.detach();
+    }
+}
+
+/// A notify: the NOTIFY callback, then the automatic reply (QoS0, the session's pk/dn); or the
+/// event for a refused one, and no reply. No lock is held meanwhile.
+fn on_notify(inner: &Inner, payload: &[u8]) {
+    let (recv, event, userdata, mqtt) = {
+        let cfg = lock(&inner.cfg);
+        (
+            cfg.recv.clone(),
+            cfg.event.clone(),
+            cfg.userdata,
+            cfg.mqtt.clone(),
+        )
+    };
+    match answer::notify(payload) {
+        Ok(n) => {
+            if let Some(recv) = recv {
+                recv(&Received::Notify(n.cmd), userdata);
+            }
+            if let Some(client) = mqtt {
+                let reply = answer::notify_reply(&n.id);
+                if let Err(e) = client.publish(topic(&client, "notify_reply"), reply.as_bytes(), 0) {
+                    log::line(
+                        STATE_BOOTSTRAP_BASE,
+                        &format!("BOOTSTRAP notify_reply not sent: -0x{:04X}\r\n", -e.code()),
+                    );
+                }
+            }
+        }
+        Err(refused) => {
+            let (kind, why) = match refused {
+                NotifyRefused::InvalidResponse(w) => (BootstrapEvent::InvalidResponse, w),
+                NotifyRefused::InvalidCmd(w) => (BootstrapEvent::InvalidCmd, w),
+            };
+            log::line(
+                STATE_BOOTSTRAP_BASE,
+                &format!("BOOTSTRAP notify refused: {why}\r\n"),
+            );
+            if let Some(event) = event {
+                event(kind, userdata);
+            }
+        }
+    }
+}
+
+/// The code of a response header that did not come.
+fn fail_error(f: Fail) -> Error {
+    match f {
+        Fail::Timeout => Error::Download(STATE_HTTP_HEADER_INVALID),
+        Fail::Send(e) | Fail::Recv(e) => e,
+    }
+}
+
+/// Reads the whole body (framed by `Content-Length`) within `timeout_ms`.
+fn read_body(
+    response: &mut Response,
+    port: &dyn Port,
+    timeout_ms: u32,
+    recv_timeout_ms: u32,
+) -> Result<(u16, Vec<u8>)> {
+    let Some(length) = response.content_length else {
+        log::line(
+            STATE_HTTP_READ_BODY_EMPTY,
+            "BOOTSTRAP answer without Content-Length\r\n",
+        );
+        return Err(Error::Download(STATE_HTTP_READ_BODY_EMPTY));
+    };
+    if length > MAX_BODY {
+        log::line(
+            STATE_HTTP_RECV_NOT_FINISHED,
+            &format!("BOOTSTRAP answer of {length} bytes refused (more than {MAX_BODY})\r\n"),
+        );
+        return Err(Error::Download(STATE_HTTP_RECV_NOT_FINISHED));
+    }
+    let mut body = vec![0u8; length as usize];
+    let mut got = 0;
+    let start = port.time_ms();
+    while got < body.len() {
+        let spent = port.time_ms().saturating_sub(start);
+        if spent >= u64::from(timeout_ms) {
+            log::line(
+                STATE_HTTP_RECV_NOT_FINISHED,
+                &format!("BOOTSTRAP answer incomplete: {got} of {length} bytes\r\n"),
+            );
+            return Err(Error::Download(STATE_HTTP_RECV_NOT_FINISHED));
+        }
+        let wait = (u64::from(timeout_ms) - spent).min(u64::from(recv_timeout_ms.max(1))) as u32;
+        match response.read(&mut body[got..], wait) {
+            Ok(n) => got += n,
+            Err(f) => return Err(fail_error(f)),
+        }
+    }
+    Ok((response.status, body))
+}
+
+#[cfg(test)]
+mod tests;
