@@ -23,6 +23,8 @@ for arg in "$@"; do
               prefix='^aiot_dynregmq_' ;;
     DYNREG) names="aiot_dynreg_init aiot_dynreg_setopt aiot_dynreg_send_request aiot_dynreg_recv aiot_dynreg_deinit"
             prefix='^aiot_dynreg_' ;;
+    HTTP) names="aiot_http_init aiot_http_setopt aiot_http_auth aiot_http_send aiot_http_recv aiot_http_deinit"
+          prefix='^aiot_http_' ;;
     *) echo "check-symbols: unknown component $component"; exit 2 ;;
   esac
   case "${arg#*=}" in
