@@ -251,9 +251,14 @@ impl HttpUplink {
         }
     }
 
-    /// Keeps the connection of a response read whole for the next call (LONG_CONNECTION 1).
+    /// Keeps the connection of a response read whole for the next call (LONG_CONNECTION 1),
+    /// unless the server said it closes it.
     fn keep(&self, response: Response) {
-        if lock(&self.cfg).long_connection {
+        let closing = response
+            .headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("connection") && v.trim().eq_ignore_ascii_case("close"));
+        if lock(&self.cfg).long_connection && !closing {
             *lock(&self.idle) = response.into_connection();
         }
     }

@@ -166,6 +166,8 @@ mod wire {
             ok(TOKEN_ANSWER),
             ok(r#"{"code":0,"message":"success","info":{"messageId":1}}"#),
             ok(r#"{"code":20001,"message":"token expired"}"#),
+            ok(r#"{"code":20002,"message":"token is null"}"#),
+            ok(r#"{"code":20003,"message":"token check error"}"#),
         ]);
         let h = uplink(port, 1);
         let seen = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -211,9 +213,42 @@ mod wire {
         h.send("/sys/pk1/dn1/thing/event/property/post", b"y").unwrap();
         h.recv().unwrap();
         assert_eq!(events.load(Ordering::SeqCst), 1);
-        let seen = seen.lock().unwrap();
-        assert_eq!(seen[3], "event", "the event comes before the body: {seen:?}");
-        assert!(seen[4].starts_with("Body("));
+        {
+            let seen = seen.lock().unwrap();
+            assert_eq!(seen[3], "event", "the event comes before the body: {seen:?}");
+            assert!(seen[4].starts_with("Body("));
+        }
+        // 20002 (token null) raises no event, 20003 (token check error) does.
+        h.send("/t", b"y").unwrap();
+        h.recv().unwrap();
+        assert_eq!(events.load(Ordering::SeqCst), 1);
+        h.send("/t", b"y").unwrap();
+        h.recv().unwrap();
+        assert_eq!(events.load(Ordering::SeqCst), 2);
+        let (conn_last, _) = rx.try_iter().last().unwrap();
+        assert_eq!(conn_last, c1, "one connection throughout");
+    }
+
+    #[test]
+    fn a_server_closing_the_connection_gets_a_new_one() {
+        let closing = |body: &str| {
+            format!(
+                "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .into_bytes()
+        };
+        let (port, rx) = serve(vec![
+            closing(TOKEN_ANSWER),
+            ok(r#"{"code":0,"message":"success","info":{"messageId":1}}"#),
+        ]);
+        let h = uplink(port, 1);
+        h.auth().unwrap();
+        h.send("/t", b"y").unwrap();
+        h.recv().unwrap();
+        let (c1, _) = rx.recv().unwrap();
+        let (c2, _) = rx.recv().unwrap();
+        assert_ne!(c1, c2);
     }
 
     #[test]
