@@ -128,7 +128,11 @@ mod wire {
                     .unwrap();
                 while let Some(req) = read_request(&mut s) {
                     let _ = tx.send((conn_no, req));
-                    let Some(a) = answers.next() else { return };
+                    let Some(a) = answers.next() else {
+                        // No answer left: hold the connection past the client's timeouts.
+                        std::thread::sleep(std::time::Duration::from_millis(2500));
+                        return;
+                    };
                     let _ = s.write_all(&a);
                 }
             }
@@ -227,6 +231,37 @@ mod wire {
         assert_eq!(events.load(Ordering::SeqCst), 2);
         let (conn_last, _) = rx.try_iter().last().unwrap();
         assert_eq!(conn_last, c1, "one connection throughout");
+    }
+
+    #[test]
+    fn the_token_event_needs_no_receive_handler() {
+        let (port, _rx) = serve(vec![
+            ok(TOKEN_ANSWER),
+            ok(r#"{"code":20003,"message":"token check error"}"#),
+        ]);
+        let h = uplink(port, 1);
+        let events = Arc::new(AtomicU32::new(0));
+        let e = events.clone();
+        h.setopt(HttpOption::EventHandler(Arc::new(move |_| {
+            e.fetch_add(1, Ordering::SeqCst);
+        })))
+        .unwrap();
+        h.auth().unwrap();
+        h.send("/t", b"y").unwrap();
+        h.recv().unwrap();
+        assert_eq!(events.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn an_answer_that_never_comes_is_reported_by_recv() {
+        // The server reads the post and answers nothing.
+        let (port, _rx) = serve(vec![ok(TOKEN_ANSWER)]);
+        let h = uplink(port, 1);
+        h.auth().unwrap();
+        h.send("/t", b"y").unwrap();
+        assert_eq!(h.recv(), Err(Error::Download(STATE_HTTP_HEADER_INVALID)));
+        // Nothing pending and no connection kept.
+        assert_eq!(h.recv(), Err(Error::NetworkClosed));
     }
 
     #[test]
