@@ -153,7 +153,34 @@ const HEADERS: &[Header] = &[
         ],
         intro: "Bootstrap: the MQTT endpoint a device should use, from the bootstrap service; its notify.",
     },
+    Header {
+        file: "aiot_http_api.h",
+        guard: "_AIOT_HTTP_API_H_",
+        sources: &["src/ffi/http.rs"],
+        includes: &[],
+        exports: &[
+            "aiot_http_response_code_t",
+            "aiot_http_option_t",
+            "aiot_http_recv_type_t",
+            "aiot_http_recv_t",
+            "aiot_http_recv_handler_t",
+            "aiot_http_event_type_t",
+            "aiot_http_event_t",
+            "aiot_http_event_handler_t",
+        ],
+        intro: "HTTP uplink: device authentication for a token, then raw payloads posted to topics over HTTP(S).",
+    },
 ];
+
+/// System headers a generated header includes besides `<stdint.h>`: upstream's
+/// `aiot_http_api.h` includes `core_stdinc.h`, which brings `<stdio.h>` and `<string.h>` too,
+/// and user code may rely on that.
+fn extra_sys_includes(file: &str) -> &'static [&'static str] {
+    match file {
+        "aiot_http_api.h" => &["stdio.h", "string.h"],
+        _ => &[],
+    }
+}
 
 fn generate(root: &Path, h: &Header, out: &Path) {
     let mut config = cbindgen::Config {
@@ -161,7 +188,10 @@ fn generate(root: &Path, h: &Header, out: &Path) {
         cpp_compat: true,
         include_guard: Some(h.guard.to_owned()),
         no_includes: true,
-        sys_includes: vec!["stdint.h".to_owned()],
+        sys_includes: std::iter::once("stdint.h")
+            .chain(extra_sys_includes(h.file).iter().copied())
+            .map(str::to_owned)
+            .collect(),
         includes: h.includes.iter().map(|s| s.to_string()).collect(),
         style: cbindgen::Style::Type,
         documentation: true,

@@ -25,6 +25,8 @@ for arg in "$@"; do
             prefix='^aiot_dynreg_' ;;
     BOOTSTRAP) names="aiot_bootstrap_init aiot_bootstrap_setopt aiot_bootstrap_send_request aiot_bootstrap_recv aiot_bootstrap_deinit"
                prefix='^aiot_bootstrap_' ;;
+    HTTP) names="aiot_http_init aiot_http_setopt aiot_http_auth aiot_http_send aiot_http_recv aiot_http_deinit"
+          prefix='^aiot_http_' ;;
     *) echo "check-symbols: unknown component $component"; exit 2 ;;
   esac
   case "${arg#*=}" in

@@ -41,7 +41,7 @@ use crate::broker::BrokerInfo;
 use crate::devices::Device;
 use crate::provision::{
     bootstrap_answer, code, http_answer, http_auth_sign, https_fault_answer, parse_form, register_answer,
-    FaultKind, Registry, SOCKET_FILE,
+    FaultKind, FaultTarget, Registry, SOCKET_FILE,
 };
 
 /// Largest request body read (the HTTP uplink's payloads included).
@@ -333,7 +333,7 @@ fn request_head(buf: &[u8]) -> Option<(String, String, usize, usize)> {
 /// With an HTTPS fault armed: reads the first request; a registration takes the fault and
 /// gets the hostile answer (then the connection is closed: `None`). Anything else goes on to
 /// hyper with the bytes read so far.
-async fn hostile_answer<S>(mut io: S, sh: &Shared) -> Option<Prefixed<S>>
+async fn hostile_answer<S>(mut io: S, sh: &Shared, on: FaultTarget) -> Option<Prefixed<S>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -342,7 +342,7 @@ where
         let mut chunk = [0u8; 4096];
         loop {
             if let Some((method, path, length, start)) = request_head(&buf) {
-                if method != "POST" || path != "/auth/register/device" || length > MAX_BODY {
+                if method != "POST" || !on.matches(&path) || length > MAX_BODY {
                     return None;
                 }
                 while buf.len() < start + length {
@@ -377,15 +377,28 @@ where
     };
     let form = parse_form(&body);
     let get = |k: &str| form.get(k).cloned().unwrap_or_default();
-    let real = if fault.kind == FaultKind::LongBody {
-        sh.register(&body).1
-    } else {
-        String::new()
+    let long = fault.kind == FaultKind::LongBody;
+    let answer = match on {
+        FaultTarget::Register => {
+            let real = if long { sh.register(&body).1 } else { String::new() };
+            https_fault_answer(&fault, &get("productKey"), &get("deviceName"), &real)
+        }
+        FaultTarget::Auth => {
+            let real = if long { sh.auth(&body) } else { String::new() };
+            crate::http_uplink::uplink_fault_answer(&fault, on, &real)
+        }
+        FaultTarget::Topic => {
+            let real = http_answer(code::HTTP_SUCCESS, "success", Some(json!({"messageId": 0})));
+            crate::http_uplink::uplink_fault_answer(&fault, on, &real)
+        }
     };
-    let answer = https_fault_answer(&fault, &get("productKey"), &get("deviceName"), &real);
     sh.log.lock().unwrap().push(AuthRecord {
         method: "POST".into(),
-        path: "/auth/register/device".into(),
+        path: match on {
+            FaultTarget::Register => "/auth/register/device".into(),
+            FaultTarget::Auth => "/auth".into(),
+            FaultTarget::Topic => "/topic".into(),
+        },
         status: 0,
         body: format!("fault {}", fault.kind.name()),
     });
@@ -401,9 +414,10 @@ where
 {
     let armed = Registry::load(&sh.state_dir)
         .fault
-        .is_some_and(|f| !f.kind.is_mqtt());
-    if armed {
-        if let Some(io) = hostile_answer(io, &sh).await {
+        .filter(|f| !f.kind.is_mqtt())
+        .map(|f| f.on);
+    if let Some(on) = armed {
+        if let Some(io) = hostile_answer(io, &sh, on).await {
             serve_hyper(io, sh).await;
         }
     } else {

@@ -72,6 +72,10 @@ AIOT_REG_ACTIVATED_DEVICE_NAME (activated); AIOT_REG_UNKNOWN_DEVICE_NAME is not 
                   long-body    the real answer (device activated) plus bytes beyond its length
                   no-length    HTTP 200 without Content-Length, then close
                   not-http     an SSH banner instead of HTTP, then close
+                With --on auth or --on topic the same HTTPS kinds answer the HTTP uplink's
+                POST /auth or POST /topic/... instead (the secret's place taken by the token,
+                resp. the messageId; long-body: the real auth answer / a success without
+                publishing).
                 MQTT (the CONNECT is accepted; the payload on /ext/register or /ext/regnwl, by
                 the request's authType; then the usual close):
                   mqtt-bad-json   payload not complete JSON
@@ -142,6 +146,10 @@ pub enum ProvCmd {
         /// Bytes of the huge value (huge-secret, mqtt-huge).
         #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_HUGE_SIZE)]
         size: usize,
+        /// Which HTTPS requests take it: register (POST /auth/register/device), auth (the
+        /// HTTP uplink's POST /auth) or topic (its POST /topic/...).
+        #[arg(long, value_enum, default_value = "register")]
+        on: aiot_platform::provision::FaultTarget,
         /// bad-json, no-secret, huge-secret, status-500, short-body, long-body, no-length,
         /// not-http, mqtt-bad-json, mqtt-no-fields, mqtt-huge, or off.
         kind: String,
@@ -283,6 +291,7 @@ pub fn run(cmd: ProvCmd) -> Result<u8, String> {
             state_dir,
             count,
             size,
+            on,
             kind,
         } => {
             ensure_state(&state_dir)?;
@@ -297,7 +306,7 @@ pub fn run(cmd: ProvCmd) -> Result<u8, String> {
                 ),
             };
             Registry::update(&state_dir, |r| match parsed {
-                Some(k) => r.set_fault(k, count, size),
+                Some(k) => r.set_fault_on(k, count, size, on),
                 None => r.fault = None,
             })
             .map_err(|e| e.to_string())?;

@@ -202,6 +202,33 @@ pub struct Fault {
     pub remaining: u32,
     /// Size of the huge value (`huge-secret`, `mqtt-huge`).
     pub size: usize,
+    /// Which HTTPS requests take it (`prov fault --on`; registrations when absent).
+    #[serde(default)]
+    pub on: FaultTarget,
+}
+
+/// The HTTPS requests an armed fault answers (`prov fault --on`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultTarget {
+    /// `POST /auth/register/device` (dynamic registration).
+    #[default]
+    Register,
+    /// `POST /auth` (the HTTP uplink's token).
+    Auth,
+    /// `POST /topic/...` (the HTTP uplink's posts).
+    Topic,
+}
+
+impl FaultTarget {
+    /// Whether a request for `path` takes the fault.
+    pub fn matches(self, path: &str) -> bool {
+        match self {
+            FaultTarget::Register => path == "/auth/register/device",
+            FaultTarget::Auth => path == "/auth",
+            FaultTarget::Topic => path.starts_with("/topic/"),
+        }
+    }
 }
 
 /// Default size of a huge value: 1 MiB.
@@ -565,10 +592,16 @@ impl Registry {
 
     /// Arms `count` hostile answers of `kind` (0: disarms).
     pub fn set_fault(&mut self, kind: FaultKind, count: u32, size: usize) {
+        self.set_fault_on(kind, count, size, FaultTarget::Register);
+    }
+
+    /// [`Registry::set_fault`] for the HTTPS requests of `on`.
+    pub fn set_fault_on(&mut self, kind: FaultKind, count: u32, size: usize, on: FaultTarget) {
         self.fault = (count > 0).then_some(Fault {
             kind,
             remaining: count,
             size,
+            on,
         });
     }
 

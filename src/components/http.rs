@@ -53,7 +53,10 @@ pub(crate) type SentHook = Box<dyn FnOnce() + Send>;
 
 /// The request method (the download GETs, dynreg POSTs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(not(all(feature = "ota", feature = "dynreg")), allow(dead_code))]
+#[cfg_attr(
+    not(all(feature = "ota", any(feature = "dynreg", feature = "http"))),
+    allow(dead_code)
+)]
 pub(crate) enum Method {
     Get,
     Post,
@@ -90,6 +93,10 @@ pub(crate) struct Response {
     pub content_length: Option<u64>,
     /// Body bytes read so far.
     pub received: u64,
+    /// The final response's header lines split at their first `": "` (names as sent), in
+    /// order; lines without one are left out.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub headers: Vec<(String, String)>,
     conn: Arc<Connection>,
 }
 
@@ -157,8 +164,21 @@ fn request(x: &Exchange<'_>, uri: Uri) -> Result<Request<()>, Stop> {
     b.body(()).map_err(Stop::Request)
 }
 
-/// Opens a new connection, sends `GET`, and reads the response header.
+/// Opens a new connection, sends the request, and reads the response header.
+#[cfg_attr(not(any(feature = "ota", feature = "dynreg")), allow(dead_code))]
 pub(crate) fn exchange(x: &Exchange<'_>, on_sent: Option<SentHook>) -> Outcome {
+    exchange_on(x, None, false, on_sent)
+}
+
+/// [`exchange`] over `reuse` when given (an open connection whose last response was read
+/// whole), else over a new connection. With `keep`, the connection is left able to send
+/// again, for [`Response::into_connection`].
+pub(crate) fn exchange_on(
+    x: &Exchange<'_>,
+    reuse: Option<Arc<Connection>>,
+    keep: bool,
+    on_sent: Option<SentHook>,
+) -> Outcome {
     let uri = format!(
         "{}://{}{}",
         if x.tls { "https" } else { "http" },
@@ -187,9 +207,12 @@ pub(crate) fn exchange(x: &Exchange<'_>, on_sent: Option<SentHook>) -> Outcome {
         connect_timeout_ms: x.connect_timeout_ms,
         cred: x.cred.filter(|_| x.tls),
     };
-    let conn = match Connection::open(x.port.as_ref(), &ep) {
-        Ok(conn) => Arc::new(conn),
-        Err(e) => return Outcome::ConnectFailed(e),
+    let conn = match reuse {
+        Some(conn) => conn,
+        None => match Connection::open(x.port.as_ref(), &ep) {
+            Ok(conn) => Arc::new(conn),
+            Err(e) => return Outcome::ConnectFailed(e),
+        },
     };
     let mut wire = Wire {
         conn,
@@ -208,10 +231,11 @@ pub(crate) fn exchange(x: &Exchange<'_>, on_sent: Option<SentHook>) -> Outcome {
         rx_interim: false,
         rx_done: false,
         rx_error: None,
+        rx_headers: Vec::new(),
     };
     match wire.run(call.proceed()) {
         Ok((status, content_length)) => {
-            if (200..300).contains(&status) {
+            if !keep && (200..300).contains(&status) {
                 // Only the body is left to read: open its records without rustls' copies.
                 wire.conn.take_over_records();
             }
@@ -219,6 +243,7 @@ pub(crate) fn exchange(x: &Exchange<'_>, on_sent: Option<SentHook>) -> Outcome {
                 status,
                 content_length,
                 received: 0,
+                headers: std::mem::take(&mut wire.rx_headers),
                 conn: wire.conn,
             })
         }
@@ -249,6 +274,13 @@ fn send_failed(e: &Stop) -> Outcome {
 }
 
 impl Response {
+    /// The connection back for another exchange, if this response's body was read whole
+    /// (framed by `Content-Length`); `None` closes it.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn into_connection(self) -> Option<Arc<Connection>> {
+        (self.content_length == Some(self.received)).then_some(self.conn)
+    }
+
     /// Reads body bytes into `buf` (never more than the body still holds): blocks until
     /// `buf` is full or `timeout_ms` passes. `Ok(0)` on a timeout with nothing read.
     pub(crate) fn read(&mut self, buf: &mut [u8], timeout_ms: u32) -> Result<usize, Fail> {
@@ -301,6 +333,8 @@ struct Wire<'a> {
     rx_done: bool,
     /// A read error met after some header bytes were taken; reported next time.
     rx_error: Option<Error>,
+    /// Header lines of the current block (`name: value`), for [`Response::headers`].
+    rx_headers: Vec<(String, String)>,
 }
 
 /// Text of a log line: `dir`, a blank, the line, CRLF.
@@ -308,6 +342,22 @@ fn log_line(code: i32, dir: char, line: &[u8]) {
     if log::enabled() {
         log::line(code, &format!("{dir} {}\r\n", String::from_utf8_lossy(line)));
     }
+}
+
+/// A request header line as logged: the value of a `Password` header (the HTTP uplink's token)
+/// masked as the MQTT password is (LK-0318).
+fn masked_header(line: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    const NAME: &[u8] = b"password: ";
+    if line.len() < NAME.len() || !line[..NAME.len()].eq_ignore_ascii_case(NAME) {
+        return std::borrow::Cow::Borrowed(line);
+    }
+    let value = String::from_utf8_lossy(&line[NAME.len()..]);
+    let shown: String = value.chars().take(8).collect();
+    let hidden = value.chars().count().saturating_sub(8);
+    let mut out = line[..NAME.len()].to_vec();
+    out.extend_from_slice(shown.as_bytes());
+    out.extend(std::iter::repeat_n(b'*', hidden));
+    std::borrow::Cow::Owned(out)
 }
 
 /// Whether a status line is an interim response: `HTTP/1.x 1xx ...`, except 101 (Switching
@@ -416,9 +466,14 @@ impl Wire<'_> {
             if self.rx_block_start {
                 self.rx_interim = is_interim(&self.rx_line);
                 self.rx_block_start = false;
+                self.rx_headers.clear();
             } else if self.rx_line.is_empty() {
                 self.rx_done = !self.rx_interim;
                 self.rx_block_start = true;
+            } else if let Some(at) = self.rx_line.windows(2).position(|w| w == b": ") {
+                let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+                let value = text(&self.rx_line[at + 2..]);
+                self.rx_headers.push((text(&self.rx_line[..at]), value));
             }
             self.rx_line.clear();
         }
@@ -482,7 +537,7 @@ impl Wire<'_> {
                 if self.tx_line.last() == Some(&b'\r') {
                     self.tx_line.pop();
                 }
-                log_line(STATE_HTTP_LOG_SEND_HEADER, '>', &self.tx_line);
+                log_line(STATE_HTTP_LOG_SEND_HEADER, '>', &masked_header(&self.tx_line));
                 if self.tx_line.is_empty() {
                     finished = true;
                     self.tx_done = true;
@@ -524,6 +579,17 @@ impl Wire<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn password_headers_are_masked_in_the_log() {
+        assert_eq!(
+            &*masked_header(b"Password: 0123456789abcdef"),
+            b"Password: 01234567********"
+        );
+        assert_eq!(&*masked_header(b"PASSWORD: abc"), b"PASSWORD: abc");
+        assert_eq!(&*masked_header(b"Host: x"), b"Host: x");
+        assert_eq!(&*masked_header(b"Pass"), b"Pass");
+    }
 
     #[test]
     fn interim_status_lines() {

@@ -16,9 +16,12 @@ pub mod dynreg;
 /// Dynamic registration over MQTT (`aiot_dynregmq_*`).
 #[cfg(feature = "dynregmq")]
 pub mod dynregmq;
-/// The one internal HTTP/1.1 client (download, dynamic registration over HTTPS).
-#[cfg(any(feature = "ota", feature = "dynreg", feature = "bootstrap"))]
+/// The one internal HTTP/1.1 client (download, dynamic registration, bootstrap, HTTP uplink).
+#[cfg(any(feature = "ota", feature = "dynreg", feature = "bootstrap", feature = "http"))]
 pub(crate) mod http;
+/// The HTTP uplink: token auth and topic posts over HTTP(S) (`aiot_http_*`).
+#[cfg(feature = "http")]
+pub mod http_uplink;
 /// NTP: the platform's time as a local date, and the log clock rebased on it (`aiot_ntp_*`).
 #[cfg(feature = "ntp")]
 pub mod ntp;

@@ -13,6 +13,8 @@ pub mod dm;
 pub mod dynreg;
 #[cfg(feature = "dynregmq")]
 pub mod dynregmq;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod mqtt;
 #[cfg(feature = "ntp")]
 pub mod ntp;
