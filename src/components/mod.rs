@@ -22,3 +22,6 @@ pub mod ntp;
 /// OTA: version reports, upgrade and config pushes (`aiot_ota_*`).
 #[cfg(feature = "ota")]
 pub mod ota;
+/// OTA over MQTT: the image fetched in CRC-checked blocks (`aiot_mqtt_download_*`).
+#[cfg(feature = "mqtt_download")]
+pub mod mqtt_download;

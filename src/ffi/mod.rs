@@ -12,6 +12,8 @@ pub mod dynreg;
 #[cfg(feature = "dynregmq")]
 pub mod dynregmq;
 pub mod mqtt;
+#[cfg(feature = "mqtt_download")]
+pub mod mqtt_download;
 #[cfg(feature = "ntp")]
 pub mod ntp;
 #[cfg(feature = "ota")]
