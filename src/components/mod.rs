@@ -16,12 +16,12 @@ pub mod dynregmq;
 /// The one internal HTTP/1.1 client (download, dynamic registration over HTTPS).
 #[cfg(any(feature = "ota", feature = "dynreg"))]
 pub(crate) mod http;
+/// OTA over MQTT: the image fetched in CRC-checked blocks (`aiot_mqtt_download_*`).
+#[cfg(feature = "mqtt_download")]
+pub mod mqtt_download;
 /// NTP: the platform's time as a local date, and the log clock rebased on it (`aiot_ntp_*`).
 #[cfg(feature = "ntp")]
 pub mod ntp;
 /// OTA: version reports, upgrade and config pushes (`aiot_ota_*`).
 #[cfg(feature = "ota")]
 pub mod ota;
-/// OTA over MQTT: the image fetched in CRC-checked blocks (`aiot_mqtt_download_*`).
-#[cfg(feature = "mqtt_download")]
-pub mod mqtt_download;

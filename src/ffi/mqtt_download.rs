@@ -9,7 +9,9 @@ use super::{data_ref, deref, free_handle, guard, handle_slot, handler_data, read
 use crate::components::mqtt_download::codes::STATE_MQTT_DOWNLOAD_MQTT_HANDLE_NULL;
 use crate::components::mqtt_download::frame::TOKEN_MAX;
 use crate::components::mqtt_download::{Block, MqttDownload};
-use crate::components::ota::codes::{STATE_DOWNLOAD_DEINIT_HANDLE_IS_NULL, STATE_DOWNLOAD_SETOPT_COPIED_DATA_IS_NULL};
+use crate::components::ota::codes::{
+    STATE_DOWNLOAD_DEINIT_HANDLE_IS_NULL, STATE_DOWNLOAD_SETOPT_COPIED_DATA_IS_NULL,
+};
 use crate::state::*;
 use crate::sysdep;
 
@@ -52,7 +54,11 @@ pub struct aiot_mqtt_download_recv_t {
 /// Download receive handler, run on the thread calling `aiot_mqtt_recv`; `handle` is the
 /// download handle.
 pub type aiot_mqtt_download_recv_handler_t = Option<
-    unsafe extern "C" fn(handle: *mut c_void, packet: *const aiot_mqtt_download_recv_t, userdata: *mut c_void),
+    unsafe extern "C" fn(
+        handle: *mut c_void,
+        packet: *const aiot_mqtt_download_recv_t,
+        userdata: *mut c_void,
+    ),
 >;
 
 /// Options of `aiot_mqtt_download_setopt`; the comment gives the type `data` points to.

@@ -14,7 +14,11 @@ pub fn crc16_arc(data: &[u8]) -> u16 {
     for &b in data {
         crc ^= u16::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xA001 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xA001
+            } else {
+                crc >> 1
+            };
         }
     }
     crc
@@ -44,7 +48,10 @@ pub enum FrameError {
     /// Fewer than 2 bytes: no header length.
     Short(usize),
     /// The header length runs past the end of the reply.
-    HeaderPastEnd { header: usize, total: usize },
+    HeaderPastEnd {
+        header: usize,
+        total: usize,
+    },
     /// `code` missing, not a number or not 200 (the value read, 0 when none).
     Code(u32),
     Data,
@@ -54,7 +61,10 @@ pub enum FrameError {
     /// The reply's length is not 2 + header + `bSize` + 2.
     Length,
     /// The CRC of the data is not the one sent.
-    Crc { sent: u16, computed: u16 },
+    Crc {
+        sent: u16,
+        computed: u16,
+    },
 }
 
 impl FrameError {

@@ -66,7 +66,13 @@ pub struct Request {
 
 impl Request {
     pub fn payload(&self, task: &Task) -> String {
-        frame::request_payload(self.id, task.stream_id, task.stream_file_id, self.size, self.offset)
+        frame::request_payload(
+            self.id,
+            task.stream_id,
+            task.stream_file_id,
+            self.size,
+            self.offset,
+        )
     }
 }
 
@@ -327,12 +333,18 @@ impl Machine {
             if reply.offset < expected {
                 log::line(
                     LOG_REPLY,
-                    &format!("late block at offset {} ignored (expecting {expected})\r\n", reply.offset),
+                    &format!(
+                        "late block at offset {} ignored (expecting {expected})\r\n",
+                        reply.offset
+                    ),
                 );
                 return ReplyOutcome::Ignored;
             }
             return self.refuse(
-                &format!("block at offset {} refused, expecting {expected}\r\n", reply.offset),
+                &format!(
+                    "block at offset {} refused, expecting {expected}\r\n",
+                    reply.offset
+                ),
                 now,
             );
         }

@@ -245,11 +245,3 @@ fn on_reply(inner: &Inner, payload: &[u8]) {
         send(inner, &client, req);
     }
 }
-
-impl MqttDownload {
-    /// The status `process` would find (for tests).
-    #[cfg(test)]
-    pub(crate) fn status_code(&self) -> i32 {
-        lock(&self.inner.state).machine.status_code()
-    }
-}
