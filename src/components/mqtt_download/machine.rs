@@ -138,7 +138,7 @@ enum Check {
     /// A range of the file: only the block CRCs (upstream's contract for ranges).
     BlocksOnly,
     /// The whole file: its digest must match the task's.
-    Digest(Digest),
+    Digest(Box<Digest>),
     /// The whole file, but the task's digest method is unknown: it can never be verified.
     Unverifiable,
 }
@@ -249,7 +249,8 @@ impl Machine {
                 self.start = start;
                 self.range_size = size;
                 self.check = if start == 0 && size == self.task.size_total {
-                    Digest::new(self.task.digest_method).map_or(Check::Unverifiable, Check::Digest)
+                    Digest::new(self.task.digest_method)
+                        .map_or(Check::Unverifiable, |d| Check::Digest(Box::new(d)))
                 } else {
                     Check::BlocksOnly
                 };
