@@ -25,6 +25,7 @@ pub mod auth_server;
 pub mod broker;
 pub mod devices;
 pub mod firmware;
+pub mod mqtt_download;
 pub mod ota;
 pub mod pki;
 pub mod platform;
