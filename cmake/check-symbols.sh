@@ -23,6 +23,8 @@ for arg in "$@"; do
               prefix='^aiot_dynregmq_' ;;
     DYNREG) names="aiot_dynreg_init aiot_dynreg_setopt aiot_dynreg_send_request aiot_dynreg_recv aiot_dynreg_deinit"
             prefix='^aiot_dynreg_' ;;
+    MQTT_DOWNLOAD) names="aiot_mqtt_download_init aiot_mqtt_download_setopt aiot_mqtt_download_process aiot_mqtt_download_deinit"
+                   prefix='^aiot_mqtt_download_' ;;
     *) echo "check-symbols: unknown component $component"; exit 2 ;;
   esac
   case "${arg#*=}" in
