@@ -114,6 +114,10 @@ int main(int argc, char *argv[])
     aiot_sysdep_network_cred_t cred = demo_ca_cred(ca);
     void *mqtt_handle = demo_mqtt_new(env.tls_host, env.tls_port, &env, NULL, NULL);
     CHECK_OK(aiot_mqtt_setopt(mqtt_handle, AIOT_MQTTOPT_NETWORK_CRED, &cred));
+    /* Upstream's loop calls aiot_mqtt_recv between two download steps: a short receive timeout
+     * keeps the step after the last block (FINISHED -> SUCCESS) from waiting 5 s for nothing. */
+    uint32_t recv_timeout_ms = 500;
+    CHECK_OK(aiot_mqtt_setopt(mqtt_handle, AIOT_MQTTOPT_RECV_TIMEOUT_MS, &recv_timeout_ms));
     void *ota_handle = aiot_ota_init();
     CHECK(ota_handle != NULL, "aiot_ota_init");
     CHECK_OK(aiot_ota_setopt(ota_handle, AIOT_OTAOPT_MQTT_HANDLE, mqtt_handle));
