@@ -238,7 +238,12 @@ fn on_reply(inner: &Inner, payload: &[u8]) {
                 h(&block, userdata);
             }
             let now = inner.port.time_ms();
-            lock(&inner.state).machine.next_request(now)
+            let mut st = lock(&inner.state);
+            // The handler may have freed the handle (or its session gone): ask for nothing more.
+            if st.mqtt.is_none() {
+                return;
+            }
+            st.machine.next_request(now)
         }
     };
     if let Some(req) = resend {
