@@ -32,6 +32,8 @@ pub enum FaultKind {
     Drop,
     /// The reply comes after [`Fault::slow_ms`].
     Slow,
+    /// The reply is sent twice (the copy is a late duplicate for the device).
+    Dup,
 }
 
 /// A fault and the requests it hits: the `first`-th request of a device (1-based) and the
@@ -83,6 +85,7 @@ impl FromStr for Fault {
             "big" => FaultKind::Big,
             "drop" => FaultKind::Drop,
             "slow" => FaultKind::Slow,
+            "dup" => FaultKind::Dup,
             other => return Err(format!("unknown fault {other:?}")),
         };
         if let Some(ms) = ms {
@@ -422,7 +425,21 @@ impl Inner {
                     } else {
                         Duration::ZERO
                     };
-                    self.publish_later(format!("/sys/{pk}/{dn}/thing/file/download_reply"), reply, delay);
+                    let topic = format!("/sys/{pk}/{dn}/thing/file/download_reply");
+                    if kind == FaultKind::Dup {
+                        // One task, so the copy follows the reply before anything else.
+                        let inner = self.clone();
+                        tokio::spawn(async move {
+                            for _ in 0..2 {
+                                let _ = inner
+                                    .client
+                                    .publish(topic.clone(), QoS::AtMostOnce, false, reply.clone())
+                                    .await;
+                            }
+                        });
+                        return;
+                    }
+                    self.publish_later(topic, reply, delay);
                 }
             }
             _ => {}
@@ -567,6 +584,7 @@ mod tests {
         assert!("crc:0".parse::<Fault>().is_err());
         assert!("nope".parse::<Fault>().is_err());
         assert!(!Fault::default().hits(1));
+        assert_eq!("dup:4".parse::<Fault>().unwrap().kind, FaultKind::Dup);
     }
 
     #[test]

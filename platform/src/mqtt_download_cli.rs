@@ -34,6 +34,7 @@ it (default 1; `all`: every one from FIRST on):
   short     the frame is cut: 10 bytes of data missing, bSize unchanged
   big       16 bytes more than asked for
   drop      no reply
+  dup       the reply is sent twice (the copy must be ignored, not written again)
   slow      the reply comes late: slow=MS (default 12000, past the SDK's 10 s timeout)
 
 PROGRAM gets the variables of `exec` plus AIOT_FIRMWARE_OUT (<state>/received.bin: where to
@@ -88,7 +89,7 @@ pub struct MotaExecArgs {
     #[arg(long)]
     pub bad_sign: bool,
     /// Fault of the block service: KIND[:FIRST[:COUNT]] with KIND crc, offset, short, big,
-    /// drop, slow or slow=MS (see the long help). Default: $AIOT_MOTA_FAULT, else none.
+    /// drop, dup, slow or slow=MS (see the long help). Default: $AIOT_MOTA_FAULT, else none.
     #[arg(long, value_name = "FAULT")]
     pub fault: Option<String>,
     /// The device fetches bytes S..=E only (passed as AIOT_MOTA_RANGE); judged on them.
