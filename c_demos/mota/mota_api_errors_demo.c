@@ -90,6 +90,8 @@ int main(void)
     /* A handle with a task on a live MQTT handle, freed before it. */
     mqtt = aiot_mqtt_init();
     demo_mqtt_set_device(mqtt, env.host, env.port, env.product_key, env.device_name, env.device_secret);
+    uint32_t recv_timeout_ms = 200;
+    CHECK_OK(aiot_mqtt_setopt(mqtt, AIOT_MQTTOPT_RECV_TIMEOUT_MS, &recv_timeout_ms));
     CHECK_OK(aiot_mqtt_connect(mqtt));
     task.mqtt_handle = mqtt;
     md = aiot_mqtt_download_init();
