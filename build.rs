@@ -170,6 +170,19 @@ const HEADERS: &[Header] = &[
         ],
         intro: "HTTP uplink: device authentication for a token, then raw payloads posted to topics over HTTP(S).",
     },
+    Header {
+        file: "aiot_mqtt_download_api.h",
+        guard: "__AIOT_MQTT_DOWNLOAD_API_H__",
+        sources: &["src/components/mqtt_download/codes.rs", "src/ffi/mqtt_download.rs"],
+        includes: &[],
+        exports: &[
+            "aiot_mqtt_download_recv_type_t",
+            "aiot_mqtt_download_recv_t",
+            "aiot_mqtt_download_recv_handler_t",
+            "aiot_mqtt_download_option_t",
+        ],
+        intro: "OTA over MQTT: the image of a task pushed with dProtocol mqtt, fetched in CRC-checked blocks.",
+    },
 ];
 
 /// System headers a generated header includes besides `<stdint.h>`: upstream's

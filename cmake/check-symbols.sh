@@ -27,6 +27,8 @@ for arg in "$@"; do
                prefix='^aiot_bootstrap_' ;;
     HTTP) names="aiot_http_init aiot_http_setopt aiot_http_auth aiot_http_send aiot_http_recv aiot_http_deinit"
           prefix='^aiot_http_' ;;
+    MQTT_DOWNLOAD) names="aiot_mqtt_download_init aiot_mqtt_download_setopt aiot_mqtt_download_process aiot_mqtt_download_deinit"
+                   prefix='^aiot_mqtt_download_' ;;
     *) echo "check-symbols: unknown component $component"; exit 2 ;;
   esac
   case "${arg#*=}" in

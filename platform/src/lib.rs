@@ -26,6 +26,7 @@ pub mod broker;
 pub mod devices;
 pub mod firmware;
 pub mod http_uplink;
+pub mod mqtt_download;
 pub mod ota;
 pub mod pki;
 pub mod platform;

@@ -13,6 +13,7 @@ use aiot_platform::thing_model::{install, parse_model_arg};
 use aiot_platform::{process, BrokerInfo, Device, Platform};
 
 mod dm_cli;
+mod mqtt_download_cli;
 mod ota_cli;
 mod progress_board;
 mod prov_cli;
@@ -323,6 +324,10 @@ enum Cmd {
         #[command(subcommand)]
         cmd: prov_cli::ProvCmd,
     },
+    /// OTA over MQTT end to end: push a dProtocol mqtt job, serve its blocks (with faults), run
+    /// PROGRAM, judge the progress and the file it wrote.
+    #[command(long_about = mqtt_download_cli::MOTA_LONG_ABOUT)]
+    MotaExec(mqtt_download_cli::MotaExecArgs),
     /// Print the MQTT password of a device (upper-case hex HMAC-SHA256).
     Password {
         /// The device's productKey.
@@ -634,6 +639,7 @@ fn main() -> ExitCode {
         Cmd::Dm { cmd } => dm_cli::run(cmd),
         Cmd::Prov { cmd } => prov_cli::run(cmd),
         Cmd::Push(a) => ota_cli::run_push(a),
+        Cmd::MotaExec(a) => mqtt_download_cli::run_mota_exec(a),
         Cmd::Password {
             product_key,
             device_name,

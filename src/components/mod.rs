@@ -22,6 +22,9 @@ pub(crate) mod http;
 /// The HTTP uplink: token auth and topic posts over HTTP(S) (`aiot_http_*`).
 #[cfg(feature = "http")]
 pub mod http_uplink;
+/// OTA over MQTT: the image fetched in CRC-checked blocks (`aiot_mqtt_download_*`).
+#[cfg(feature = "mqtt_download")]
+pub mod mqtt_download;
 /// NTP: the platform's time as a local date, and the log clock rebased on it (`aiot_ntp_*`).
 #[cfg(feature = "ntp")]
 pub mod ntp;

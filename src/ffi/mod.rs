@@ -16,6 +16,8 @@ pub mod dynregmq;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod mqtt;
+#[cfg(feature = "mqtt_download")]
+pub mod mqtt_download;
 #[cfg(feature = "ntp")]
 pub mod ntp;
 #[cfg(feature = "ota")]

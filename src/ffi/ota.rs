@@ -228,7 +228,7 @@ fn to_c_task(task: &TaskDesc, mqtt_handle: *mut c_void) -> CTask {
 ///
 /// # Safety
 /// Each string of `t` must be NULL or NUL-terminated.
-unsafe fn from_c_task(t: &aiot_download_task_desc_t) -> TaskDesc {
+pub(super) unsafe fn from_c_task(t: &aiot_download_task_desc_t) -> TaskDesc {
     // SAFETY: called only on the task's strings, NULL or NUL-terminated (this function's contract).
     let s = |p: *mut c_char| unsafe { cstr(p) }.map(|c| c.into_owned());
     TaskDesc {

@@ -31,7 +31,7 @@
 //! * Setting a new task resets the byte counters and the percent (upstream keeps them).
 //! * size_total 0 gives percent 100, never a division by zero.
 
-mod digest;
+pub(crate) mod digest;
 mod outcome;
 pub(crate) mod url;
 
