@@ -23,6 +23,8 @@ for arg in "$@"; do
               prefix='^aiot_dynregmq_' ;;
     DYNREG) names="aiot_dynreg_init aiot_dynreg_setopt aiot_dynreg_send_request aiot_dynreg_recv aiot_dynreg_deinit"
             prefix='^aiot_dynreg_' ;;
+    TASK) names="aiot_task_init aiot_task_setopt aiot_task_get_task_list aiot_task_get_task_detail aiot_task_update aiot_task_deinit"
+          prefix='^aiot_task_' ;;
     *) echo "check-symbols: unknown component $component"; exit 2 ;;
   esac
   case "${arg#*=}" in

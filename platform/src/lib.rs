@@ -30,6 +30,7 @@ pub mod pki;
 pub mod platform;
 pub mod process;
 pub mod provision;
+pub mod task;
 pub mod thing;
 pub mod thing_model;
 
