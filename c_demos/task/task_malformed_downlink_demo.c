@@ -147,9 +147,12 @@ int main(void)
     deep = malloc(depth * 2 + 64);
     CHECK(deep != NULL, "malloc");
     strcpy(deep, "{\"id\":\"8\",\"params\":");
-    memset(deep + strlen(deep), '[', depth);
-    memset(deep + 20 + depth, ']', depth);
-    strcpy(deep + 20 + 2 * depth, "}");
+    {
+        size_t at = strlen(deep);
+        memset(deep + at, '[', depth);
+        memset(deep + at + depth, ']', depth);
+        strcpy(deep + at + 2 * depth, "}");
+    }
     refused(mqtt, &env, "notify", deep, 0, "not a JSON object");
     free(deep);
 
