@@ -21,11 +21,12 @@
 //!   upstream.
 //!
 //! Strings are handed over unescaped and NUL-terminated by the C shell, so a string holding
-//! a NUL character is refused.
+//! a NUL character is refused. A job document that is not a string is handed over as written
+//! in the payload (located by [`rawjson`] in the text serde_json has checked).
 
-use std::collections::BTreeMap;
+use serde_json::{Map, Value};
 
-use serde_json::value::RawValue;
+use super::rawjson;
 
 /// Most list entries handed over (upstream's `TASK_GET_LIST_REPLY_ARRAY_MAX`).
 pub const LIST_MAX: usize = 10;
@@ -106,57 +107,56 @@ fn refuse<T>(why: impl Into<String>) -> Result<T, Refused> {
     Err(Refused(why.into()))
 }
 
-type Object<'a> = BTreeMap<String, &'a RawValue>;
+type Object = Map<String, Value>;
 
-/// The members of a JSON object (the last of duplicate keys, as serde_json keeps it).
-fn object<'a>(json: &'a [u8], what: &str) -> Result<Object<'a>, Refused> {
-    serde_json::from_slice::<Object<'a>>(json)
-        .or_else(|e| refuse(format!("{what} is not a JSON object: {e}")))
-}
-
-fn nested<'a>(obj: &Object<'a>, key: &str) -> Result<Option<Object<'a>>, Refused> {
-    match obj.get(key) {
-        None => Ok(None),
-        Some(raw) => object(raw.get().as_bytes(), &format!("\"{key}\"")).map(Some),
+/// The payload as a JSON object (serde_json, the parser the other components use, so no
+/// second one is linked in; nesting is limited to its 128 levels).
+fn payload_object(payload: &[u8]) -> Result<Object, Refused> {
+    match serde_json::from_slice::<Value>(payload) {
+        Ok(Value::Object(o)) => Ok(o),
+        Ok(_) => refuse("payload is not a JSON object"),
+        Err(e) => refuse(format!("payload is not a JSON object: {e}")),
     }
 }
 
-fn required<'a>(obj: &Object<'a>, key: &str) -> Result<&'a RawValue, Refused> {
+/// A member that must be an object when present.
+fn nested<'a>(obj: &'a Object, key: &str) -> Result<Option<&'a Object>, Refused> {
+    match obj.get(key) {
+        None => Ok(None),
+        Some(Value::Object(o)) => Ok(Some(o)),
+        Some(_) => refuse(format!("\"{key}\" is not a JSON object")),
+    }
+}
+
+fn required<'a>(obj: &'a Object, key: &str) -> Result<&'a Value, Refused> {
     match obj.get(key) {
         Some(v) => Ok(v),
         None => refuse(format!("no \"{key}\"")),
     }
 }
 
-/// A JSON string's text, unescaped; `None` when the value is not a string.
-fn string_of(raw: &RawValue, key: &str) -> Result<Option<String>, Refused> {
-    if !raw.get().starts_with('"') {
-        return Ok(None);
+/// A JSON string's text; `None` when the value is not a string.
+fn string_of(v: &Value, key: &str) -> Result<Option<String>, Refused> {
+    match v {
+        Value::String(s) if s.contains('\0') => refuse(format!("\"{key}\" holds a NUL character")),
+        Value::String(s) => Ok(Some(s.clone())),
+        _ => Ok(None),
     }
-    let s: String = serde_json::from_str(raw.get()).or_else(|e| refuse(format!("\"{key}\": {e}")))?;
-    if s.contains('\0') {
-        return refuse(format!("\"{key}\" holds a NUL character"));
-    }
-    Ok(Some(s))
 }
 
-/// An id: a string, or a number as written.
-fn id_text(raw: &RawValue, key: &str) -> Result<String, Refused> {
-    if let Some(s) = string_of(raw, key)? {
-        return Ok(s);
+/// An id: a string, or a number in decimal.
+fn id_text(v: &Value, key: &str) -> Result<String, Refused> {
+    match v {
+        Value::Number(n) => Ok(n.to_string()),
+        _ => string_of(v, key)?.ok_or(Refused(format!("\"{key}\" is neither a string nor a number"))),
     }
-    let t = raw.get();
-    if t.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
-        return Ok(t.to_owned());
-    }
-    refuse(format!("\"{key}\" is neither a string nor a number"))
 }
 
 /// A string member that may be missing.
-fn optional_string(obj: &Object<'_>, key: &str) -> Result<Option<String>, Refused> {
+fn optional_string(obj: &Object, key: &str) -> Result<Option<String>, Refused> {
     match obj.get(key) {
         None => Ok(None),
-        Some(raw) => match string_of(raw, key)? {
+        Some(v) => match string_of(v, key)? {
             Some(s) => Ok(Some(s)),
             None => refuse(format!("\"{key}\" is not a string")),
         },
@@ -164,31 +164,37 @@ fn optional_string(obj: &Object<'_>, key: &str) -> Result<Option<String>, Refuse
 }
 
 /// A code: a non-negative integer of at most 32 bits, as a number or a string of digits.
-fn code_of(obj: &Object<'_>) -> Result<u32, Refused> {
-    let raw = required(obj, "code")?;
-    let text = string_of(raw, "code")?.unwrap_or_else(|| raw.get().to_owned());
-    match text.parse::<u32>() {
-        Ok(c) if text.bytes().all(|b| b.is_ascii_digit()) => Ok(c),
-        _ => refuse("\"code\" is not a decimal number of at most 32 bits"),
-    }
+fn code_of(obj: &Object) -> Result<u32, Refused> {
+    let code = match required(obj, "code")? {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s.parse().ok(),
+        _ => None,
+    };
+    code.and_then(|c| u32::try_from(c).ok()).ok_or(Refused(
+        "\"code\" is not a decimal number of at most 32 bits".into(),
+    ))
 }
 
-fn status_field(obj: &Object<'_>) -> Result<u32, Refused> {
+fn status_field(obj: &Object) -> Result<u32, Refused> {
     match string_of(required(obj, "status")?, "status")? {
         Some(name) => Ok(status_of(&name)),
         None => refuse("\"status\" is not a string"),
     }
 }
 
-/// A task description object.
-pub fn task_desc(obj: &Object<'_>) -> Result<TaskDesc, Refused> {
+/// A task description object. `raw` is its text in the payload, when found, so that a job
+/// document is handed over as the platform wrote it.
+pub fn task_desc(obj: &Object, raw: Option<&[u8]>) -> Result<TaskDesc, Refused> {
     let task_id = id_text(required(obj, "taskId")?, "taskId")?;
     let status = status_field(obj)?;
     let job_document = match obj.get("jobDocument") {
         None => None,
-        Some(raw) => Some(match string_of(raw, "jobDocument")? {
+        Some(v) => Some(match string_of(v, "jobDocument")? {
             Some(s) => s,
-            None => raw.get().to_owned(),
+            None => raw
+                .and_then(|r| rawjson::member(r, "jobDocument"))
+                .and_then(|t| std::str::from_utf8(t).ok())
+                .map_or_else(|| v.to_string(), str::to_owned),
         }),
     };
     let mut desc = TaskDesc {
@@ -198,51 +204,59 @@ pub fn task_desc(obj: &Object<'_>) -> Result<TaskDesc, Refused> {
         ..TaskDesc::default()
     };
     if let Some(file) = nested(obj, "jobFile")? {
-        desc.sign_method = optional_string(&file, "signMethod")?;
-        desc.sign = optional_string(&file, "sign")?;
-        desc.file_url = optional_string(&file, "fileUrl")?;
+        desc.sign_method = optional_string(file, "signMethod")?;
+        desc.sign = optional_string(file, "sign")?;
+        desc.file_url = optional_string(file, "fileUrl")?;
     }
     Ok(desc)
 }
 
+/// The text of `payload`'s member `outer`, then of its member `task`.
+fn raw_task<'a>(payload: &'a [u8], outer: &str) -> Option<&'a [u8]> {
+    rawjson::member(rawjson::member(payload, outer)?, "task")
+}
+
 /// The `id` of a notify, for its automatic reply.
 pub fn notify_id(payload: &[u8]) -> Result<String, Refused> {
-    let obj = object(payload, "payload")?;
+    let obj = payload_object(payload)?;
     id_text(required(&obj, "id")?, "id")
 }
 
 /// The task of a notify (`params.task`).
 pub fn notify_task(payload: &[u8]) -> Result<TaskDesc, Refused> {
-    let obj = object(payload, "payload")?;
+    let obj = payload_object(payload)?;
     let params = nested(&obj, "params")?.ok_or(Refused("no \"params\"".into()))?;
-    let task = nested(&params, "task")?.ok_or(Refused("no \"params.task\"".into()))?;
-    task_desc(&task)
+    let task = nested(params, "task")?.ok_or(Refused("no \"params.task\"".into()))?;
+    task_desc(task, raw_task(payload, "params"))
 }
 
 /// Parses a get_reply or update_reply. Also says how many list entries were left out.
 pub fn parse_reply(route: Route, payload: &[u8]) -> Result<(Recv, usize), Refused> {
-    let obj = object(payload, "payload")?;
+    let obj = payload_object(payload)?;
     let code = code_of(&obj)?;
     let data = nested(&obj, "data")?.ok_or(Refused("no \"data\"".into()))?;
     if route == Route::UpdateReply {
-        let task_id = id_text(required(&data, "taskId")?, "taskId")?;
+        let task_id = id_text(required(data, "taskId")?, "taskId")?;
         return Ok((Recv::UpdateReply { code, task_id }, 0));
     }
     if let Some(tasks) = data.get("tasks") {
-        let list: Vec<&RawValue> =
-            serde_json::from_str(tasks.get()).or_else(|e| refuse(format!("\"tasks\" is not a list: {e}")))?;
+        let Value::Array(list) = tasks else {
+            return refuse("\"tasks\" is not a list");
+        };
         let mut out = Vec::new();
         for entry in list.iter().take(LIST_MAX) {
-            let e = object(entry.get().as_bytes(), "a \"tasks\" entry")?;
-            out.push((id_text(required(&e, "taskId")?, "taskId")?, status_field(&e)?));
+            let Value::Object(e) = entry else {
+                return refuse("a \"tasks\" entry is not a JSON object");
+            };
+            out.push((id_text(required(e, "taskId")?, "taskId")?, status_field(e)?));
         }
         return Ok((Recv::GetListReply(out), list.len().saturating_sub(LIST_MAX)));
     }
-    if let Some(task) = nested(&data, "task")? {
+    if let Some(task) = nested(data, "task")? {
         return Ok((
             Recv::GetDetailReply {
                 code,
-                task: task_desc(&task)?,
+                task: task_desc(task, raw_task(payload, "data"))?,
             },
             0,
         ));
@@ -328,6 +342,13 @@ mod tests {
             "]".repeat(100_000)
         );
         assert!(notify_task(deep.as_bytes()).is_err());
+        let deep = format!(
+            "{{\"id\":\"1\",\"params\":{{\"task\":{{\"taskId\":\"a\",\"status\":\"SENT\",\"jobDocument\":{}1{}}}}}}}",
+            "{\"a\":".repeat(100_000),
+            "}".repeat(100_000)
+        );
+        let _ = notify_id(deep.as_bytes());
+        let _ = notify_task(deep.as_bytes());
         assert!(notify_id(&[0xff, 0xfe]).is_err());
     }
 

@@ -15,6 +15,7 @@
 
 pub mod codes;
 pub mod downlink;
+mod rawjson;
 
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
