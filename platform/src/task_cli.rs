@@ -65,6 +65,7 @@ pub enum TaskCmd {
     Show {
         #[command(flatten)]
         target: Target,
+        /// The job id.
         #[arg(long, value_name = "ID")]
         id: String,
     },
@@ -72,6 +73,7 @@ pub enum TaskCmd {
     Notify {
         #[command(flatten)]
         target: Target,
+        /// The job id.
         #[arg(long, value_name = "ID")]
         id: String,
         /// Give up (exit 3) after this many milliseconds without the reply.
@@ -82,6 +84,7 @@ pub enum TaskCmd {
     SetStatus {
         #[command(flatten)]
         target: Target,
+        /// The job id.
         #[arg(long, value_name = "ID")]
         id: String,
         /// One of QUEUED, SENT, IN_PROGRESS, SUCCEEDED, FAILED, REJECTED, CANCELLED, REMOVED, TIMED_OUT.
@@ -90,6 +93,7 @@ pub enum TaskCmd {
         /// Also push a notify with the new status (and wait for its reply).
         #[arg(long)]
         notify: bool,
+        /// With --notify: give up (exit 3) after this many milliseconds without the reply.
         #[arg(long, value_name = "MS", default_value_t = 5000)]
         timeout_ms: u64,
     },
