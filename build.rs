@@ -183,6 +183,25 @@ const HEADERS: &[Header] = &[
         ],
         intro: "OTA over MQTT: the image of a task pushed with dProtocol mqtt, fetched in CRC-checked blocks.",
     },
+    Header {
+        file: "aiot_task_api.h",
+        guard: "__AIOT_TASK_API_H__",
+        sources: &["src/components/task/codes.rs", "src/ffi/task.rs"],
+        includes: &[],
+        exports: &[
+            "aiot_task_option_t",
+            "aiot_task_status_t",
+            "aiot_task_recv_type_t",
+            "task_desc_t",
+            "task_summary_t",
+            "task_get_list_reply_t",
+            "task_get_detail_reply_t",
+            "task_update_reply_t",
+            "aiot_task_recv_t",
+            "aiot_task_recv_handler_t",
+        ],
+        intro: "Task (job management): job queries, status and progress reports, pushed jobs.",
+    },
 ];
 
 /// System headers a generated header includes besides `<stdint.h>`: upstream's

@@ -74,6 +74,12 @@ elif [ -e "$prefix/include/aiot_http_api.h" ]; then
     echo "check-install: aiot_http_api.h installed without the component" >&2; exit 1
 fi
 
+if grep -q '^AIOT_WITH_TASK:BOOL=ON$' "$build_dir/CMakeCache.txt"; then
+    [ -e "$prefix/include/aiot_task_api.h" ] || { echo "check-install: aiot_task_api.h was not installed" >&2; exit 1; }
+elif [ -e "$prefix/include/aiot_task_api.h" ]; then
+    echo "check-install: aiot_task_api.h installed without the component" >&2; exit 1
+fi
+
 # The consumer: connects over plain TCP with the device from the environment, exits 0 on
 # success.
 mkdir -p "$tmp/app"

@@ -29,6 +29,8 @@ for arg in "$@"; do
           prefix='^aiot_http_' ;;
     MQTT_DOWNLOAD) names="aiot_mqtt_download_init aiot_mqtt_download_setopt aiot_mqtt_download_process aiot_mqtt_download_deinit"
                    prefix='^aiot_mqtt_download_' ;;
+    TASK) names="aiot_task_init aiot_task_setopt aiot_task_get_task_list aiot_task_get_task_detail aiot_task_update aiot_task_deinit"
+          prefix='^aiot_task_' ;;
     *) echo "check-symbols: unknown component $component"; exit 2 ;;
   esac
   case "${arg#*=}" in

@@ -32,6 +32,7 @@ pub mod pki;
 pub mod platform;
 pub mod process;
 pub mod provision;
+pub mod task;
 pub mod thing;
 pub mod thing_model;
 

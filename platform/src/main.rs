@@ -18,6 +18,7 @@ mod ota_cli;
 mod progress_board;
 mod prov_cli;
 mod push_queue;
+mod task_cli;
 use clap::{Parser, Subcommand, ValueEnum};
 
 const ABOUT: &str = "A local Aliyun IoT platform for testing devices built on Link SDK C 4.x / libaiot";
@@ -316,6 +317,12 @@ enum Cmd {
     Dm {
         #[command(subcommand)]
         cmd: dm_cli::DmCmd,
+    },
+    /// Job management: create jobs, list/show them with their status history, push notifies.
+    #[command(long_about = task_cli::TASK_LONG_ABOUT)]
+    Task {
+        #[command(subcommand)]
+        cmd: task_cli::TaskCmd,
     },
     /// Provisioning: products with a product secret, pre-registered device names, activations,
     /// HTTP-uplink tokens, the bootstrap notify.
@@ -638,6 +645,7 @@ fn main() -> ExitCode {
         } => ota_cli::run_serve(state_dir, devices_or_default(devices), thing_models),
         Cmd::Dm { cmd } => dm_cli::run(cmd),
         Cmd::Prov { cmd } => prov_cli::run(cmd),
+        Cmd::Task { cmd } => task_cli::run(cmd),
         Cmd::Push(a) => ota_cli::run_push(a),
         Cmd::MotaExec(a) => mqtt_download_cli::run_mota_exec(a),
         Cmd::Password {

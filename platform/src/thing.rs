@@ -183,6 +183,9 @@ impl Answerer {
                 )]
             }
             ["", "ext", "ntp", pk, dn, "request"] => self.ntp(pk, dn, payload).into_iter().collect(),
+            ["", "sys", pk, dn, "thing", "job", op] => {
+                crate::task::answer(&self.state_dir, pk, dn, op, payload)
+            }
             ["", "sys", pk, dn, "thing", rest @ ..] => {
                 self.alink(topic, pk, dn, rest, payload).into_iter().collect()
             }

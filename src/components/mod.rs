@@ -31,3 +31,6 @@ pub mod ntp;
 /// OTA: version reports, upgrade and config pushes (`aiot_ota_*`).
 #[cfg(feature = "ota")]
 pub mod ota;
+/// Task (job management): job queries, status reports and pushed jobs (`aiot_task_*`).
+#[cfg(feature = "task")]
+pub mod task;

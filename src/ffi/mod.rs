@@ -24,6 +24,8 @@ pub mod ntp;
 pub mod ota;
 pub mod state;
 pub mod sysdep;
+#[cfg(feature = "task")]
+pub mod task;
 
 use std::ffi::{c_char, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};

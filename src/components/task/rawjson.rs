@@ -1,0 +1,107 @@
+//! Locates a member's text inside JSON that serde_json has already accepted, so that a value
+//! can be handed over exactly as the sender wrote it (upstream hands over raw text). Bounded
+//! on any input all the same; keys are compared as written (escapes not decoded), and the last
+//! of duplicate keys wins, as in serde_json's maps.
+
+fn skip_blanks(json: &[u8], mut i: usize) -> usize {
+    while matches!(json.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        i += 1;
+    }
+    i
+}
+
+/// The index after the string that starts (with its quote) at `i`.
+fn string_end(json: &[u8], i: usize) -> usize {
+    let mut j = i + 1;
+    while let Some(&b) = json.get(j) {
+        match b {
+            b'\\' => j += 2,
+            b'"' => return j + 1,
+            _ => j += 1,
+        }
+    }
+    json.len()
+}
+
+/// The index after the value that starts at `i`.
+fn value_end(json: &[u8], i: usize) -> usize {
+    match json.get(i) {
+        Some(b'"') => string_end(json, i),
+        Some(b'{' | b'[') => {
+            let (mut j, mut depth) = (i, 0usize);
+            while let Some(&b) = json.get(j) {
+                match b {
+                    b'"' => {
+                        j = string_end(json, j);
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth = depth.saturating_sub(1);
+                        if depth == 0 {
+                            return j + 1;
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+            json.len()
+        }
+        _ => {
+            let mut j = i;
+            while json
+                .get(j)
+                .is_some_and(|b| !matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
+            {
+                j += 1;
+            }
+            j
+        }
+    }
+}
+
+/// The text of the last top-level member `key` of the JSON object `json`.
+pub fn member<'a>(json: &'a [u8], key: &str) -> Option<&'a [u8]> {
+    let mut found = None;
+    let mut i = skip_blanks(json, 0);
+    if json.get(i) != Some(&b'{') {
+        return None;
+    }
+    i += 1;
+    loop {
+        i = skip_blanks(json, i);
+        if json.get(i) != Some(&b'"') {
+            return found;
+        }
+        let key_end = string_end(json, i);
+        let k = json.get(i + 1..key_end.saturating_sub(1)).unwrap_or_default();
+        let start = skip_blanks(json, skip_blanks(json, key_end) + 1);
+        let end = value_end(json, start).min(json.len());
+        if k == key.as_bytes() {
+            found = json.get(start..end);
+        }
+        i = skip_blanks(json, end);
+        if json.get(i) != Some(&b',') {
+            return found;
+        }
+        i += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::member;
+
+    #[test]
+    fn members_as_written() {
+        let j = br#" { "a" : {"x": [1, "}"]} , "b":"s\"}", "c":12 ,"a":[ ] } "#;
+        assert_eq!(member(j, "a"), Some(&b"[ ]"[..]));
+        assert_eq!(member(j, "b"), Some(&br#""s\"}""#[..]));
+        assert_eq!(member(j, "c"), Some(&b"12"[..]));
+        assert_eq!(member(j, "x"), None);
+        assert_eq!(member(b"[1]", "a"), None);
+        assert_eq!(member(b"{\"a\":{{{{", "a"), Some(&b"{{{{"[..]));
+        assert_eq!(member(b"", "a"), None);
+    }
+}
