@@ -137,6 +137,21 @@ const HEADERS: &[Header] = &[
         intro:
             "Dynamic registration over MQTT: a device secret (whitelist) or MQTT credentials (no whitelist).",
     },
+    Header {
+        file: "aiot_shadow_api.h",
+        guard: "__AIOT_SHADOW_API_H__",
+        sources: &["src/components/shadow/codes.rs", "src/ffi/shadow.rs"],
+        includes: &[],
+        exports: &[
+            "aiot_shadow_option_t",
+            "aiot_shadow_msg_type_t",
+            "aiot_shadow_msg_t",
+            "aiot_shadow_recv_type_t",
+            "aiot_shadow_recv_t",
+            "aiot_shadow_recv_handler_t",
+        ],
+        intro: "Device shadow: update, get and delete the shadow document; the cloud's control pushes.",
+    },
 ];
 
 fn generate(root: &Path, h: &Header, out: &Path) {

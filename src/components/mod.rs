@@ -22,3 +22,6 @@ pub mod ntp;
 /// OTA: version reports, upgrade and config pushes (`aiot_ota_*`).
 #[cfg(feature = "ota")]
 pub mod ota;
+/// Device shadow: reported/desired document with versions, cloud control pushes (`aiot_shadow_*`).
+#[cfg(feature = "shadow")]
+pub mod shadow;

@@ -16,6 +16,8 @@ pub mod mqtt;
 pub mod ntp;
 #[cfg(feature = "ota")]
 pub mod ota;
+#[cfg(feature = "shadow")]
+pub mod shadow;
 pub mod state;
 pub mod sysdep;
 
