@@ -17,6 +17,7 @@ mod ota_cli;
 mod progress_board;
 mod prov_cli;
 mod push_queue;
+mod shadow_cli;
 use clap::{Parser, Subcommand, ValueEnum};
 
 const ABOUT: &str = "A local Aliyun IoT platform for testing devices built on Link SDK C 4.x / libaiot";
@@ -323,6 +324,12 @@ enum Cmd {
         #[command(subcommand)]
         cmd: prov_cli::ProvCmd,
     },
+    /// The device shadow's cloud side: push a desired change (control), show the document.
+    #[command(long_about = shadow_cli::SHADOW_LONG_ABOUT)]
+    Shadow {
+        #[command(subcommand)]
+        cmd: shadow_cli::ShadowCmd,
+    },
     /// Print the MQTT password of a device (upper-case hex HMAC-SHA256).
     Password {
         /// The device's productKey.
@@ -490,6 +497,14 @@ pub(crate) fn start_thing(platform: &Platform, models: &[(String, PathBuf)]) -> 
     ThingService::start(&platform.broker.info, fixed).map_err(|e| format!("thing service: {e}"))
 }
 
+/// Starts the shadow service on `platform` (its exchanges also on stderr with `echo`).
+pub(crate) fn start_shadow(
+    platform: &Platform,
+    echo: bool,
+) -> Result<aiot_platform::answer_service::AnswerService, String> {
+    aiot_platform::shadow::start(&platform.broker.info, echo).map_err(|e| format!("shadow service: {e}"))
+}
+
 /// Starts the provisioning / HTTP-uplink endpoint on `platform`, with the default product
 /// (AIOT_REG_* variables) installed first.
 pub(crate) fn start_auth(platform: &Platform) -> Result<AuthServer, String> {
@@ -516,6 +531,7 @@ fn run_exec(
     // Declared after `temp`, so dropped (broker stopped) before the folder goes.
     let platform = Platform::with_devices(&dir, &devices).map_err(|e| format!("broker: {e}"))?;
     let thing = start_thing(&platform, &thing_models)?;
+    let _shadow = start_shadow(&platform, false)?;
     let auth = start_auth(&platform)?;
     let me = std::env::current_exe().map_err(|e| format!("own path: {e}"))?;
     let mut env = platform.env(&me);
@@ -633,6 +649,7 @@ fn main() -> ExitCode {
         } => ota_cli::run_serve(state_dir, devices_or_default(devices), thing_models),
         Cmd::Dm { cmd } => dm_cli::run(cmd),
         Cmd::Prov { cmd } => prov_cli::run(cmd),
+        Cmd::Shadow { cmd } => shadow_cli::run(cmd),
         Cmd::Push(a) => ota_cli::run_push(a),
         Cmd::Password {
             product_key,
