@@ -152,6 +152,24 @@ const HEADERS: &[Header] = &[
         ],
         intro: "Device shadow: update, get and delete the shadow document; the cloud's control pushes.",
     },
+    Header {
+        file: "aiot_devinfo_api.h",
+        guard: "__AIOT_DEVINFO_API_H__",
+        sources: &["src/components/devinfo/codes.rs", "src/ffi/devinfo.rs"],
+        includes: &[],
+        exports: &[
+            "aiot_devinfo_recv_type_t",
+            "aiot_devinfo_recv_t",
+            "aiot_devinfo_recv_handler_t",
+            "aiot_devinfo_event_type_t",
+            "aiot_devinfo_event_t",
+            "aiot_devinfo_event_handler_t",
+            "aiot_devinfo_msg_type_t",
+            "aiot_devinfo_msg_t",
+            "aiot_devinfo_option_t",
+        ],
+        intro: "Device tags: update, delete and get the device's tags (attrKey/attrValue).",
+    },
 ];
 
 fn generate(root: &Path, h: &Header, out: &Path) {

@@ -1,6 +1,9 @@
 //! The components, one folder each as upstream's `components/`; each is a cargo feature (and a
 //! CMake option) and uses the core only through the MQTT session's component API.
 
+/// Device tags: update, delete and get (`aiot_devinfo_*`).
+#[cfg(feature = "devinfo")]
+pub mod devinfo;
 /// Data model: thing-model properties, events, services and raw data (`aiot_dm_*`).
 #[cfg(feature = "dm")]
 pub mod dm;

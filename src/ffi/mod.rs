@@ -5,6 +5,8 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod ca;
+#[cfg(feature = "devinfo")]
+pub mod devinfo;
 #[cfg(feature = "dm")]
 pub mod dm;
 #[cfg(feature = "dynreg")]
