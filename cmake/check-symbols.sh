@@ -24,6 +24,7 @@ for arg in "$@"; do
     DYNREG) names="aiot_dynreg_init aiot_dynreg_setopt aiot_dynreg_send_request aiot_dynreg_recv aiot_dynreg_deinit"
             prefix='^aiot_dynreg_' ;;
     SHADOW) names="aiot_shadow_init aiot_shadow_setopt aiot_shadow_send aiot_shadow_deinit"; prefix='^aiot_shadow_' ;;
+    DEVINFO) names="aiot_devinfo_init aiot_devinfo_setopt aiot_devinfo_send aiot_devinfo_deinit"; prefix='^aiot_devinfo_' ;;
     *) echo "check-symbols: unknown component $component"; exit 2 ;;
   esac
   case "${arg#*=}" in

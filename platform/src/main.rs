@@ -12,6 +12,7 @@ use aiot_platform::thing::{fixed_time_from_env, ThingService};
 use aiot_platform::thing_model::{install, parse_model_arg};
 use aiot_platform::{process, BrokerInfo, Device, Platform};
 
+mod devinfo_cli;
 mod dm_cli;
 mod ota_cli;
 mod progress_board;
@@ -330,6 +331,12 @@ enum Cmd {
         #[command(subcommand)]
         cmd: shadow_cli::ShadowCmd,
     },
+    /// Device tags: show what the platform keeps for a device.
+    #[command(long_about = devinfo_cli::DEVINFO_LONG_ABOUT)]
+    Devinfo {
+        #[command(subcommand)]
+        cmd: devinfo_cli::DevinfoCmd,
+    },
     /// Print the MQTT password of a device (upper-case hex HMAC-SHA256).
     Password {
         /// The device's productKey.
@@ -505,6 +512,14 @@ pub(crate) fn start_shadow(
     aiot_platform::shadow::start(&platform.broker.info, echo).map_err(|e| format!("shadow service: {e}"))
 }
 
+/// Starts the device-tag service on `platform` (its exchanges also on stderr with `echo`).
+pub(crate) fn start_devinfo(
+    platform: &Platform,
+    echo: bool,
+) -> Result<aiot_platform::answer_service::AnswerService, String> {
+    aiot_platform::devinfo::start(&platform.broker.info, echo).map_err(|e| format!("devinfo service: {e}"))
+}
+
 /// Starts the provisioning / HTTP-uplink endpoint on `platform`, with the default product
 /// (AIOT_REG_* variables) installed first.
 pub(crate) fn start_auth(platform: &Platform) -> Result<AuthServer, String> {
@@ -532,6 +547,7 @@ fn run_exec(
     let platform = Platform::with_devices(&dir, &devices).map_err(|e| format!("broker: {e}"))?;
     let thing = start_thing(&platform, &thing_models)?;
     let _shadow = start_shadow(&platform, false)?;
+    let _devinfo = start_devinfo(&platform, false)?;
     let auth = start_auth(&platform)?;
     let me = std::env::current_exe().map_err(|e| format!("own path: {e}"))?;
     let mut env = platform.env(&me);
@@ -650,6 +666,7 @@ fn main() -> ExitCode {
         Cmd::Dm { cmd } => dm_cli::run(cmd),
         Cmd::Prov { cmd } => prov_cli::run(cmd),
         Cmd::Shadow { cmd } => shadow_cli::run(cmd),
+        Cmd::Devinfo { cmd } => devinfo_cli::run(cmd),
         Cmd::Push(a) => ota_cli::run_push(a),
         Cmd::Password {
             product_key,

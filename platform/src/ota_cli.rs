@@ -588,6 +588,7 @@ pub fn run_serve(
         Arc::new(OtaClient::start(&platform.broker.info).map_err(|e| format!("platform client: {e}"))?);
     let thing = crate::start_thing(&platform, &thing_models)?;
     let _shadow = crate::start_shadow(&platform, true)?;
+    let _devinfo = crate::start_devinfo(&platform, true)?;
     let auth = crate::start_auth(&platform)?;
     let me = std::env::current_exe().map_err(|e| format!("own path: {e}"))?;
     crate::print_info(&platform, &me);
