@@ -1,6 +1,6 @@
 //! A small platform service: a client of the broker (user `platform`) subscribed to some
 //! device uplinks, answering each with the messages a function decides, and writing one line
-//! per exchange to a log file in the state folder (and to stderr when asked, for `serve`).
+//! per exchange to a log file in the state folder (and to an observer, `serve`'s output).
 //! The shadow and device-tag services run on it. Also: a per-folder lock and atomic writes for
 //! the JSON documents those services keep, shared with their command-line tools.
 
@@ -8,7 +8,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -19,8 +19,13 @@ use crate::broker::{BrokerInfo, PLATFORM_USER};
 /// Decides the answers (topic, payload) to one uplink and the line to log for it.
 pub type AnswerFn = dyn Fn(&str, &[u8]) -> (Vec<(String, Vec<u8>)>, String) + Send + Sync;
 
+/// Sees each exchange's log line (`serve` prints them above its progress bars).
+pub type ObserverFn = dyn Fn(&str) + Send + Sync;
+type ObserverSlot = Arc<Mutex<Option<Arc<ObserverFn>>>>;
+
 /// A running service. Dropping it disconnects.
 pub struct AnswerService {
+    observer: ObserverSlot,
     stop: Arc<AtomicBool>,
     client: Client,
     thread: Option<JoinHandle<()>>,
@@ -29,13 +34,12 @@ pub struct AnswerService {
 impl AnswerService {
     /// Connects as `platform`, subscribes to `filters` and returns once they are acknowledged
     /// (10 s at most). Every uplink is answered by `answer`; its line goes to `<state>/<log>`
-    /// (and to stderr with `echo`).
+    /// (and to the observer, once one is set).
     pub fn start(
         info: &BrokerInfo,
         name: &str,
         filters: &'static [&'static str],
         log: &str,
-        echo: bool,
         answer: Arc<AnswerFn>,
     ) -> std::io::Result<AnswerService> {
         let mut file = OpenOptions::new()
@@ -52,9 +56,11 @@ impl AnswerService {
         opts.set_max_packet_size(16 * 1024 * 1024, 16 * 1024 * 1024);
         let (client, conn) = Client::new(opts, 256);
         let stop = Arc::new(AtomicBool::new(false));
+        let observer: ObserverSlot = Arc::new(Mutex::new(None));
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = {
-            let (client, stop, name) = (client.clone(), stop.clone(), name.to_owned());
+            let (client, stop, name, seen) =
+                (client.clone(), stop.clone(), name.to_owned(), observer.clone());
             std::thread::Builder::new()
                 .name(format!("aiot-{name}"))
                 .spawn(move || {
@@ -66,7 +72,7 @@ impl AnswerService {
                         tx,
                         answer.as_ref(),
                         &mut file,
-                        echo,
+                        &seen,
                         &name,
                     )
                 })?
@@ -74,6 +80,7 @@ impl AnswerService {
         rx.recv_timeout(Duration::from_secs(10))
             .map_err(|_| std::io::Error::other(format!("{name} service: no SUBACK within 10 s")))?;
         Ok(AnswerService {
+            observer,
             stop,
             client,
             thread: Some(thread),
@@ -90,7 +97,7 @@ fn run(
     ready: std::sync::mpsc::Sender<()>,
     answer: &AnswerFn,
     file: &mut File,
-    echo: bool,
+    observer: &ObserverSlot,
     name: &str,
 ) {
     let mut pending = 0usize;
@@ -115,8 +122,11 @@ fn run(
                 let (out, line) = answer(&p.topic, &p.payload);
                 let _ = writeln!(file, "{line}");
                 let _ = file.flush();
-                if echo {
-                    eprintln!("{name}: {line}");
+                let seen = observer.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                if let Some(f) = seen {
+                    for l in line.lines() {
+                        f(&format!("{name}: {l}"));
+                    }
                 }
                 for (t, payload) in out {
                     if let Err(e) = client.try_publish(t.clone(), QoS::AtMostOnce, false, payload) {
@@ -128,6 +138,13 @@ fn run(
             // The broker may be restarted by broker-ctl: retry calmly.
             Ok(Err(_)) => std::thread::sleep(Duration::from_millis(200)),
         }
+    }
+}
+
+impl AnswerService {
+    /// Hands every later exchange's log line to `f` too.
+    pub fn set_observer(&self, f: Arc<ObserverFn>) {
+        *self.observer.lock().unwrap_or_else(|e| e.into_inner()) = Some(f);
     }
 }
 

@@ -147,15 +147,14 @@ pub fn answer(state_dir: &Path, topic: &str, payload: &[u8]) -> (Vec<(String, Ve
     (vec![(format!("{topic}_reply"), body.into_bytes())], line)
 }
 
-/// Starts the device-tag service on the broker (log lines also on stderr with `echo`).
-pub fn start(info: &BrokerInfo, echo: bool) -> std::io::Result<AnswerService> {
+/// Starts the device-tag service on the broker.
+pub fn start(info: &BrokerInfo) -> std::io::Result<AnswerService> {
     let dir = info.state_dir.clone();
     AnswerService::start(
         info,
         "devinfo",
         FILTERS,
         DEVINFO_LOG,
-        echo,
         Arc::new(move |topic: &str, payload: &[u8]| answer(&dir, topic, payload)),
     )
 }

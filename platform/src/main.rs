@@ -504,20 +504,18 @@ pub(crate) fn start_thing(platform: &Platform, models: &[(String, PathBuf)]) -> 
     ThingService::start(&platform.broker.info, fixed).map_err(|e| format!("thing service: {e}"))
 }
 
-/// Starts the shadow service on `platform` (its exchanges also on stderr with `echo`).
+/// Starts the shadow service on `platform`.
 pub(crate) fn start_shadow(
     platform: &Platform,
-    echo: bool,
 ) -> Result<aiot_platform::answer_service::AnswerService, String> {
-    aiot_platform::shadow::start(&platform.broker.info, echo).map_err(|e| format!("shadow service: {e}"))
+    aiot_platform::shadow::start(&platform.broker.info).map_err(|e| format!("shadow service: {e}"))
 }
 
-/// Starts the device-tag service on `platform` (its exchanges also on stderr with `echo`).
+/// Starts the device-tag service on `platform`.
 pub(crate) fn start_devinfo(
     platform: &Platform,
-    echo: bool,
 ) -> Result<aiot_platform::answer_service::AnswerService, String> {
-    aiot_platform::devinfo::start(&platform.broker.info, echo).map_err(|e| format!("devinfo service: {e}"))
+    aiot_platform::devinfo::start(&platform.broker.info).map_err(|e| format!("devinfo service: {e}"))
 }
 
 /// Starts the provisioning / HTTP-uplink endpoint on `platform`, with the default product
@@ -546,8 +544,8 @@ fn run_exec(
     // Declared after `temp`, so dropped (broker stopped) before the folder goes.
     let platform = Platform::with_devices(&dir, &devices).map_err(|e| format!("broker: {e}"))?;
     let thing = start_thing(&platform, &thing_models)?;
-    let _shadow = start_shadow(&platform, false)?;
-    let _devinfo = start_devinfo(&platform, false)?;
+    let _shadow = start_shadow(&platform)?;
+    let _devinfo = start_devinfo(&platform)?;
     let auth = start_auth(&platform)?;
     let me = std::env::current_exe().map_err(|e| format!("own path: {e}"))?;
     let mut env = platform.env(&me);

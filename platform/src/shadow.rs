@@ -254,15 +254,14 @@ pub fn now_s() -> u64 {
         / 1000
 }
 
-/// Starts the shadow service on the broker (log lines also on stderr with `echo`, for `serve`).
-pub fn start(info: &BrokerInfo, echo: bool) -> std::io::Result<AnswerService> {
+/// Starts the shadow service on the broker.
+pub fn start(info: &BrokerInfo) -> std::io::Result<AnswerService> {
     let dir = info.state_dir.clone();
     AnswerService::start(
         info,
         "shadow",
         FILTERS,
         SHADOW_LOG,
-        echo,
         Arc::new(move |topic: &str, payload: &[u8]| answer(&dir, topic, payload, now_s())),
     )
 }

@@ -89,6 +89,11 @@ pub fn run(cmd: ShadowCmd) -> Result<u8, String> {
             let (topic, payload) =
                 control(&target.state_dir, &pk, &dn, &change, now_s()).map_err(|e| e.to_string())?;
             publish(&target.state_dir, &topic, payload.clone().into_bytes())?;
+            let line = format!("{pk}/{dn} -> (control) {payload}\n");
+            let log = target.state_dir.join(aiot_platform::shadow::SHADOW_LOG);
+            if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
+                let _ = std::io::Write::write_all(&mut f, line.as_bytes());
+            }
             println!("{topic}\n{payload}");
             Ok(0)
         }

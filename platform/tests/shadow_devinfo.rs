@@ -95,8 +95,8 @@ fn shadow_and_tag_replies_reach_the_device_as_on_aliyun() {
     let dir = std::env::temp_dir().join(format!("aiot-platform-shadow-devinfo-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let platform = Platform::start(&dir).unwrap();
-    let _shadow = aiot_platform::shadow::start(&platform.broker.info, false).unwrap();
-    let _devinfo = aiot_platform::devinfo::start(&platform.broker.info, false).unwrap();
+    let _shadow = aiot_platform::shadow::start(&platform.broker.info).unwrap();
+    let _devinfo = aiot_platform::devinfo::start(&platform.broker.info).unwrap();
     let port = platform.broker.tcp_port();
     let d = platform.devices()[0].clone();
     let (pk, dn) = (d.product_key.as_str(), d.device_name.as_str());
