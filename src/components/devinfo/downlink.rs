@@ -161,4 +161,17 @@ mod tests {
         }
         assert_eq!(why(T, "{\"id\":\"\u{ff}\"").0, Invalid::Response);
     }
+
+    #[test]
+    fn deep_data_neither_crashes_nor_loses_bytes() {
+        let depth = 100_000;
+        let p = format!(
+            r#"{{"id":"1","code":200,"message":"","data":{}{}}}"#,
+            "[".repeat(depth),
+            "]".repeat(depth)
+        );
+        assert_eq!(parse(T, p.as_bytes()).unwrap().data.len(), 2 * depth);
+        let open = format!(r#"{{"id":"1","data":{}"#, "[".repeat(depth));
+        assert_eq!(why(T, &open).0, Invalid::Response);
+    }
 }

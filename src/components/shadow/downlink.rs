@@ -300,6 +300,22 @@ mod tests {
     }
 
     #[test]
+    fn deep_and_huge_payloads_neither_crash_nor_lose_bytes() {
+        let depth = 100_000;
+        let deep = format!(
+            r#"{{"method":"control","timestamp":1,"version":2,"payload":{{"state":{}{}}}}}"#,
+            "[".repeat(depth),
+            "]".repeat(depth)
+        );
+        match parse(T, deep.as_bytes()).unwrap().kind {
+            Kind::Control { payload, version: 2 } => assert_eq!(payload.len(), 2 * depth + 10),
+            k => panic!("{k:?}"),
+        }
+        let unclosed = format!(r#"{{"method":"control","payload":{}"#, "{\"a\":".repeat(depth));
+        assert!(why(T, &unclosed).starts_with("payload is not a JSON object"));
+    }
+
+    #[test]
     fn log_texts_are_upstreams() {
         let p: &[u8] = b"{}";
         assert_eq!(
