@@ -125,16 +125,13 @@ pub fn parse<'a>(topic: &'a [u8], payload: &'a [u8]) -> Result<Recv<'a>, Refused
         .ok_or(Refused("no \"method\"".into()))?;
     let method: String =
         serde_json::from_str(method_raw.get()).or_else(|_| refuse("\"method\" is not a string"))?;
-    let ts_raw = top.get("timestamp").copied();
     let body_raw = top
         .get("payload")
         .copied()
         .ok_or(Refused("no \"payload\"".into()))?;
     let body: Option<Object<'a>> = serde_json::from_str(body_raw.get()).ok();
     let find = |key: &str| top.get(key).or_else(|| body.as_ref()?.get(key)).copied();
-    let ts_raw = ts_raw
-        .or_else(|| find("timestamp"))
-        .ok_or(Refused("no \"timestamp\"".into()))?;
+    let ts_raw = find("timestamp").ok_or(Refused("no \"timestamp\"".into()))?;
     let timestamp = number(ts_raw, "timestamp")?;
     let payload = text(body_raw);
     let version = |what: &str| match find("version") {
