@@ -202,6 +202,39 @@ const HEADERS: &[Header] = &[
         ],
         intro: "Task (job management): job queries, status and progress reports, pushed jobs.",
     },
+    Header {
+        file: "aiot_shadow_api.h",
+        guard: "__AIOT_SHADOW_API_H__",
+        sources: &["src/components/shadow/codes.rs", "src/ffi/shadow.rs"],
+        includes: &[],
+        exports: &[
+            "aiot_shadow_option_t",
+            "aiot_shadow_msg_type_t",
+            "aiot_shadow_msg_t",
+            "aiot_shadow_recv_type_t",
+            "aiot_shadow_recv_t",
+            "aiot_shadow_recv_handler_t",
+        ],
+        intro: "Device shadow: update, get and delete the shadow document; the cloud's control pushes.",
+    },
+    Header {
+        file: "aiot_devinfo_api.h",
+        guard: "__AIOT_DEVINFO_API_H__",
+        sources: &["src/components/devinfo/codes.rs", "src/ffi/devinfo.rs"],
+        includes: &[],
+        exports: &[
+            "aiot_devinfo_recv_type_t",
+            "aiot_devinfo_recv_t",
+            "aiot_devinfo_recv_handler_t",
+            "aiot_devinfo_event_type_t",
+            "aiot_devinfo_event_t",
+            "aiot_devinfo_event_handler_t",
+            "aiot_devinfo_msg_type_t",
+            "aiot_devinfo_msg_t",
+            "aiot_devinfo_option_t",
+        ],
+        intro: "Device tags: update, delete and get the device's tags (attrKey/attrValue).",
+    },
 ];
 
 /// System headers a generated header includes besides `<stdint.h>`: upstream's

@@ -31,6 +31,8 @@ for arg in "$@"; do
                    prefix='^aiot_mqtt_download_' ;;
     TASK) names="aiot_task_init aiot_task_setopt aiot_task_get_task_list aiot_task_get_task_detail aiot_task_update aiot_task_deinit"
           prefix='^aiot_task_' ;;
+    SHADOW) names="aiot_shadow_init aiot_shadow_setopt aiot_shadow_send aiot_shadow_deinit"; prefix='^aiot_shadow_' ;;
+    DEVINFO) names="aiot_devinfo_init aiot_devinfo_setopt aiot_devinfo_send aiot_devinfo_deinit"; prefix='^aiot_devinfo_' ;;
     *) echo "check-symbols: unknown component $component"; exit 2 ;;
   esac
   case "${arg#*=}" in

@@ -12,6 +12,9 @@
  *   not delivered through subscriptions (so a device that also subscribed gets it once).
  *   Messages of devices are never redirected: a device gets nothing back of its own uplinks
  *   (an RRPC reply shares its topic with the request; an echo would be a new call).
+ * - Exception: the downlinks of g_subscribed_downlinks (devinfo get_reply, mqtt_download's
+ *   download_reply) reach a device only through its own SUBSCRIBE, as on Aliyun, and never the
+ *   platform's own subscriptions.
  * - MOSQ_EVT_DISCONNECT: forgets that connection (not a newer one with the same client id).
  *
  * Dynamic registration (options `prov_socket` and `prov_creds`, set by the platform):
@@ -433,6 +436,23 @@ static bool matches(const char *pattern, const char *topic)
     return *topic == '\0';
 }
 
+/* Downlinks a device gets only through its own SUBSCRIBE, as on Aliyun (the SDK subscribes to
+ * them): not redirected, and never delivered to the platform's own subscriptions. */
+static const char *const g_subscribed_downlinks[] = {
+    "/sys/+/+/thing/deviceinfo/get_reply",
+    "/sys/+/+/thing/file/download_reply",
+};
+
+static bool subscribed_downlink(const char *topic)
+{
+    for (size_t i = 0; i < sizeof(g_subscribed_downlinks) / sizeof(g_subscribed_downlinks[0]); i++) {
+        if (matches(g_subscribed_downlinks[i], topic)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* The acl file's per-device topics, for a dynamically registered device "<dn>&<pk>". */
 static bool device_may_use(const char *username, const char *topic)
 {
@@ -460,6 +480,12 @@ static int on_acl_check(int event, void *event_data, void *userdata)
     (void)event;
     (void)userdata;
     struct mosquitto_evt_acl_check *ev = event_data;
+    if (ev->access == MOSQ_ACL_READ && subscribed_downlink(ev->topic)) {
+        const char *reader = mosquitto_client_username(ev->client);
+        if (reader != NULL && strcmp(reader, PLATFORM_USER) == 0) {
+            return MOSQ_ERR_ACL_DENIED;
+        }
+    }
     if (g_special == 0) {
         return MOSQ_ERR_PLUGIN_DEFER;
     }
@@ -525,7 +551,8 @@ static int on_message(int event, void *event_data, void *userdata)
     struct mosquitto_evt_message *ev = event_data;
     const char *sender = mosquitto_client_username(ev->client);
     char user[MAX_USER];
-    if (sender == NULL || strcmp(sender, PLATFORM_USER) != 0 || !device_of(ev->topic, user, sizeof(user))) {
+    if (sender == NULL || strcmp(sender, PLATFORM_USER) != 0 || subscribed_downlink(ev->topic) ||
+        !device_of(ev->topic, user, sizeof(user))) {
         return MOSQ_ERR_SUCCESS;
     }
     int delivered = 0;

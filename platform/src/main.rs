@@ -12,6 +12,7 @@ use aiot_platform::thing::{fixed_time_from_env, ThingService};
 use aiot_platform::thing_model::{install, parse_model_arg};
 use aiot_platform::{process, BrokerInfo, Device, Platform};
 
+mod devinfo_cli;
 mod dm_cli;
 mod mqtt_download_cli;
 mod ota_cli;
@@ -19,6 +20,7 @@ mod progress_board;
 mod prov_cli;
 mod push_queue;
 mod task_cli;
+mod shadow_cli;
 use clap::{Parser, Subcommand, ValueEnum};
 
 const ABOUT: &str = "A local Aliyun IoT platform for testing devices built on Link SDK C 4.x / libaiot";
@@ -335,6 +337,18 @@ enum Cmd {
     /// PROGRAM, judge the progress and the file it wrote.
     #[command(long_about = mqtt_download_cli::MOTA_LONG_ABOUT)]
     MotaExec(mqtt_download_cli::MotaExecArgs),
+    /// The device shadow's cloud side: push a desired change (control), show the document.
+    #[command(long_about = shadow_cli::SHADOW_LONG_ABOUT)]
+    Shadow {
+        #[command(subcommand)]
+        cmd: shadow_cli::ShadowCmd,
+    },
+    /// Device tags: show what the platform keeps for a device.
+    #[command(long_about = devinfo_cli::DEVINFO_LONG_ABOUT)]
+    Devinfo {
+        #[command(subcommand)]
+        cmd: devinfo_cli::DevinfoCmd,
+    },
     /// Print the MQTT password of a device (upper-case hex HMAC-SHA256).
     Password {
         /// The device's productKey.
@@ -502,6 +516,20 @@ pub(crate) fn start_thing(platform: &Platform, models: &[(String, PathBuf)]) -> 
     ThingService::start(&platform.broker.info, fixed).map_err(|e| format!("thing service: {e}"))
 }
 
+/// Starts the shadow service on `platform`.
+pub(crate) fn start_shadow(
+    platform: &Platform,
+) -> Result<aiot_platform::answer_service::AnswerService, String> {
+    aiot_platform::shadow::start(&platform.broker.info).map_err(|e| format!("shadow service: {e}"))
+}
+
+/// Starts the device-tag service on `platform`.
+pub(crate) fn start_devinfo(
+    platform: &Platform,
+) -> Result<aiot_platform::answer_service::AnswerService, String> {
+    aiot_platform::devinfo::start(&platform.broker.info).map_err(|e| format!("devinfo service: {e}"))
+}
+
 /// Starts the provisioning / HTTP-uplink endpoint on `platform`, with the default product
 /// (AIOT_REG_* variables) installed first.
 pub(crate) fn start_auth(platform: &Platform) -> Result<AuthServer, String> {
@@ -528,6 +556,8 @@ fn run_exec(
     // Declared after `temp`, so dropped (broker stopped) before the folder goes.
     let platform = Platform::with_devices(&dir, &devices).map_err(|e| format!("broker: {e}"))?;
     let thing = start_thing(&platform, &thing_models)?;
+    let _shadow = start_shadow(&platform)?;
+    let _devinfo = start_devinfo(&platform)?;
     let auth = start_auth(&platform)?;
     let me = std::env::current_exe().map_err(|e| format!("own path: {e}"))?;
     let mut env = platform.env(&me);
@@ -646,6 +676,8 @@ fn main() -> ExitCode {
         Cmd::Dm { cmd } => dm_cli::run(cmd),
         Cmd::Prov { cmd } => prov_cli::run(cmd),
         Cmd::Task { cmd } => task_cli::run(cmd),
+        Cmd::Shadow { cmd } => shadow_cli::run(cmd),
+        Cmd::Devinfo { cmd } => devinfo_cli::run(cmd),
         Cmd::Push(a) => ota_cli::run_push(a),
         Cmd::MotaExec(a) => mqtt_download_cli::run_mota_exec(a),
         Cmd::Password {

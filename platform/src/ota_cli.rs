@@ -587,6 +587,8 @@ pub fn run_serve(
     let client =
         Arc::new(OtaClient::start(&platform.broker.info).map_err(|e| format!("platform client: {e}"))?);
     let thing = crate::start_thing(&platform, &thing_models)?;
+    let shadow = crate::start_shadow(&platform)?;
+    let devinfo = crate::start_devinfo(&platform)?;
     let auth = crate::start_auth(&platform)?;
     let me = std::env::current_exe().map_err(|e| format!("own path: {e}"))?;
     crate::print_info(&platform, &me);
@@ -614,8 +616,13 @@ pub fn run_serve(
         "dm       : aiot-platform dm set|call|rrpc|show ... --state-dir {} (thing uplinks in thing.log)",
         state_dir.display()
     );
+    println!("shadow   : aiot-platform shadow control|show ... (shadow.log); tags: aiot-platform devinfo show (devinfo.log)");
     println!();
     let out = Out::stderr();
+    for service in [&shadow, &devinfo] {
+        let o = out.clone();
+        service.set_observer(Arc::new(move |l: &str| o.line(l)));
+    }
     let board = Arc::new(Mutex::new(Board::new(out.clone())));
     let observer = board.clone();
     client.set_observer(move |k, ev| observer.lock().unwrap().show(k, ev));

@@ -4,6 +4,9 @@
 /// Bootstrap: the MQTT endpoint from the bootstrap service, and its notify (`aiot_bootstrap_*`).
 #[cfg(feature = "bootstrap")]
 pub mod bootstrap;
+/// Device tags: update, delete and get (`aiot_devinfo_*`).
+#[cfg(feature = "devinfo")]
+pub mod devinfo;
 /// Data model: thing-model properties, events, services and raw data (`aiot_dm_*`).
 #[cfg(feature = "dm")]
 pub mod dm;
@@ -34,3 +37,6 @@ pub mod ota;
 /// Task (job management): job queries, status reports and pushed jobs (`aiot_task_*`).
 #[cfg(feature = "task")]
 pub mod task;
+/// Device shadow: reported/desired document with versions, cloud control pushes (`aiot_shadow_*`).
+#[cfg(feature = "shadow")]
+pub mod shadow;

@@ -7,6 +7,8 @@
 #[cfg(feature = "bootstrap")]
 pub mod bootstrap;
 pub mod ca;
+#[cfg(feature = "devinfo")]
+pub mod devinfo;
 #[cfg(feature = "dm")]
 pub mod dm;
 #[cfg(feature = "dynreg")]
@@ -22,6 +24,8 @@ pub mod mqtt_download;
 pub mod ntp;
 #[cfg(feature = "ota")]
 pub mod ota;
+#[cfg(feature = "shadow")]
+pub mod shadow;
 pub mod state;
 pub mod sysdep;
 #[cfg(feature = "task")]

@@ -1,0 +1,328 @@
+//! Device shadow (`aiot_shadow_api.h`): updates, gets and deletes the device's shadow document
+//! over an MQTT session. Requests go out on `/shadow/update/{pk}/{dn}` (QoS0, no alink id);
+//! replies and control pushes come in on `/shadow/get/{pk}/{dn}` through one topic handler on
+//! `/shadow/get/+/+` (no SUBSCRIBE: the platform delivers them itself).
+//!
+//! - `downlink`: what a received message hands to the receive handler, or why it is refused;
+//! - `codes`: `STATE_SHADOW_*`.
+
+#![forbid(unsafe_code)]
+
+pub mod codes;
+pub mod downlink;
+
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use codes::*;
+pub use downlink::{Kind, Recv};
+
+use crate::error::Error;
+use crate::log;
+use crate::mqtt::{Client, Component, Recv as MqttRecv, RecvHandler, Userdata};
+
+/// A message `aiot_shadow_send` sends (`aiot_shadow_msg_t` by type). `reported` is JSON text
+/// inserted as given (upstream validates nothing); `None` stands for a NULL pointer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Msg<'a> {
+    Update {
+        reported: Option<&'a [u8]>,
+        version: i64,
+    },
+    CleanDesired {
+        version: i64,
+    },
+    Get,
+    DeleteReported {
+        reported: Option<&'a [u8]>,
+        version: i64,
+    },
+}
+
+/// What a shadow call can fail with; [`ShadowError::code`] maps it to upstream's code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShadowError {
+    /// No MQTT session attached (or it was freed).
+    MqttHandleNull,
+    /// `reported` is NULL.
+    ReportedNull,
+    /// From the MQTT core (missing product key / device name, publish errors).
+    Core(Error),
+}
+
+impl ShadowError {
+    /// The upstream `STATE_*` code.
+    pub fn code(self) -> i32 {
+        match self {
+            ShadowError::MqttHandleNull => STATE_SHADOW_MQTT_HANDLE_IS_NULL,
+            ShadowError::ReportedNull => STATE_SHADOW_REPORTED_DATA_IS_NULL,
+            ShadowError::Core(e) => e.code(),
+        }
+    }
+}
+
+impl From<Error> for ShadowError {
+    fn from(e: Error) -> Self {
+        ShadowError::Core(e)
+    }
+}
+
+/// The request payload of `msg`, or why there is none.
+pub fn payload(msg: &Msg<'_>) -> Result<Vec<u8>, ShadowError> {
+    let request = |method: &str, reported: Option<&[u8]>, version: i64| {
+        let reported = reported.ok_or(ShadowError::ReportedNull)?;
+        let mut p = format!("{{\"method\":\"{method}\",\"state\":{{\"reported\":").into_bytes();
+        p.extend_from_slice(reported);
+        p.extend_from_slice(format!("}},\"version\":{version}}}").as_bytes());
+        Ok(p)
+    };
+    match *msg {
+        Msg::Update { reported, version } => request("update", reported, version),
+        Msg::DeleteReported { reported, version } => request("delete", reported, version),
+        Msg::CleanDesired { version } => Ok(format!(
+            "{{\"method\":\"update\",\"state\":{{\"desired\":\"null\"}},\"version\":{version}}}"
+        )
+        .into_bytes()),
+        Msg::Get => Ok(b"{\"method\":\"get\"}".to_vec()),
+    }
+}
+
+/// The user's receive handler: the message and the userdata.
+pub type ShadowFn = dyn Fn(&Recv<'_>, Userdata) + Send + Sync;
+
+struct Config {
+    handler: Option<Arc<ShadowFn>>,
+    userdata: Userdata,
+    mqtt: Option<Arc<Client>>,
+}
+
+/// Locks: `cfg` is taken alone and never held while calling the MQTT session or the user's
+/// handler.
+struct Inner {
+    cfg: Mutex<Config>,
+}
+
+/// A shadow handle.
+pub struct Shadow {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Attached to the MQTT session: at its deinit the handle forgets it, so later sends answer
+/// `STATE_SHADOW_MQTT_HANDLE_IS_NULL` as upstream's do.
+struct Hooks {
+    inner: Weak<Inner>,
+    client: Weak<Client>,
+}
+
+impl Component for Hooks {
+    fn on_deinit(&self) {
+        if let Some(inner) = self.inner.upgrade() {
+            let mut cfg = lock(&inner.cfg);
+            if cfg
+                .mqtt
+                .as_ref()
+                .is_some_and(|c| std::ptr::eq(Arc::as_ptr(c), self.client.as_ptr()))
+            {
+                cfg.mqtt = None;
+            }
+        }
+    }
+}
+
+impl Default for Shadow {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Shadow {
+    /// `aiot_shadow_init`: no session, no handler.
+    pub fn new() -> Shadow {
+        Shadow {
+            inner: Arc::new(Inner {
+                cfg: Mutex::new(Config {
+                    handler: None,
+                    userdata: 0,
+                    mqtt: None,
+                }),
+            }),
+        }
+    }
+
+    /// Identifies this handle's topic handler and component on the MQTT session.
+    fn key(&self) -> usize {
+        Arc::as_ptr(&self.inner) as usize
+    }
+
+    pub fn set_handler(&self, handler: Arc<ShadowFn>) {
+        lock(&self.inner.cfg).handler = Some(handler);
+    }
+
+    pub fn set_userdata(&self, userdata: Userdata) {
+        lock(&self.inner.cfg).userdata = userdata;
+    }
+
+    /// Attaches to an MQTT session (leaving the previous one): the topic handler on
+    /// `/shadow/get/+/+` (no SUBSCRIBE), then the component.
+    pub fn set_mqtt(&self, client: Arc<Client>) -> Result<(), ShadowError> {
+        self.detach();
+        lock(&self.inner.cfg).mqtt = Some(client.clone());
+        let weak = Arc::downgrade(&self.inner);
+        let handler = RecvHandler {
+            key: self.key(),
+            call: Arc::new(move |recv: &MqttRecv<'_>, _userdata: Userdata| {
+                if let (Some(inner), MqttRecv::Pub { topic, payload, .. }) = (weak.upgrade(), recv) {
+                    deliver(&inner, topic, payload);
+                }
+            }),
+        };
+        client.attach_topic_handler(downlink::TOPIC_FILTER.as_bytes(), handler, 0)?;
+        let hooks = Hooks {
+            inner: Arc::downgrade(&self.inner),
+            client: Arc::downgrade(&client),
+        };
+        Ok(client.attach_component(self.key(), Arc::new(hooks))?)
+    }
+
+    fn detach(&self) {
+        let old = lock(&self.inner.cfg).mqtt.take();
+        if let Some(client) = old {
+            client.detach_topic_handler(downlink::TOPIC_FILTER.as_bytes(), self.key());
+            let _ = client.detach_component(self.key());
+        }
+    }
+
+    /// `aiot_shadow_send`: publishes `msg` (QoS0) on `/shadow/update/{pk}/{dn}` for
+    /// `product_key`/`device_name`, or the session's own device where they are `None`.
+    /// Returns the publish result (0).
+    pub fn send(
+        &self,
+        msg: &Msg<'_>,
+        product_key: Option<&[u8]>,
+        device_name: Option<&[u8]>,
+    ) -> Result<i32, ShadowError> {
+        let client = lock(&self.inner.cfg)
+            .mqtt
+            .clone()
+            .ok_or(ShadowError::MqttHandleNull)?;
+        let own_pk = client.product_key();
+        let own_dn = client.device_name();
+        let pk = product_key
+            .or(own_pk.as_deref().map(str::as_bytes))
+            .ok_or(Error::MissingProductKey)?;
+        let dn = device_name
+            .or(own_dn.as_deref().map(str::as_bytes))
+            .ok_or(Error::MissingDeviceName)?;
+        let body = payload(msg)?;
+        let mut topic = b"/shadow/update/".to_vec();
+        topic.extend_from_slice(pk);
+        topic.push(b'/');
+        topic.extend_from_slice(dn);
+        Ok(i32::from(client.publish(topic.as_slice(), &body, 0)?))
+    }
+}
+
+impl Drop for Shadow {
+    fn drop(&mut self) {
+        self.detach();
+    }
+}
+
+/// Parses a message from the topic handler and hands it to the user's handler (with no lock
+/// held). Without a handler nothing happens, not even a log line, as upstream.
+fn deliver(inner: &Inner, topic: &[u8], payload: &[u8]) {
+    let (handler, userdata) = {
+        let cfg = lock(&inner.cfg);
+        (cfg.handler.clone(), cfg.userdata)
+    };
+    let Some(handler) = handler else {
+        return;
+    };
+    match downlink::parse(topic, payload) {
+        Ok(recv) => {
+            log::line(STATE_SHADOW_LOG_RECV, recv.kind.log_text());
+            handler(&recv, userdata);
+        }
+        Err(refused) => log::line_bytes(
+            SATAE_SHADOW_LOG_PARSE_RECV_MSG_FAILED,
+            &[
+                b"SHADOW parse recv message failed: ",
+                refused.0.as_bytes(),
+                b", topic ",
+                topic,
+                b"\r\n",
+            ],
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(m: Msg<'_>) -> String {
+        String::from_utf8(payload(&m).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn payloads_are_upstreams() {
+        assert_eq!(
+            text(Msg::Update {
+                reported: Some(b"{\"LightSwitch\":1}"),
+                version: 0
+            }),
+            r#"{"method":"update","state":{"reported":{"LightSwitch":1}},"version":0}"#
+        );
+        assert_eq!(
+            text(Msg::Update {
+                reported: Some(b"{}"),
+                version: -1
+            }),
+            r#"{"method":"update","state":{"reported":{}},"version":-1}"#
+        );
+        assert_eq!(
+            text(Msg::DeleteReported {
+                reported: Some(b"{\"LightSwitch\":\"null\"}"),
+                version: 2
+            }),
+            r#"{"method":"delete","state":{"reported":{"LightSwitch":"null"}},"version":2}"#
+        );
+        assert_eq!(
+            text(Msg::CleanDesired { version: i64::MIN }),
+            r#"{"method":"update","state":{"desired":"null"},"version":-9223372036854775808}"#
+        );
+        assert_eq!(text(Msg::Get), r#"{"method":"get"}"#);
+        assert_eq!(
+            payload(&Msg::Update {
+                reported: None,
+                version: 1
+            }),
+            Err(ShadowError::ReportedNull)
+        );
+        assert_eq!(
+            payload(&Msg::DeleteReported {
+                reported: None,
+                version: 1
+            }),
+            Err(ShadowError::ReportedNull)
+        );
+    }
+
+    #[test]
+    fn codes_are_upstreams() {
+        assert_eq!(ShadowError::MqttHandleNull.code(), -0x1301);
+        assert_eq!(ShadowError::ReportedNull.code(), -0x1302);
+        assert_eq!(ShadowError::Core(Error::MissingDeviceName).code(), -0x0105);
+    }
+
+    #[test]
+    fn send_without_a_session_is_refused() {
+        assert_eq!(
+            Shadow::new().send(&Msg::Get, None, None),
+            Err(ShadowError::MqttHandleNull)
+        );
+    }
+}
