@@ -8,6 +8,7 @@
 //! - `receive`: `aiot_mqtt_recv`, the topic map and dispatch to handlers;
 //! - `process`: `aiot_mqtt_process`, heartbeats and the QoS1 resend cache;
 //! - `component`: the internal API of components (hooks, alink id, pk/dn);
+//! - `nwkstats`: connect time, failures and heartbeat round trip (logpost's system logs);
 //! - `codec`: the wire format (every packet in and out); `topic`: filter rules; `auth`:
 //!   Aliyun's signed credentials.
 
@@ -15,6 +16,7 @@ pub mod auth;
 pub mod codec;
 mod component;
 mod config;
+mod nwkstats;
 mod process;
 mod receive;
 mod send;
@@ -22,6 +24,7 @@ mod session;
 pub mod topic;
 
 pub use component::{next_alink_id, Component};
+pub use nwkstats::NwkStats;
 pub use session::Client;
 
 use std::sync::Arc;

@@ -32,6 +32,7 @@ use bytes::BytesMut;
 use super::codec;
 use super::component::ComponentEntry;
 use super::config::Config;
+use super::nwkstats::NwkStats;
 use super::process::Pending;
 use super::receive::TopicEntry;
 use super::{auth, DisconnectCause, Event};
@@ -68,6 +69,8 @@ pub(super) struct State {
     pub(super) lost: u32,
     pub(super) last_reconnect_attempt: Option<u64>,
     pub(super) reconnect_failures: u32,
+    /// Network statistics (see `nwkstats`).
+    pub(super) nwk: NwkStats,
 }
 
 impl State {
@@ -123,6 +126,7 @@ impl Client {
                 lost: 0,
                 last_reconnect_attempt: None,
                 reconnect_failures: 0,
+                nwk: NwkStats::default(),
             }),
             slot: Mutex::new(None),
             connecting: Mutex::new(()),
@@ -256,15 +260,19 @@ impl Client {
             connect_timeout_ms,
             cred: cred.as_ref(),
         };
+        let tls = lock(&self.cfg).tls();
+        lock(&self.state).nwk.connect_started(self.now(), tls);
         let conn = match Connection::open(self.port.as_ref(), &endpoint) {
             Ok(c) => Arc::new(c),
             // Upstream's MQTT client has no code of its own for the credential's setopt.
             Err(Error::NetworkCred) => return Err(Error::NetworkSetopt),
             Err(e) => {
                 *lock(&LAST_CONNECT_ERROR) = Some(e.code());
+                lock(&self.state).nwk.connect_failed(e.code());
                 return Err(e);
             }
         };
+        lock(&self.state).nwk.connect_done(self.now());
         let (connect, send_timeout, recv_timeout) = self.connect_packet(started);
         send_connect(&conn, &connect, send_timeout)?;
         read_connack(&conn, recv_timeout)?;
