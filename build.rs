@@ -137,6 +137,21 @@ const HEADERS: &[Header] = &[
         intro:
             "Dynamic registration over MQTT: a device secret (whitelist) or MQTT credentials (no whitelist).",
     },
+    Header {
+        file: "aiot_logpost_api.h",
+        guard: "__AIOT_LOGPOST_API_H__",
+        sources: &["src/components/logpost/codes.rs", "src/ffi/logpost.rs"],
+        includes: &[],
+        exports: &[
+            "aiot_logpost_option_t",
+            "aiot_logpost_level_t",
+            "aiot_logpost_msg_t",
+            "aiot_logpost_event_type_t",
+            "aiot_logpost_event_t",
+            "aiot_logpost_event_handler_t",
+        ],
+        intro: "Logpost: device logs to the cloud, switched by the cloud's log config; network system logs.",
+    },
 ];
 
 fn generate(root: &Path, h: &Header, out: &Path) {

@@ -16,6 +16,9 @@ pub mod dynregmq;
 /// The one internal HTTP/1.1 client (download, dynamic registration over HTTPS).
 #[cfg(any(feature = "ota", feature = "dynreg"))]
 pub(crate) mod http;
+/// Logpost: device logs to the cloud, switched by the cloud's log config (`aiot_logpost_*`).
+#[cfg(feature = "logpost")]
+pub mod logpost;
 /// NTP: the platform's time as a local date, and the log clock rebased on it (`aiot_ntp_*`).
 #[cfg(feature = "ntp")]
 pub mod ntp;

@@ -11,6 +11,8 @@ pub mod dm;
 pub mod dynreg;
 #[cfg(feature = "dynregmq")]
 pub mod dynregmq;
+#[cfg(feature = "logpost")]
+pub mod logpost;
 pub mod mqtt;
 #[cfg(feature = "ntp")]
 pub mod ntp;
