@@ -36,3 +36,4 @@ pub mod thing_model;
 pub use broker::{Broker, BrokerInfo, PLATFORM_USER};
 pub use devices::{aliyun_password, default_devices, Device};
 pub use platform::{Platform, HOST, TLS_HOST};
+pub mod logpost;

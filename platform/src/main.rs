@@ -13,6 +13,7 @@ use aiot_platform::thing_model::{install, parse_model_arg};
 use aiot_platform::{process, BrokerInfo, Device, Platform};
 
 mod dm_cli;
+mod logpost_cli;
 mod ota_cli;
 mod progress_board;
 mod prov_cli;
@@ -316,6 +317,12 @@ enum Cmd {
         #[command(subcommand)]
         cmd: dm_cli::DmCmd,
     },
+    /// Logpost: a device's log switch (pushed to it) and the log records it posted.
+    #[command(long_about = logpost_cli::LOGPOST_LONG_ABOUT)]
+    Logpost {
+        #[command(subcommand)]
+        cmd: logpost_cli::LogpostCmd,
+    },
     /// Provisioning: products with a product secret, pre-registered device names, activations,
     /// HTTP-uplink tokens, the bootstrap notify.
     #[command(long_about = prov_cli::PROV_LONG_ABOUT)]
@@ -490,6 +497,12 @@ pub(crate) fn start_thing(platform: &Platform, models: &[(String, PathBuf)]) -> 
     ThingService::start(&platform.broker.info, fixed).map_err(|e| format!("thing service: {e}"))
 }
 
+/// Starts the logpost side (config get answers, the record of device logs) on `platform`.
+pub(crate) fn start_logpost(platform: &Platform) -> Result<aiot_platform::logpost::LogpostService, String> {
+    aiot_platform::logpost::LogpostService::start(&platform.broker.info)
+        .map_err(|e| format!("logpost service: {e}"))
+}
+
 /// Starts the provisioning / HTTP-uplink endpoint on `platform`, with the default product
 /// (AIOT_REG_* variables) installed first.
 pub(crate) fn start_auth(platform: &Platform) -> Result<AuthServer, String> {
@@ -516,6 +529,7 @@ fn run_exec(
     // Declared after `temp`, so dropped (broker stopped) before the folder goes.
     let platform = Platform::with_devices(&dir, &devices).map_err(|e| format!("broker: {e}"))?;
     let thing = start_thing(&platform, &thing_models)?;
+    let _logpost = start_logpost(&platform)?;
     let auth = start_auth(&platform)?;
     let me = std::env::current_exe().map_err(|e| format!("own path: {e}"))?;
     let mut env = platform.env(&me);
@@ -632,6 +646,7 @@ fn main() -> ExitCode {
             thing_models,
         } => ota_cli::run_serve(state_dir, devices_or_default(devices), thing_models),
         Cmd::Dm { cmd } => dm_cli::run(cmd),
+        Cmd::Logpost { cmd } => logpost_cli::run(cmd),
         Cmd::Prov { cmd } => prov_cli::run(cmd),
         Cmd::Push(a) => ota_cli::run_push(a),
         Cmd::Password {

@@ -587,6 +587,7 @@ pub fn run_serve(
     let client =
         Arc::new(OtaClient::start(&platform.broker.info).map_err(|e| format!("platform client: {e}"))?);
     let thing = crate::start_thing(&platform, &thing_models)?;
+    let _logpost = crate::start_logpost(&platform)?;
     let auth = crate::start_auth(&platform)?;
     let me = std::env::current_exe().map_err(|e| format!("own path: {e}"))?;
     crate::print_info(&platform, &me);
