@@ -23,6 +23,8 @@ for arg in "$@"; do
               prefix='^aiot_dynregmq_' ;;
     DYNREG) names="aiot_dynreg_init aiot_dynreg_setopt aiot_dynreg_send_request aiot_dynreg_recv aiot_dynreg_deinit"
             prefix='^aiot_dynreg_' ;;
+    LOGPOST) names="aiot_logpost_init aiot_logpost_setopt aiot_logpost_send aiot_logpost_deinit"
+             prefix='^aiot_logpost_' ;;
     *) echo "check-symbols: unknown component $component"; exit 2 ;;
   esac
   case "${arg#*=}" in
