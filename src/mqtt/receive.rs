@@ -189,6 +189,7 @@ impl Client {
                     let sent = st.last_ping;
                     st.nwk.heartbeat_answered(now.saturating_sub(sent));
                 }
+                super::diagtap::report(super::diagtap::Tap::PingAnswered);
                 self.deliver_default(&Recv::HeartbeatResponse);
                 Ok(())
             }

@@ -32,6 +32,7 @@ use bytes::BytesMut;
 use super::codec;
 use super::component::ComponentEntry;
 use super::config::Config;
+use super::diagtap::{self, Tap};
 use super::nwkstats::NwkStats;
 use super::process::Pending;
 use super::receive::TopicEntry;
@@ -262,6 +263,7 @@ impl Client {
         };
         let tls = lock(&self.cfg).tls();
         lock(&self.state).nwk.connect_started(self.now(), tls);
+        diagtap::report(Tap::ConnectStart);
         let conn = match Connection::open(self.port.as_ref(), &endpoint) {
             Ok(c) => Arc::new(c),
             // Upstream's MQTT client has no code of its own for the credential's setopt.
@@ -276,6 +278,7 @@ impl Client {
         let (connect, send_timeout, recv_timeout) = self.connect_packet(started);
         send_connect(&conn, &connect, send_timeout)?;
         read_connack(&conn, recv_timeout)?;
+        diagtap::report(Tap::ConnectDone);
         Ok(conn)
     }
 
