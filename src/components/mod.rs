@@ -1,6 +1,9 @@
 //! The components, one folder each as upstream's `components/`; each is a cargo feature (and a
 //! CMake option) and uses the core only through the MQTT session's component API.
 
+/// Diag: the SDK's self-diagnosis of connect, heartbeat and Alink reply times (`aiot_diag_*`).
+#[cfg(feature = "diag")]
+pub mod diag;
 /// Data model: thing-model properties, events, services and raw data (`aiot_dm_*`).
 #[cfg(feature = "dm")]
 pub mod dm;

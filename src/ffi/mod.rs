@@ -5,6 +5,8 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod ca;
+#[cfg(feature = "diag")]
+pub mod diag;
 #[cfg(feature = "dm")]
 pub mod dm;
 #[cfg(feature = "dynreg")]
