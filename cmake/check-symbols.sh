@@ -25,6 +25,8 @@ for arg in "$@"; do
             prefix='^aiot_dynreg_' ;;
     LOGPOST) names="aiot_logpost_init aiot_logpost_setopt aiot_logpost_send aiot_logpost_deinit"
              prefix='^aiot_logpost_' ;;
+    DIAG) names="aiot_diag_init aiot_diag_setopt aiot_diag_start aiot_diag_stop aiot_diag_deinit"
+          prefix='^aiot_diag_' ;;
     *) echo "check-symbols: unknown component $component"; exit 2 ;;
   esac
   case "${arg#*=}" in

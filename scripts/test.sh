@@ -25,6 +25,6 @@ cmake --build build -j2
 
 echo "== MQTT-only build (every component OFF) + CTest"
 cmake -S . -B build-mqtt -DCMAKE_BUILD_TYPE=Release -DAIOT_WITH_OTA=OFF -DAIOT_WITH_DM=OFF \
-  -DAIOT_WITH_NTP=OFF -DAIOT_WITH_DYNREGMQ=OFF -DAIOT_WITH_DYNREG=OFF -DAIOT_WITH_LOGPOST=OFF >/dev/null
+  -DAIOT_WITH_NTP=OFF -DAIOT_WITH_DYNREGMQ=OFF -DAIOT_WITH_DYNREG=OFF -DAIOT_WITH_LOGPOST=OFF -DAIOT_WITH_DIAG=OFF >/dev/null
 cmake --build build-mqtt -j2
 (cd build-mqtt && ctest --output-on-failure -j2 --timeout 300)
