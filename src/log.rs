@@ -350,6 +350,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_tap_gets_ordinary_lines_except_untapped_ones() {
+        let got: Arc<Mutex<Vec<(i32, String)>>> = Arc::default();
+        let sink = got.clone();
+        set_tap(Some(Arc::new(move |code: i32, line: &[u8]| {
+            let text = String::from_utf8_lossy(line).into_owned();
+            if text.contains("tap-test-") {
+                sink.lock().unwrap().push((code, text));
+            }
+        })));
+        line(-0x0309, "tap-test-1\r\n");
+        untapped(|| line(-0x0309, "tap-test-2\r\n"));
+        line_bytes(-0x0309, &[b"tap-test-", b"3\r\n"]);
+        hexdump(-0x030A, '>', b"tap-test-4");
+        set_tap(None);
+        line(-0x0309, "tap-test-5\r\n");
+        let got = got.lock().unwrap();
+        let texts: Vec<&str> = got.iter().map(|(_, t)| t.as_str()).collect();
+        assert_eq!(got.len(), 2, "{texts:?}");
+        assert!(texts[0].ends_with("[LK-0309] tap-test-1\r\n") && texts[1].ends_with("tap-test-3\r\n"));
+        assert_eq!(got[0].0, -0x0309);
+    }
+
+    #[test]
     fn rebased_clock_runs_on_while_ahead_of_the_port_clock() {
         let mut r = None;
         assert_eq!(clock_at(&mut r, 500), 500, "not rebased: the port's clock");
