@@ -147,13 +147,10 @@ fn check(inner: &Inner, client: &Client) {
         if !s.started {
             return;
         }
+        // The first tick after a start evaluates at once, then every 2 s (a clock that went
+        // back restarts the count).
         let last = s.last_check.map(|t| t.min(now));
         if last.is_some_and(|t| now - t < CHECK_INTERVAL_MS) {
-            return;
-        }
-        if last.is_none() {
-            // The first check of a start only begins the count.
-            s.last_check = Some(now);
             return;
         }
         s.last_check = Some(now);
