@@ -235,6 +235,38 @@ const HEADERS: &[Header] = &[
         ],
         intro: "Device tags: update, delete and get the device's tags (attrKey/attrValue).",
     },
+    Header {
+        file: "aiot_logpost_api.h",
+        guard: "__AIOT_LOGPOST_API_H__",
+        sources: &["src/components/logpost/codes.rs", "src/ffi/logpost.rs"],
+        includes: &[],
+        exports: &[
+            "aiot_logpost_option_t",
+            "aiot_logpost_level_t",
+            "aiot_logpost_msg_t",
+            "aiot_logpost_event_type_t",
+            "aiot_logpost_event_t",
+            "aiot_logpost_event_handler_t",
+        ],
+        intro: "Logpost: device logs to the cloud, switched by the cloud's log config; network system logs.",
+    },
+    Header {
+        file: "aiot_diag_api.h",
+        guard: "__AIOT_DIAG_API_H__",
+        sources: &["src/components/diag/codes.rs", "src/ffi/diag.rs"],
+        includes: &[],
+        exports: &[
+            "aiot_diag_recv_type_t",
+            "aiot_diag_recv_t",
+            "aiot_diag_recv_handler_t",
+            "aiot_diag_event_type_t",
+            "aiot_diag_event_t",
+            "aiot_diag_event_handler_t",
+            "aiot_diag_config_t",
+            "aiot_diag_option_t",
+        ],
+        intro: "Diag: the SDK's self-diagnosis; alerts on slow connects, lost heartbeats and slow Alink replies.",
+    },
 ];
 
 /// System headers a generated header includes besides `<stdint.h>`: upstream's

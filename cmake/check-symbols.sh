@@ -33,6 +33,10 @@ for arg in "$@"; do
           prefix='^aiot_task_' ;;
     SHADOW) names="aiot_shadow_init aiot_shadow_setopt aiot_shadow_send aiot_shadow_deinit"; prefix='^aiot_shadow_' ;;
     DEVINFO) names="aiot_devinfo_init aiot_devinfo_setopt aiot_devinfo_send aiot_devinfo_deinit"; prefix='^aiot_devinfo_' ;;
+    LOGPOST) names="aiot_logpost_init aiot_logpost_setopt aiot_logpost_send aiot_logpost_deinit"
+             prefix='^aiot_logpost_' ;;
+    DIAG) names="aiot_diag_init aiot_diag_setopt aiot_diag_start aiot_diag_stop aiot_diag_deinit"
+          prefix='^aiot_diag_' ;;
     *) echo "check-symbols: unknown component $component"; exit 2 ;;
   esac
   case "${arg#*=}" in

@@ -12,6 +12,7 @@
 //! byte (upstream does too), 4 million lines for 64 MiB, so a dump line costs one format on the
 //! stack and one call, nothing else.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -24,6 +25,21 @@ pub type Sink = Arc<dyn Fn(i32, &mut [u8]) + Send + Sync>;
 static SINK: RwLock<Option<Sink>> = RwLock::new(None);
 /// Mirrors `SINK.is_some()` for the cheap check before any formatting.
 static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// An internal second consumer of ordinary lines (not dumps, not port lines): the logpost
+/// component, which uploads the SDK's own lines while the cloud asks for them. It gets the
+/// code and the finished line; it must only copy it (it runs wherever the line is logged,
+/// possibly under a library lock).
+pub type Tap = Arc<dyn Fn(i32, &[u8]) + Send + Sync>;
+
+static TAP: RwLock<Option<Tap>> = RwLock::new(None);
+/// Mirrors `TAP.is_some()`.
+static TAPPED: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    /// Set while this thread runs [`untapped`]: its lines skip the tap.
+    static MUTED: Cell<bool> = const { Cell::new(false) };
+}
 
 /// Code of the raw lines written by the port itself (`-0x0F00`).
 pub const PORT_LOG_CODE: i32 = -0x0F00;
@@ -38,17 +54,43 @@ pub fn set_sink(sink: Option<Sink>) {
     *slot = sink;
 }
 
-/// Whether a sink is installed; callers skip building log text when not.
+/// Whether a sink or the tap is installed; callers skip building log text when not.
 pub fn enabled() -> bool {
-    ENABLED.load(Ordering::Relaxed)
+    ENABLED.load(Ordering::Relaxed) || TAPPED.load(Ordering::Relaxed)
 }
 
 /// The sink, taken out of the lock: a callback may set another sink without deadlocking.
 fn sink() -> Option<Sink> {
-    if !enabled() {
+    if !ENABLED.load(Ordering::Relaxed) {
         return None;
     }
     SINK.read().ok()?.clone()
+}
+
+/// Installs or removes the tap (see [`Tap`]).
+pub fn set_tap(tap: Option<Tap>) {
+    let mut slot = TAP.write().unwrap_or_else(|e| e.into_inner());
+    TAPPED.store(tap.is_some(), Ordering::Relaxed);
+    *slot = tap;
+}
+
+/// Runs `f` with this thread's lines kept from the tap (the tap's owner uses it while it
+/// publishes, so its own publish logs are not uploaded in turn).
+pub fn untapped<R>(f: impl FnOnce() -> R) -> R {
+    let was = MUTED.with(|m| m.replace(true));
+    let r = f();
+    MUTED.with(|m| m.set(was));
+    r
+}
+
+fn tap(code: i32, line: &[u8]) {
+    if !TAPPED.load(Ordering::Relaxed) || MUTED.with(|m| m.get()) {
+        return;
+    }
+    let tap = TAP.read().ok().and_then(|t| t.clone());
+    if let Some(tap) = tap {
+        tap(code, line);
+    }
 }
 
 /// The log clock after an NTP answer: `utc` at port time `start`, plus `elapsed` port time
@@ -165,7 +207,9 @@ pub fn line(code: i32, text: &str) {
     if !enabled() {
         return;
     }
-    emit(code, &format_line(clock_ms(), code, text));
+    let line = format_line(clock_ms(), code, text);
+    tap(code, line.as_bytes());
+    emit(code, &line);
 }
 
 /// Logs a line made of `parts` (the last should end in `\r\n`) whose bytes reach the callback
@@ -175,7 +219,9 @@ pub fn line_bytes(code: i32, parts: &[&[u8]]) {
     if !enabled() {
         return;
     }
-    emit_bytes(code, &format_line_bytes(clock_ms(), code, parts));
+    let line = format_line_bytes(clock_ms(), code, parts);
+    tap(code, &line);
+    emit_bytes(code, &line);
 }
 
 /// Formats a line of raw bytes as [`line_bytes`] does (without emitting it).
@@ -193,7 +239,7 @@ pub fn format_line_bytes(now_ms: u64, code: i32, parts: &[&[u8]]) -> Vec<u8> {
 
 /// Passes a port line through unchanged (no prefix), as the POSIX port does.
 pub fn raw(code: i32, text: &str) {
-    if enabled() {
+    if ENABLED.load(Ordering::Relaxed) {
         emit(code, text);
     }
 }
@@ -302,6 +348,29 @@ fn dump_to(sink: &dyn Fn(i32, &mut [u8]), code: i32, dir: char, data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_tap_gets_ordinary_lines_except_untapped_ones() {
+        let got: Arc<Mutex<Vec<(i32, String)>>> = Arc::default();
+        let sink = got.clone();
+        set_tap(Some(Arc::new(move |code: i32, line: &[u8]| {
+            let text = String::from_utf8_lossy(line).into_owned();
+            if text.contains("tap-test-") {
+                sink.lock().unwrap().push((code, text));
+            }
+        })));
+        line(-0x0309, "tap-test-1\r\n");
+        untapped(|| line(-0x0309, "tap-test-2\r\n"));
+        line_bytes(-0x0309, &[b"tap-test-", b"3\r\n"]);
+        hexdump(-0x030A, '>', b"tap-test-4");
+        set_tap(None);
+        line(-0x0309, "tap-test-5\r\n");
+        let got = got.lock().unwrap();
+        let texts: Vec<&str> = got.iter().map(|(_, t)| t.as_str()).collect();
+        assert_eq!(got.len(), 2, "{texts:?}");
+        assert!(texts[0].ends_with("[LK-0309] tap-test-1\r\n") && texts[1].ends_with("tap-test-3\r\n"));
+        assert_eq!(got[0].0, -0x0309);
+    }
 
     #[test]
     fn rebased_clock_runs_on_while_ahead_of_the_port_clock() {

@@ -41,4 +41,5 @@ pub use devices::{aliyun_password, default_devices, Device};
 pub use platform::{Platform, HOST, TLS_HOST};
 pub mod answer_service;
 pub mod devinfo;
+pub mod logpost;
 pub mod shadow;

@@ -14,13 +14,14 @@ use aiot_platform::{process, BrokerInfo, Device, Platform};
 
 mod devinfo_cli;
 mod dm_cli;
+mod logpost_cli;
 mod mqtt_download_cli;
 mod ota_cli;
 mod progress_board;
 mod prov_cli;
 mod push_queue;
-mod task_cli;
 mod shadow_cli;
+mod task_cli;
 use clap::{Parser, Subcommand, ValueEnum};
 
 const ABOUT: &str = "A local Aliyun IoT platform for testing devices built on Link SDK C 4.x / libaiot";
@@ -326,6 +327,12 @@ enum Cmd {
         #[command(subcommand)]
         cmd: task_cli::TaskCmd,
     },
+    /// Logpost: a device's log switch (pushed to it) and the log records it posted.
+    #[command(long_about = logpost_cli::LOGPOST_LONG_ABOUT)]
+    Logpost {
+        #[command(subcommand)]
+        cmd: logpost_cli::LogpostCmd,
+    },
     /// Provisioning: products with a product secret, pre-registered device names, activations,
     /// HTTP-uplink tokens, the bootstrap notify.
     #[command(long_about = prov_cli::PROV_LONG_ABOUT)]
@@ -530,6 +537,12 @@ pub(crate) fn start_devinfo(
     aiot_platform::devinfo::start(&platform.broker.info).map_err(|e| format!("devinfo service: {e}"))
 }
 
+/// Starts the logpost side (config get answers, the record of device logs) on `platform`.
+pub(crate) fn start_logpost(platform: &Platform) -> Result<aiot_platform::logpost::LogpostService, String> {
+    aiot_platform::logpost::LogpostService::start(&platform.broker.info)
+        .map_err(|e| format!("logpost service: {e}"))
+}
+
 /// Starts the provisioning / HTTP-uplink endpoint on `platform`, with the default product
 /// (AIOT_REG_* variables) installed first.
 pub(crate) fn start_auth(platform: &Platform) -> Result<AuthServer, String> {
@@ -558,6 +571,7 @@ fn run_exec(
     let thing = start_thing(&platform, &thing_models)?;
     let _shadow = start_shadow(&platform)?;
     let _devinfo = start_devinfo(&platform)?;
+    let _logpost = start_logpost(&platform)?;
     let auth = start_auth(&platform)?;
     let me = std::env::current_exe().map_err(|e| format!("own path: {e}"))?;
     let mut env = platform.env(&me);
@@ -674,6 +688,7 @@ fn main() -> ExitCode {
             thing_models,
         } => ota_cli::run_serve(state_dir, devices_or_default(devices), thing_models),
         Cmd::Dm { cmd } => dm_cli::run(cmd),
+        Cmd::Logpost { cmd } => logpost_cli::run(cmd),
         Cmd::Prov { cmd } => prov_cli::run(cmd),
         Cmd::Task { cmd } => task_cli::run(cmd),
         Cmd::Shadow { cmd } => shadow_cli::run(cmd),

@@ -589,6 +589,7 @@ pub fn run_serve(
     let thing = crate::start_thing(&platform, &thing_models)?;
     let shadow = crate::start_shadow(&platform)?;
     let devinfo = crate::start_devinfo(&platform)?;
+    let _logpost = crate::start_logpost(&platform)?;
     let auth = crate::start_auth(&platform)?;
     let me = std::env::current_exe().map_err(|e| format!("own path: {e}"))?;
     crate::print_info(&platform, &me);

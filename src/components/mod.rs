@@ -7,6 +7,9 @@ pub mod bootstrap;
 /// Device tags: update, delete and get (`aiot_devinfo_*`).
 #[cfg(feature = "devinfo")]
 pub mod devinfo;
+/// Diag: the SDK's self-diagnosis of connect, heartbeat and Alink reply times (`aiot_diag_*`).
+#[cfg(feature = "diag")]
+pub mod diag;
 /// Data model: thing-model properties, events, services and raw data (`aiot_dm_*`).
 #[cfg(feature = "dm")]
 pub mod dm;
@@ -25,6 +28,9 @@ pub(crate) mod http;
 /// The HTTP uplink: token auth and topic posts over HTTP(S) (`aiot_http_*`).
 #[cfg(feature = "http")]
 pub mod http_uplink;
+/// Logpost: device logs to the cloud, switched by the cloud's log config (`aiot_logpost_*`).
+#[cfg(feature = "logpost")]
+pub mod logpost;
 /// OTA over MQTT: the image fetched in CRC-checked blocks (`aiot_mqtt_download_*`).
 #[cfg(feature = "mqtt_download")]
 pub mod mqtt_download;
@@ -34,9 +40,9 @@ pub mod ntp;
 /// OTA: version reports, upgrade and config pushes (`aiot_ota_*`).
 #[cfg(feature = "ota")]
 pub mod ota;
-/// Task (job management): job queries, status reports and pushed jobs (`aiot_task_*`).
-#[cfg(feature = "task")]
-pub mod task;
 /// Device shadow: reported/desired document with versions, cloud control pushes (`aiot_shadow_*`).
 #[cfg(feature = "shadow")]
 pub mod shadow;
+/// Task (job management): job queries, status reports and pushed jobs (`aiot_task_*`).
+#[cfg(feature = "task")]
+pub mod task;

@@ -9,6 +9,8 @@ pub mod bootstrap;
 pub mod ca;
 #[cfg(feature = "devinfo")]
 pub mod devinfo;
+#[cfg(feature = "diag")]
+pub mod diag;
 #[cfg(feature = "dm")]
 pub mod dm;
 #[cfg(feature = "dynreg")]
@@ -17,6 +19,8 @@ pub mod dynreg;
 pub mod dynregmq;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "logpost")]
+pub mod logpost;
 pub mod mqtt;
 #[cfg(feature = "mqtt_download")]
 pub mod mqtt_download;

@@ -8,6 +8,8 @@
 //! - `receive`: `aiot_mqtt_recv`, the topic map and dispatch to handlers;
 //! - `process`: `aiot_mqtt_process`, heartbeats and the QoS1 resend cache;
 //! - `component`: the internal API of components (hooks, alink id, pk/dn);
+//! - `diagtap`: connect, heartbeat and Alink timings for the diag component;
+//! - `nwkstats`: connect time, failures and heartbeat round trip (logpost's system logs);
 //! - `codec`: the wire format (every packet in and out); `topic`: filter rules; `auth`:
 //!   Aliyun's signed credentials.
 
@@ -16,6 +18,8 @@ pub mod backup_ip;
 pub mod codec;
 mod component;
 mod config;
+pub mod diagtap;
+mod nwkstats;
 mod process;
 mod receive;
 mod send;
@@ -23,6 +27,7 @@ mod session;
 pub mod topic;
 
 pub use component::{next_alink_id, Component};
+pub use nwkstats::NwkStats;
 pub use session::Client;
 
 use std::sync::Arc;

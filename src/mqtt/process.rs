@@ -4,6 +4,7 @@
 use bytes::Bytes;
 
 use super::codec;
+use super::diagtap::{self, Tap};
 use super::session::{lock, Client, State};
 use crate::error::{Error, Result};
 
@@ -74,6 +75,7 @@ impl Client {
             }
         };
         if ping_due {
+            diagtap::report(Tap::PingSent);
             result = self.heartbeat();
         }
         if let Some(conn) = self.connection() {

@@ -183,6 +183,13 @@ impl Client {
         match incoming {
             Incoming::Publish(publish) => self.handle_publish(conn, &publish),
             Incoming::PingResp => {
+                let now = self.now();
+                {
+                    let mut st = lock(&self.state);
+                    let sent = st.last_ping;
+                    st.nwk.heartbeat_answered(now.saturating_sub(sent));
+                }
+                super::diagtap::report(super::diagtap::Tap::PingAnswered);
                 self.deliver_default(&Recv::HeartbeatResponse);
                 Ok(())
             }

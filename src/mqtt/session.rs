@@ -32,6 +32,8 @@ use bytes::BytesMut;
 use super::codec;
 use super::component::ComponentEntry;
 use super::config::Config;
+use super::diagtap::{self, Tap};
+use super::nwkstats::NwkStats;
 use super::process::Pending;
 use super::receive::TopicEntry;
 use super::{auth, DisconnectCause, Event};
@@ -68,6 +70,8 @@ pub(super) struct State {
     pub(super) lost: u32,
     pub(super) last_reconnect_attempt: Option<u64>,
     pub(super) reconnect_failures: u32,
+    /// Network statistics (see `nwkstats`).
+    pub(super) nwk: NwkStats,
 }
 
 impl State {
@@ -123,6 +127,7 @@ impl Client {
                 lost: 0,
                 last_reconnect_attempt: None,
                 reconnect_failures: 0,
+                nwk: NwkStats::default(),
             }),
             slot: Mutex::new(None),
             connecting: Mutex::new(()),
@@ -256,6 +261,9 @@ impl Client {
             connect_timeout_ms,
             cred: cred.as_ref(),
         };
+        let tls = lock(&self.cfg).tls();
+        lock(&self.state).nwk.connect_started(self.now(), tls);
+        diagtap::report(Tap::ConnectStart);
         let backup_ip = super::backup_ip::backup_ip();
         if !backup_ip.is_empty() {
             log::line(STATE_MQTT_LOG_BACKUP_IP, &format!("{backup_ip}\r\n"));
@@ -266,12 +274,15 @@ impl Client {
             Err(Error::NetworkCred) => return Err(Error::NetworkSetopt),
             Err(e) => {
                 *lock(&LAST_CONNECT_ERROR) = Some(e.code());
+                lock(&self.state).nwk.connect_failed(e.code());
                 return Err(e);
             }
         };
+        lock(&self.state).nwk.connect_done(self.now());
         let (connect, send_timeout, recv_timeout) = self.connect_packet(started);
         send_connect(&conn, &connect, send_timeout)?;
         read_connack(&conn, recv_timeout)?;
+        diagtap::report(Tap::ConnectDone);
         Ok(conn)
     }
 

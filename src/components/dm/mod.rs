@@ -16,6 +16,7 @@ pub use message::Msg;
 
 use crate::error::Error;
 use crate::log;
+use crate::mqtt::diagtap::{self, Tap};
 use crate::mqtt::{next_alink_id, Client, Component, Recv as MqttRecv, RecvHandler, Userdata};
 
 /// What a data-model call can fail with; [`DmError::code`] maps it to upstream's code.
@@ -195,6 +196,12 @@ impl Dm {
             .or(own_dn.as_deref().map(str::as_bytes))
             .ok_or(Error::MissingDeviceName)?;
         let up = message::build(msg, pk, dn, post_reply != 0, next_alink_id)?;
+        // Only a request that asks for a reply is timed (upstream also times `"ack":0` ones,
+        // which then always count as never answered).
+        let timed = up.id.filter(|_| post_reply != 0);
+        if let Some(id) = timed {
+            diagtap::report(Tap::AlinkRequest(id as u32));
+        }
         client.publish(up.topic.as_slice(), &up.payload, 0)?;
         Ok(up.id.unwrap_or(0))
     }
@@ -213,6 +220,16 @@ fn deliver(inner: &Inner, route: Route, topic: &[u8], payload: &[u8]) {
         let cfg = lock(&inner.cfg);
         (cfg.handler.clone(), cfg.userdata)
     };
+    if route == Route::GenericReply && diagtap::active() {
+        // Timed for diag whether or not a handler is set.
+        if let Ok(Recv {
+            kind: downlink::Kind::GenericReply { msg_id, .. },
+            ..
+        }) = downlink::parse(route, topic, payload)
+        {
+            diagtap::report(Tap::AlinkReply(msg_id));
+        }
+    }
     let Some(handler) = handler else {
         return;
     };
