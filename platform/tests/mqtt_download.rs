@@ -1,5 +1,6 @@
-//! The MQTT download service against a real mosquitto: a device (a plain MQTT client that never
-//! subscribes) reports its version, gets the dProtocol mqtt push without a SUBSCRIBE, asks for
+//! The MQTT download service against a real mosquitto: a device (a plain MQTT client) reports
+//! its version, gets the dProtocol mqtt push without a SUBSCRIBE, subscribes to download_reply
+//! (as upstream's SDK does; the platform delivers that topic only to subscribers), asks for
 //! blocks with upstream's JSON (trailing comma included) and gets the frames, one of them with
 //! the corrupted CRC of the fault; its progress report is recorded.
 
@@ -87,6 +88,7 @@ fn push_blocks_faults_and_progress() {
             .unwrap();
     };
     let reply_topic = format!("/sys/{pk}/{dn}/thing/file/download_reply");
+    client.subscribe(reply_topic.clone(), QoS::AtMostOnce).unwrap();
     // 1: good; 2: the fault (bad CRC); 3: good again, the last 1000 bytes (asked 2000).
     for (id, offset, size, crc_ok) in [(1, 0, 2000, true), (2, 2000, 2000, false), (3, 4000, 2000, true)] {
         request(id, offset, size);
