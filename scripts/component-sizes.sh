@@ -9,6 +9,7 @@
 #             component pays for everything it needs)
 #
 # usage: scripts/component-sizes.sh [COMPONENT ...]   (default: every default feature)
+#        AIOT_SIZES_ALONE=0 skips the "alone" builds (half the time)
 # A figure, not a test. Builds go to target/sizes/ (one directory, built one after another).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,9 +48,11 @@ components=("$@")
 [ ${#components[@]} -gt 0 ] || components=("${defaults[@]}")
 
 full=$(size_of "$(join "${defaults[@]}")")
-core=$(size_of "")
+alone_too=${AIOT_SIZES_ALONE:-1}
+core=0
+[ "$alone_too" = 0 ] || core=$(size_of "")
 printf '%-16s %12s\n' "default library" "$full B"
-printf '%-16s %12s\n' "MQTT core" "$core B"
+[ "$alone_too" = 0 ] || printf '%-16s %12s\n' "MQTT core" "$core B"
 printf '%-16s %10s %10s  %s\n' component marginal alone note
 for c in "${components[@]}"; do
   read -r -a deps < <(dependents "$c"; echo)
@@ -61,8 +64,11 @@ for c in "${components[@]}"; do
     [ $skip = 1 ] || rest+=("$f")
   done
   without=$(size_of "$(join "${rest[@]}")")
-  alone=$(size_of "$c")
+  alone=$core
+  [ "$alone_too" = 0 ] || alone=$(size_of "$c")
   note=""
   [ ${#deps[@]} -gt 0 ] && note="marginal includes ${deps[*]} (needs $c)"
-  printf '%-16s %10s %10s  %s\n' "$c" "+$((full - without))" "+$((alone - core))" "$note"
+  shown="+$((alone - core))"
+  [ "$alone_too" = 0 ] && shown="-"
+  printf '%-16s %10s %10s  %s\n' "$c" "+$((full - without))" "$shown" "$note"
 done
