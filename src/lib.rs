@@ -15,6 +15,8 @@ pub mod log;
 pub mod mqtt;
 #[forbid(unsafe_code)]
 pub mod state;
+/// Lock and in-flight helpers shared by the core and the components.
+mod sync;
 #[forbid(unsafe_code)]
 pub mod sysdep;
 #[forbid(unsafe_code)]

@@ -25,7 +25,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use bytes::BytesMut;
 
@@ -50,9 +50,7 @@ const MAX_BACKOFF_STEPS: u32 = 60;
 /// Process-global, as upstream keeps it.
 static LAST_CONNECT_ERROR: Mutex<Option<i32>> = Mutex::new(None);
 
-pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+pub(super) use crate::sync::lock;
 
 /// Mutable session state.
 pub(super) struct State {
@@ -86,13 +84,7 @@ impl State {
 }
 
 /// Keeps a call counted as in progress, so deinit waits for it.
-pub struct InFlight<'a>(&'a AtomicU32);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
+pub use crate::sync::InFlight;
 
 /// One MQTT session (the object behind an `aiot_mqtt_init` handle).
 pub struct Client {

@@ -25,12 +25,13 @@
 //! write to a closed socket even though it does not ignore SIGPIPE. `write_vectored` would use
 //! `writev` without that flag, so it is never used here.
 
+use crate::sync::lock;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{self, ErrorKind, IoSliceMut, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::{NetOption, Port, PortNetwork, SocketType};
@@ -93,10 +94,6 @@ macro_rules! port_log {
             log::raw(log::PORT_LOG_CODE, &format!($($arg)*));
         }
     };
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -26,8 +26,9 @@
 //! a mutex that is held only to feed a record, copy plaintext out or encrypt; never while the
 //! port blocks.
 
+use crate::sync::lock;
 use std::io::{ErrorKind, Read, Write};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 // The tests time their calls with the system clock; the session's deadlines read the port's.
 #[cfg(test)]
 use std::time::{Duration, Instant};
@@ -60,10 +61,6 @@ const TX_KEEP_CAPACITY: usize = 256 * 1024;
 const CONFIG_CACHE_LEN: usize = 8;
 /// Servers per credential whose TLS sessions are kept for resumption.
 const SESSION_CACHE_LEN: usize = 4;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Logs an adapter line (`LK-1000`), formatting only when a sink is set.
 macro_rules! adapter_log {

@@ -28,8 +28,9 @@
 pub mod answer;
 pub mod codes;
 
+use crate::sync::{lock, InFlight};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 
 use super::http::{self, Exchange, Fail, Method, Outcome, Response};
 use crate::error::{Error, Result};
@@ -128,18 +129,6 @@ struct Inner {
 /// The object behind an `aiot_bootstrap_init` handle.
 pub struct Bootstrap {
     inner: Arc<Inner>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-struct InFlight<'a>(&'a AtomicU32);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
 }
 
 /// The component on the MQTT session: at the session's deinit the handle forgets it.

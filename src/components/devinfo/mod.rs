@@ -17,8 +17,9 @@
 pub mod codes;
 pub mod downlink;
 
+use crate::sync::{lock, InFlight};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 
 use codes::*;
 pub use downlink::{Invalid, Reply};
@@ -114,18 +115,6 @@ struct Inner {
 /// A device-tag handle.
 pub struct Devinfo {
     inner: Arc<Inner>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-struct InFlight<'a>(&'a AtomicU32);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
 }
 
 /// At the MQTT session's deinit the handle forgets it, so a later send answers

@@ -10,8 +10,9 @@
 //! Locks: `cfg` and `items` are taken one at a time, never while publishing or calling the
 //! user's handler; the tap only takes `items`.
 
+use crate::sync::{lock, InFlight};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 
 use super::codes::STATE_DIAG_PUB_FAILED;
 use super::eval::{Alert, Config, Item, Kind};
@@ -56,20 +57,8 @@ pub struct Diag {
     inner: Arc<Inner>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 fn key_of(inner: &Arc<Inner>) -> usize {
     Arc::as_ptr(inner) as usize
-}
-
-struct InFlight<'a>(&'a AtomicU32);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
 }
 
 /// Records a tap report while started, in the item it belongs to (if enabled).

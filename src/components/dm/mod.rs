@@ -8,7 +8,8 @@ pub mod codes;
 pub mod downlink;
 pub mod message;
 
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use crate::sync::lock;
+use std::sync::{Arc, Mutex, Weak};
 
 use codes::*;
 pub use downlink::{Kind, Recv, Route, TOPICS};
@@ -74,10 +75,6 @@ struct Inner {
 /// A data-model handle.
 pub struct Dm {
     inner: Arc<Inner>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Attached to the MQTT session: at its deinit the handle forgets it, so later sends answer

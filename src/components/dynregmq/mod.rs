@@ -12,8 +12,9 @@
 
 pub mod codes;
 
+use crate::sync::{lock, InFlight};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
 use crate::log;
@@ -83,23 +84,10 @@ struct Config {
     instance_id: Option<String>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// The private session of one request and whether its answer has arrived.
 struct Request {
     client: Arc<Client>,
     completed: Arc<AtomicBool>,
-}
-
-/// Keeps a call counted as in progress, so deinit waits for it.
-struct InFlight<'a>(&'a AtomicU32);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
 }
 
 /// The object behind an `aiot_dynregmq_init` handle.

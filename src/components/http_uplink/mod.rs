@@ -21,8 +21,9 @@
 
 #![forbid(unsafe_code)]
 
+use crate::sync::{lock, InFlight};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use super::http::{self, Exchange, Fail, Method, Outcome, Response};
 use crate::error::{Error, Result};
@@ -101,18 +102,6 @@ struct Config {
 enum Sent {
     Response(Response),
     Failed(Fail),
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-struct InFlight<'a>(&'a AtomicU32);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
 }
 
 /// One request to send.

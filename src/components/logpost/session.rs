@@ -5,7 +5,8 @@
 //! Locks: `cfg` is taken alone, only to read or update it; it is never held while publishing,
 //! logging or calling the user's handler, so the event handler may call any API.
 
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use crate::sync::lock;
+use std::sync::{Arc, Mutex, Weak};
 
 use super::codes::*;
 use super::config::parse_mode;
@@ -59,10 +60,6 @@ struct Inner {
 /// A logpost handle.
 pub struct Logpost {
     inner: Arc<Inner>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn key_of(inner: &Arc<Inner>) -> usize {

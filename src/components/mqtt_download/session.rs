@@ -5,7 +5,8 @@
 //! so a handler may call `aiot_mqtt_*` functions; replies are handled on the thread calling
 //! `aiot_mqtt_recv`, as upstream.
 
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use crate::sync::lock;
+use std::sync::{Arc, Mutex, Weak};
 
 use super::codes::*;
 use super::machine::{Action, Block, Machine, ReplyOutcome, Request, Task};
@@ -35,10 +36,6 @@ struct Inner {
 /// An MQTT download handle.
 pub struct MqttDownload {
     inner: Arc<Inner>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// At the session's deinit the handle forgets it: `process` then answers `TASK_DEINIT`.

@@ -6,8 +6,9 @@
 //! upstream's exec counter does; the receive handler is not counted (a handler may deinit the
 //! handle it was called for).
 
+use crate::sync::{lock, InFlight};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 
 use super::codes::STATE_NTP_BASE;
 use super::date::{local_time, LocalTime};
@@ -58,19 +59,6 @@ struct Inner {
 /// An NTP handle.
 pub struct Ntp {
     inner: Arc<Inner>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Keeps a call counted as in progress.
-struct InFlight<'a>(&'a AtomicU32);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
 }
 
 /// The component on the MQTT session: at the session's deinit the handle forgets it, so a

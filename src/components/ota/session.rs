@@ -1,7 +1,8 @@
 //! One OTA handle: attaches to an MQTT session, turns pushes into tasks for the user's
 //! handler, and publishes version reports and firmware queries.
 
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use crate::sync::lock;
+use std::sync::{Arc, Mutex, Weak};
 
 use super::codes::*;
 use super::message::{self, Kind, TaskDesc};
@@ -47,10 +48,6 @@ struct Inner {
 /// An OTA handle.
 pub struct Ota {
     inner: Arc<Inner>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The component OTA attaches to its MQTT session: at the session's deinit the handle

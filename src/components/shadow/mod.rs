@@ -11,7 +11,8 @@
 pub mod codes;
 pub mod downlink;
 
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use crate::sync::lock;
+use std::sync::{Arc, Mutex, Weak};
 
 use codes::*;
 pub use downlink::{Kind, Recv};
@@ -104,10 +105,6 @@ struct Inner {
 /// A shadow handle.
 pub struct Shadow {
     inner: Arc<Inner>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Attached to the MQTT session: at its deinit the handle forgets it, so later sends answer

@@ -17,7 +17,8 @@ pub mod codes;
 pub mod downlink;
 mod rawjson;
 
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use crate::sync::lock;
+use std::sync::{Arc, Mutex, Weak};
 
 use codes::*;
 pub use downlink::{Recv, Route, TaskDesc, STATUS_NAMES, STATUS_NOT_FOUND, TOPICS};
@@ -84,10 +85,6 @@ struct Inner {
 /// A task handle.
 pub struct Task {
     inner: Arc<Inner>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Attached to the MQTT session: at its deinit the handle forgets it, so later calls answer
