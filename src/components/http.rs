@@ -48,6 +48,87 @@ pub(crate) enum Fail {
     Recv(Error),
 }
 
+impl Fail {
+    /// The code of a response header that did not come: upstream's for a header not complete
+    /// in time, or the transport's.
+    #[cfg(any(feature = "dynreg", feature = "bootstrap", feature = "http"))]
+    pub(crate) fn header_error(self) -> Error {
+        match self {
+            Fail::Timeout => Error::Download(STATE_HTTP_HEADER_INVALID),
+            Fail::Send(e) | Fail::Recv(e) => e,
+        }
+    }
+}
+
+/// How [`read_whole_body`] reads an answer.
+#[cfg(any(feature = "dynreg", feature = "bootstrap", feature = "http"))]
+pub(crate) struct BodyRules<'a> {
+    /// Names the answer in log lines ("DYNREG answer", "HTTP auth", ...).
+    pub who: &'a str,
+    /// Longest body read; a longer one is refused unread.
+    pub max: u64,
+    /// The code for a body over `max`.
+    pub too_big: i32,
+    /// `Content-Length: 0` is an empty body (else it counts as no length).
+    pub empty_ok: bool,
+}
+
+/// Reads a whole body framed by `Content-Length` within `timeout_ms` (reads of at most
+/// `recv_timeout_ms` each). No length: `STATE_HTTP_READ_BODY_EMPTY`; over `rules.max`:
+/// `rules.too_big`; incomplete in time: `STATE_HTTP_RECV_NOT_FINISHED`; a read error: its code.
+/// Each refusal is logged with the reason.
+#[cfg(any(feature = "dynreg", feature = "bootstrap", feature = "http"))]
+pub(crate) fn read_whole_body(
+    response: &mut Response,
+    port: &dyn Port,
+    timeout_ms: u32,
+    recv_timeout_ms: u32,
+    rules: &BodyRules<'_>,
+) -> Result<Vec<u8>, Error> {
+    let who = rules.who;
+    // The HTTP client reports `Content-Length: 0` as no body at all.
+    let zero = || {
+        rules.empty_ok
+            && response
+                .headers
+                .iter()
+                .any(|(k, v)| k.eq_ignore_ascii_case("content-length") && v.trim() == "0")
+    };
+    let Some(length) = response.content_length.or_else(|| zero().then_some(0)) else {
+        log::line(
+            STATE_HTTP_READ_BODY_EMPTY,
+            &format!("{who} without Content-Length\r\n"),
+        );
+        return Err(Error::Download(STATE_HTTP_READ_BODY_EMPTY));
+    };
+    if length > rules.max {
+        log::line(
+            STATE_HTTP_RECV_NOT_FINISHED,
+            &format!("{who} of {length} bytes refused (more than {})\r\n", rules.max),
+        );
+        return Err(Error::Download(rules.too_big));
+    }
+    let mut body = vec![0u8; length as usize];
+    let mut got = 0;
+    let start = port.time_ms();
+    while got < body.len() {
+        let spent = port.time_ms().saturating_sub(start);
+        if spent >= u64::from(timeout_ms) {
+            log::line(
+                STATE_HTTP_RECV_NOT_FINISHED,
+                &format!("{who} incomplete: {got} of {length} bytes\r\n"),
+            );
+            return Err(Error::Download(STATE_HTTP_RECV_NOT_FINISHED));
+        }
+        let wait = (u64::from(timeout_ms) - spent).min(u64::from(recv_timeout_ms.max(1))) as u32;
+        match response.read(&mut body[got..], wait) {
+            Ok(n) => got += n,
+            Err(f) => return Err(f.header_error()),
+        }
+    }
+    Ok(body)
+}
+
 /// Hook run once the whole request is written, before the response is awaited.
 pub(crate) type SentHook = Box<dyn FnOnce() + Send>;
 

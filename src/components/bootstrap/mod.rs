@@ -52,6 +52,13 @@ pub const DEFAULT_PORT: u16 = 443;
 /// Largest answer body read; an answer is about 130 bytes.
 pub const MAX_BODY: u64 = 64 * 1024;
 
+const BODY_RULES: http::BodyRules<'static> = http::BodyRules {
+    who: "BOOTSTRAP answer",
+    max: MAX_BODY,
+    too_big: STATE_HTTP_RECV_NOT_FINISHED,
+    empty_ok: false,
+};
+
 /// What the receive handler gets.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Received<'a> {
@@ -360,9 +367,16 @@ impl Bootstrap {
             .ok_or(Error::Component(STATE_BOOTSTRAP_NEED_SEND_REQUEST))?;
         let mut response = match sent {
             Sent::Response(r) => r,
-            Sent::Failed(f) => return Err(fail_error(f)),
+            Sent::Failed(f) => return Err(f.header_error()),
         };
-        let (status, body) = read_body(&mut response, self.inner.port.as_ref(), timeout, recv_timeout)?;
+        let body = http::read_whole_body(
+            &mut response,
+            self.inner.port.as_ref(),
+            timeout,
+            recv_timeout,
+            &BODY_RULES,
+        )?;
+        let status = response.status;
         drop(response);
         if let Some(h) = &handler {
             h(&Received::StatusCode(u32::from(status)), userdata);
@@ -478,56 +492,6 @@ fn on_notify(inner: &Inner, payload: &[u8]) {
             }
         }
     }
-}
-
-/// The code of a response header that did not come.
-fn fail_error(f: Fail) -> Error {
-    match f {
-        Fail::Timeout => Error::Download(STATE_HTTP_HEADER_INVALID),
-        Fail::Send(e) | Fail::Recv(e) => e,
-    }
-}
-
-/// Reads the whole body (framed by `Content-Length`) within `timeout_ms`.
-fn read_body(
-    response: &mut Response,
-    port: &dyn Port,
-    timeout_ms: u32,
-    recv_timeout_ms: u32,
-) -> Result<(u16, Vec<u8>)> {
-    let Some(length) = response.content_length else {
-        log::line(
-            STATE_HTTP_READ_BODY_EMPTY,
-            "BOOTSTRAP answer without Content-Length\r\n",
-        );
-        return Err(Error::Download(STATE_HTTP_READ_BODY_EMPTY));
-    };
-    if length > MAX_BODY {
-        log::line(
-            STATE_HTTP_RECV_NOT_FINISHED,
-            &format!("BOOTSTRAP answer of {length} bytes refused (more than {MAX_BODY})\r\n"),
-        );
-        return Err(Error::Download(STATE_HTTP_RECV_NOT_FINISHED));
-    }
-    let mut body = vec![0u8; length as usize];
-    let mut got = 0;
-    let start = port.time_ms();
-    while got < body.len() {
-        let spent = port.time_ms().saturating_sub(start);
-        if spent >= u64::from(timeout_ms) {
-            log::line(
-                STATE_HTTP_RECV_NOT_FINISHED,
-                &format!("BOOTSTRAP answer incomplete: {got} of {length} bytes\r\n"),
-            );
-            return Err(Error::Download(STATE_HTTP_RECV_NOT_FINISHED));
-        }
-        let wait = (u64::from(timeout_ms) - spent).min(u64::from(recv_timeout_ms.max(1))) as u32;
-        match response.read(&mut body[got..], wait) {
-            Ok(n) => got += n,
-            Err(f) => return Err(fail_error(f)),
-        }
-    }
-    Ok((response.status, body))
 }
 
 #[cfg(test)]

@@ -34,6 +34,13 @@ const CONNECT_TIMEOUT_MS: u32 = 10_000;
 /// Largest answer body read; a registration answer is about 150 bytes.
 pub const MAX_BODY: u64 = 64 * 1024;
 
+const BODY_RULES: http::BodyRules<'static> = http::BodyRules {
+    who: "DYNREG answer",
+    max: MAX_BODY,
+    too_big: STATE_HTTP_RECV_NOT_FINISHED,
+    empty_ok: false,
+};
+
 /// What the receive handler gets: the HTTP status, then (status 200 with a secret) the secret.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Answer<'a> {
@@ -227,9 +234,16 @@ impl Dynreg {
             .ok_or(Error::Component(STATE_DYNREG_NEED_SEND_REQUEST))?;
         let mut response = match sent {
             Sent::Response(r) => r,
-            Sent::Failed(f) => return Err(fail_error(f)),
+            Sent::Failed(f) => return Err(f.header_error()),
         };
-        let body = read_body(&mut response, self.port.as_ref(), timeout, recv_timeout)?;
+        let status = response.status;
+        let body = http::read_whole_body(
+            &mut response,
+            self.port.as_ref(),
+            timeout,
+            recv_timeout,
+            &BODY_RULES,
+        )?;
         drop(response);
         // As upstream: the status is collected by the handler, so without one it is not 200.
         let Some(handler) = handler else {
@@ -239,7 +253,6 @@ impl Dynreg {
             );
             return Err(Error::Component(STATE_DYNREG_INVALID_STATUS_CODE));
         };
-        let (status, body) = body;
         handler(&Answer::StatusCode(u32::from(status)), userdata);
         if status != 200 {
             log::line(
@@ -281,58 +294,6 @@ impl Dynreg {
         drop(old);
         Ok(())
     }
-}
-
-/// The code of a response header that did not come: upstream's for a header not complete in
-/// time, or the transport's.
-fn fail_error(f: Fail) -> Error {
-    match f {
-        Fail::Timeout => Error::Download(STATE_HTTP_HEADER_INVALID),
-        Fail::Send(e) | Fail::Recv(e) => e,
-    }
-}
-
-/// Reads the whole body (framed by `Content-Length`) within `timeout_ms`: the status and the
-/// bytes.
-fn read_body(
-    response: &mut Response,
-    port: &dyn Port,
-    timeout_ms: u32,
-    recv_timeout_ms: u32,
-) -> Result<(u16, Vec<u8>)> {
-    let Some(length) = response.content_length else {
-        log::line(
-            STATE_HTTP_READ_BODY_EMPTY,
-            "DYNREG answer without Content-Length\r\n",
-        );
-        return Err(Error::Download(STATE_HTTP_READ_BODY_EMPTY));
-    };
-    if length > MAX_BODY {
-        log::line(
-            STATE_HTTP_RECV_NOT_FINISHED,
-            &format!("DYNREG answer of {length} bytes refused (more than {MAX_BODY})\r\n"),
-        );
-        return Err(Error::Download(STATE_HTTP_RECV_NOT_FINISHED));
-    }
-    let mut body = vec![0u8; length as usize];
-    let mut got = 0;
-    let start = port.time_ms();
-    while got < body.len() {
-        let spent = port.time_ms().saturating_sub(start);
-        if spent >= u64::from(timeout_ms) {
-            log::line(
-                STATE_HTTP_RECV_NOT_FINISHED,
-                &format!("DYNREG answer incomplete: {got} of {length} bytes\r\n"),
-            );
-            return Err(Error::Download(STATE_HTTP_RECV_NOT_FINISHED));
-        }
-        let wait = (u64::from(timeout_ms) - spent).min(u64::from(recv_timeout_ms.max(1))) as u32;
-        match response.read(&mut body[got..], wait) {
-            Ok(n) => got += n,
-            Err(f) => return Err(fail_error(f)),
-        }
-    }
-    Ok((response.status, body))
 }
 
 /// A `host:port` host option (upstream 4.2) connects to that port and sends the bare host;

@@ -373,7 +373,7 @@ impl HttpUplink {
         };
         let mut response = match sent {
             Sent::Response(r) => r,
-            Sent::Failed(f) => return Err(fail_error(f)),
+            Sent::Failed(f) => return Err(f.header_error()),
         };
         let call = |p: &Packet<'_>| {
             if let Some(h) = &handler {
@@ -428,19 +428,8 @@ impl HttpUplink {
     }
 }
 
-/// The code of a response header that did not come: upstream's for a header not complete in
-/// time, or the transport's.
-fn fail_error(f: Fail) -> Error {
-    match f {
-        Fail::Timeout => Error::Download(STATE_HTTP_HEADER_INVALID),
-        Fail::Send(e) | Fail::Recv(e) => e,
-    }
-}
-
-/// Reads the whole body (framed by `Content-Length`) within `timeout_ms`. No length:
-/// `STATE_HTTP_READ_BODY_EMPTY`; over [`MAX_BODY`]: `STATE_HTTP_AUTH_NOT_EXPECTED` for auth,
-/// `STATE_HTTP_RECV_NOT_FINISHED` otherwise, unread; incomplete in time:
-/// `STATE_HTTP_RECV_NOT_FINISHED`; a read error: its code.
+/// Reads the whole body of an answer (`what`: "auth" or "answer"); over [`MAX_BODY`] it is
+/// `STATE_HTTP_AUTH_NOT_EXPECTED` for auth, `STATE_HTTP_RECV_NOT_FINISHED` otherwise.
 fn read_body(
     response: &mut Response,
     port: &dyn Port,
@@ -448,51 +437,17 @@ fn read_body(
     recv_timeout_ms: u32,
     what: &str,
 ) -> Result<Vec<u8>> {
-    // `Content-Length: 0` is an empty body (the HTTP client reports it as no body at all).
-    let zero = || {
-        response
-            .headers
-            .iter()
-            .any(|(k, v)| k.eq_ignore_ascii_case("content-length") && v.trim() == "0")
-    };
-    let Some(length) = response.content_length.or_else(|| zero().then_some(0)) else {
-        log::line(
-            STATE_HTTP_READ_BODY_EMPTY,
-            &format!("HTTP {what} without Content-Length\r\n"),
-        );
-        return Err(Error::Download(STATE_HTTP_READ_BODY_EMPTY));
-    };
-    if length > MAX_BODY {
-        log::line(
-            STATE_HTTP_RECV_NOT_FINISHED,
-            &format!("HTTP {what} of {length} bytes refused (more than {MAX_BODY})\r\n"),
-        );
-        let code = if what == "auth" {
+    let rules = http::BodyRules {
+        who: &format!("HTTP {what}"),
+        max: MAX_BODY,
+        too_big: if what == "auth" {
             STATE_HTTP_AUTH_NOT_EXPECTED
         } else {
             STATE_HTTP_RECV_NOT_FINISHED
-        };
-        return Err(Error::Download(code));
-    }
-    let mut body = vec![0u8; length as usize];
-    let mut got = 0;
-    let start = port.time_ms();
-    while got < body.len() {
-        let spent = port.time_ms().saturating_sub(start);
-        if spent >= u64::from(timeout_ms) {
-            log::line(
-                STATE_HTTP_RECV_NOT_FINISHED,
-                &format!("HTTP {what} incomplete: {got} of {length} bytes\r\n"),
-            );
-            return Err(Error::Download(STATE_HTTP_RECV_NOT_FINISHED));
-        }
-        let wait = (u64::from(timeout_ms) - spent).min(u64::from(recv_timeout_ms.max(1))) as u32;
-        match response.read(&mut body[got..], wait) {
-            Ok(n) => got += n,
-            Err(f) => return Err(fail_error(f)),
-        }
-    }
-    Ok(body)
+        },
+        empty_ok: true,
+    };
+    http::read_whole_body(response, port, timeout_ms, recv_timeout_ms, &rules)
 }
 
 /// `/auth?_v=<sdk version>&<extend devinfo>` (with no extend info the path ends in `&`, as
