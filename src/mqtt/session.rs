@@ -24,7 +24,6 @@
 //! emptied before they run.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::BytesMut;
@@ -43,7 +42,6 @@ use crate::state::*;
 use crate::sysdep::{self, Port};
 use crate::transport::{Connection, Endpoint};
 
-const DEINIT_POLL_MS: u64 = 100;
 const MAX_BACKOFF_STEPS: u32 = 60;
 
 /// The last failed connect code, reported once in the next client id (`_conn=..._-<code>`).
@@ -85,6 +83,7 @@ impl State {
 
 /// Keeps a call counted as in progress, so deinit waits for it.
 pub use crate::sync::InFlight;
+use crate::sync::{Gate, DEINIT_POLL_MS};
 
 /// One MQTT session (the object behind an `aiot_mqtt_init` handle).
 pub struct Client {
@@ -96,8 +95,7 @@ pub struct Client {
     pub(super) reader: Mutex<BytesMut>,
     /// Attached components (see `component`).
     pub(super) components: Mutex<Vec<ComponentEntry>>,
-    pub(super) exec_enabled: AtomicBool,
-    pub(super) in_flight: AtomicU32,
+    pub(super) gate: Gate,
 }
 
 impl Client {
@@ -125,20 +123,13 @@ impl Client {
             connecting: Mutex::new(()),
             reader: Mutex::new(BytesMut::new()),
             components: Mutex::new(Vec::new()),
-            exec_enabled: AtomicBool::new(true),
-            in_flight: AtomicU32::new(0),
+            gate: Gate::new(),
         }
     }
 
     /// Counts a call in progress; fails once deinit has started.
     pub fn enter(&self) -> Result<InFlight<'_>> {
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
-        let guard = InFlight(&self.in_flight);
-        if self.exec_enabled.load(Ordering::SeqCst) {
-            Ok(guard)
-        } else {
-            Err(Error::ExecDisabled)
-        }
+        self.gate.enter()
     }
 
     pub(super) fn now(&self) -> u64 {
@@ -439,11 +430,11 @@ impl Client {
     /// runs every component's deinit hook once. On success the caller drops the client,
     /// which closes the connection without DISCONNECT.
     pub fn shutdown(&self) -> Result<()> {
-        self.exec_enabled.store(false, Ordering::SeqCst);
+        self.gate.close();
         let timeout = lock(&self.cfg).deinit_timeout_ms as u64;
         let start = self.now();
         loop {
-            if self.in_flight.load(Ordering::SeqCst) == 0 {
+            if self.gate.idle() {
                 self.components_on_deinit();
                 let conn = lock(&self.slot).take();
                 drop(conn);

@@ -13,8 +13,7 @@
 
 pub mod codes;
 
-use crate::sync::{lock, InFlight};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use crate::sync::{lock, Gate};
 use std::sync::{Arc, Mutex};
 
 use super::http::{self, Exchange, Fail, Method, Outcome, Response};
@@ -26,7 +25,6 @@ use crate::state::*;
 use crate::sysdep::{self, Credential, Port};
 use codes::*;
 
-const DEINIT_POLL_MS: u64 = 100;
 const PATH: &str = "/auth/register/device";
 const ACCEPT: &str = "text/xml,text/javascript,text/html,application/json";
 const CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
@@ -93,8 +91,7 @@ pub struct Dynreg {
     port: Arc<dyn Port>,
     cfg: Mutex<Config>,
     sent: Mutex<Option<Sent>>,
-    exec_enabled: AtomicBool,
-    in_flight: AtomicU32,
+    gate: Gate,
 }
 
 impl Dynreg {
@@ -117,24 +114,13 @@ impl Dynreg {
                 deinit_timeout_ms: 2_000,
             }),
             sent: Mutex::new(None),
-            exec_enabled: AtomicBool::new(true),
-            in_flight: AtomicU32::new(0),
-        }
-    }
-
-    fn enter(&self) -> Result<InFlight<'_>> {
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
-        let guard = InFlight(&self.in_flight);
-        if self.exec_enabled.load(Ordering::SeqCst) {
-            Ok(guard)
-        } else {
-            Err(Error::ExecDisabled)
+            gate: Gate::new(),
         }
     }
 
     /// `aiot_dynreg_setopt` (NULL data and the option range are checked by the caller).
     pub fn setopt(&self, option: DynregOption) -> Result<()> {
-        let _g = self.enter()?;
+        let _g = self.gate.enter()?;
         let mut cfg = lock(&self.cfg);
         match option {
             DynregOption::NetworkCred(c) => cfg.cred = Some(c),
@@ -174,7 +160,7 @@ impl Dynreg {
                 cfg.recv_timeout_ms,
             )
         };
-        let _g = self.enter()?;
+        let _g = self.gate.enter()?;
         let (host, port) = split_host_port(&host, port);
         let old = lock(&self.sent).take();
         drop(old);
@@ -218,7 +204,7 @@ impl Dynreg {
         if lock(&self.sent).is_none() {
             return Err(Error::Component(STATE_DYNREG_NEED_SEND_REQUEST));
         }
-        let _g = self.enter()?;
+        let _g = self.gate.enter()?;
         let (handler, userdata, timeout, recv_timeout) = {
             let cfg = lock(&self.cfg);
             (
@@ -279,16 +265,12 @@ impl Dynreg {
     /// `aiot_dynreg_deinit` (first half): stops new calls and waits up to the deinit timeout
     /// for those in progress; the caller then drops the handle.
     pub fn shutdown(&self) -> Result<()> {
-        if !self.exec_enabled.swap(false, Ordering::SeqCst) {
+        if !self.gate.close() {
             return Err(Error::ExecDisabled);
         }
         let timeout = lock(&self.cfg).deinit_timeout_ms as u64;
-        let start = self.port.time_ms();
-        while self.in_flight.load(Ordering::SeqCst) != 0 {
-            if self.port.time_ms().saturating_sub(start) >= timeout {
-                return Err(Error::Component(STATE_DYNREG_DEINIT_TIMEOUT));
-            }
-            self.port.sleep_ms(DEINIT_POLL_MS);
+        if !self.gate.wait_idle(self.port.as_ref(), timeout) {
+            return Err(Error::Component(STATE_DYNREG_DEINIT_TIMEOUT));
         }
         let old = lock(&self.sent).take();
         drop(old);

@@ -12,8 +12,8 @@
 
 pub mod codes;
 
-use crate::sync::{lock, InFlight};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use crate::sync::{lock, Gate};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
@@ -27,7 +27,6 @@ use codes::*;
 /// Upstream's component logs nothing; the code is the first free one of its range.
 pub const STATE_DYNREGMQ_LOG_BAD_ANSWER: i32 = -0x0504;
 
-const DEINIT_POLL_MS: u64 = 100;
 const INSTANCE_SUFFIX: &str = ".mqtt.iothub.aliyuncs.com";
 const TOPIC_REGISTER: &[u8] = b"/ext/register";
 const TOPIC_REGNWL: &[u8] = b"/ext/regnwl";
@@ -95,8 +94,7 @@ pub struct Dynregmq {
     port: Arc<dyn Port>,
     cfg: Arc<Mutex<Config>>,
     request: Mutex<Option<Request>>,
-    exec_enabled: AtomicBool,
-    in_flight: AtomicU32,
+    gate: Gate,
 }
 
 impl Dynregmq {
@@ -121,24 +119,13 @@ impl Dynregmq {
                 instance_id: None,
             })),
             request: Mutex::new(None),
-            exec_enabled: AtomicBool::new(true),
-            in_flight: AtomicU32::new(0),
-        }
-    }
-
-    fn enter(&self) -> Result<InFlight<'_>> {
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
-        let guard = InFlight(&self.in_flight);
-        if self.exec_enabled.load(Ordering::SeqCst) {
-            Ok(guard)
-        } else {
-            Err(Error::ExecDisabled)
+            gate: Gate::new(),
         }
     }
 
     /// `aiot_dynregmq_setopt` (NULL data and the option range are checked by the caller).
     pub fn setopt(&self, option: DynregmqOption) -> Result<()> {
-        let _g = self.enter()?;
+        let _g = self.gate.enter()?;
         let mut cfg = lock(&self.cfg);
         match option {
             DynregmqOption::NetworkCred(c) => cfg.cred = Some(c),
@@ -184,7 +171,7 @@ impl Dynregmq {
                 cfg.recv_timeout_ms,
             )
         };
-        let _g = self.enter()?;
+        let _g = self.gate.enter()?;
         let (host, pk, ps, dn, port, cred, send_timeout, recv_timeout) = settings;
         let (no_whitelist, instance_id) = {
             let cfg = lock(&self.cfg);
@@ -230,7 +217,7 @@ impl Dynregmq {
             Some(r) => (r.client.clone(), r.completed.clone()),
             None => return Err(Error::Component(STATE_DYNREGMQ_NEED_SEND_REQUEST)),
         };
-        let _g = self.enter()?;
+        let _g = self.gate.enter()?;
         let timeout = lock(&self.cfg).timeout_ms as u64;
         let start = self.port.time_ms();
         loop {
@@ -248,16 +235,12 @@ impl Dynregmq {
     /// timeout for those in progress. On success the caller drops the handle, which closes
     /// the private session without DISCONNECT.
     pub fn shutdown(&self) -> Result<()> {
-        if !self.exec_enabled.swap(false, Ordering::SeqCst) {
+        if !self.gate.close() {
             return Err(Error::ExecDisabled);
         }
         let timeout = lock(&self.cfg).deinit_timeout_ms as u64;
-        let start = self.port.time_ms();
-        while self.in_flight.load(Ordering::SeqCst) != 0 {
-            if self.port.time_ms().saturating_sub(start) >= timeout {
-                return Err(Error::Component(STATE_DYNREGMQ_DEINIT_TIMEOUT));
-            }
-            self.port.sleep_ms(DEINIT_POLL_MS);
+        if !self.gate.wait_idle(self.port.as_ref(), timeout) {
+            return Err(Error::Component(STATE_DYNREGMQ_DEINIT_TIMEOUT));
         }
         let old = lock(&self.request).take();
         drop(old);

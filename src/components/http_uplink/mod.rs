@@ -21,8 +21,7 @@
 
 #![forbid(unsafe_code)]
 
-use crate::sync::{lock, InFlight};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use crate::sync::{lock, Gate};
 use std::sync::{Arc, Mutex};
 
 use super::http::{self, Exchange, Fail, Method, Outcome, Response};
@@ -34,7 +33,6 @@ use crate::state::*;
 use crate::sysdep::{Credential, Port};
 use crate::transport::Connection;
 
-const DEINIT_POLL_MS: u64 = 100;
 /// Largest answer body read; the platform's answers are under 200 bytes.
 pub const MAX_BODY: u64 = 64 * 1024;
 /// Longest token taken from an auth answer (Aliyun's are 32 characters).
@@ -120,8 +118,7 @@ pub struct HttpUplink {
     idle: Mutex<Option<Arc<Connection>>>,
     /// The answer of the last `send`, for `recv`.
     pending: Mutex<Option<Sent>>,
-    exec_enabled: AtomicBool,
-    in_flight: AtomicU32,
+    gate: Gate,
 }
 
 impl HttpUplink {
@@ -151,24 +148,13 @@ impl HttpUplink {
             token: Mutex::new(None),
             idle: Mutex::new(None),
             pending: Mutex::new(None),
-            exec_enabled: AtomicBool::new(true),
-            in_flight: AtomicU32::new(0),
-        }
-    }
-
-    fn enter(&self) -> Result<InFlight<'_>> {
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
-        let guard = InFlight(&self.in_flight);
-        if self.exec_enabled.load(Ordering::SeqCst) {
-            Ok(guard)
-        } else {
-            Err(Error::ExecDisabled)
+            gate: Gate::new(),
         }
     }
 
     /// `aiot_http_setopt` (NULL data and the option range are checked by the caller).
     pub fn setopt(&self, option: HttpOption) -> Result<()> {
-        let _g = self.enter()?;
+        let _g = self.gate.enter()?;
         let mut cfg = lock(&self.cfg);
         match option {
             HttpOption::Host(v) => cfg.host = Some(v),
@@ -270,7 +256,7 @@ impl HttpUplink {
                 cfg.recv_timeout_ms,
             )
         };
-        let _g = self.enter()?;
+        let _g = self.gate.enter()?;
         let target = auth_target(&extend);
         let body = auth_body(&pk, &dn, &ds);
         let sent = self.exchange(&Request {
@@ -337,7 +323,7 @@ impl HttpUplink {
         let token = lock(&self.token)
             .clone()
             .ok_or(Error::Download(STATE_HTTP_NEED_AUTH))?;
-        let _g = self.enter()?;
+        let _g = self.gate.enter()?;
         let target = format!("/topic{topic}");
         let sent = self.exchange(&Request {
             target: &target,
@@ -354,7 +340,7 @@ impl HttpUplink {
         if lock(&self.pending).is_none() && lock(&self.idle).is_none() {
             return Err(Error::NetworkClosed);
         }
-        let _g = self.enter()?;
+        let _g = self.gate.enter()?;
         let (handler, event, userdata, recv_ms) = {
             let cfg = lock(&self.cfg);
             (
@@ -410,16 +396,12 @@ impl HttpUplink {
     /// `aiot_http_deinit` (first half): stops new calls and waits up to the deinit timeout for
     /// those in progress; the caller then drops the handle (closing the connection).
     pub fn shutdown(&self) -> Result<()> {
-        if !self.exec_enabled.swap(false, Ordering::SeqCst) {
+        if !self.gate.close() {
             return Err(Error::ExecDisabled);
         }
         let timeout = u64::from(lock(&self.cfg).deinit_timeout_ms);
-        let start = self.port.time_ms();
-        while self.in_flight.load(Ordering::SeqCst) != 0 {
-            if self.port.time_ms().saturating_sub(start) >= timeout {
-                return Err(Error::Download(STATE_HTTP_DEINIT_TIMEOUT));
-            }
-            self.port.sleep_ms(DEINIT_POLL_MS);
+        if !self.gate.wait_idle(self.port.as_ref(), timeout) {
+            return Err(Error::Download(STATE_HTTP_DEINIT_TIMEOUT));
         }
         let pending = lock(&self.pending).take();
         let idle = lock(&self.idle).take();

@@ -80,6 +80,7 @@ mod wire {
     use crate::sysdep::CRED_NONE;
     use std::io::{Read, Write};
     use std::net::{TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicU32, Ordering};
     use std::sync::mpsc;
 
     /// Reads one request (header and its Content-Length body) from `s`.
