@@ -1,8 +1,9 @@
 //! The internal API that components (OTA, and every later one) use on an MQTT session:
 //! hooks on session events, on every `aiot_mqtt_process` tick and at deinit (upstream's
 //! process handlers), the process-wide alink id, and the handle's product key and device
-//! name. Topic handlers without SUBSCRIBE (`Client::attach_topic_handler`) and
-//! `Client::publish` complete it.
+//! name, and the topics built from them. Topic handlers without SUBSCRIBE
+//! (`Client::attach_topic_handler`) and `Client::publish` complete it; `link` builds a
+//! component handle's attachment from these.
 //!
 //! Hooks run with no library lock held, so a hook may call any `Client` method, including
 //! attaching or detaching components and topic handlers.
@@ -12,7 +13,7 @@ use std::sync::Arc;
 
 use super::session::{lock, Client};
 use super::Event;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// A component's hooks on one MQTT session. Every method has an empty default.
 pub trait Component: Send + Sync {
@@ -94,6 +95,32 @@ impl Client {
     /// The device name set on this session, if any.
     pub fn device_name(&self) -> Option<String> {
         lock(&self.cfg).device_name.clone()
+    }
+
+    /// `{head}/{pk}/{dn}/{tail}` with this session's product key and device name (each empty
+    /// when unset, as upstream formats a NULL).
+    pub fn device_topic(&self, head: &str, tail: &str) -> String {
+        let cfg = lock(&self.cfg);
+        let pk = cfg.product_key.as_deref().unwrap_or_default();
+        let dn = cfg.device_name.as_deref().unwrap_or_default();
+        format!("{head}/{pk}/{dn}/{tail}")
+    }
+
+    /// The device a message is for: `product_key` and `device_name` as given, else this
+    /// session's own (`MissingProductKey`, then `MissingDeviceName`, when there is neither).
+    pub fn device_or(
+        &self,
+        product_key: Option<&[u8]>,
+        device_name: Option<&[u8]>,
+    ) -> Result<(Vec<u8>, Vec<u8>)> {
+        let cfg = lock(&self.cfg);
+        let own = |v: &Option<String>| v.as_ref().map(|s| s.as_bytes().to_vec());
+        let pk = product_key.map(<[u8]>::to_vec).or_else(|| own(&cfg.product_key));
+        let dn = device_name.map(<[u8]>::to_vec).or_else(|| own(&cfg.device_name));
+        Ok((
+            pk.ok_or(Error::MissingProductKey)?,
+            dn.ok_or(Error::MissingDeviceName)?,
+        ))
     }
 
     /// The hooks attached now, copied so they run with the list's lock released.

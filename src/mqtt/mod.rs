@@ -7,7 +7,9 @@
 //! - `send`: publish, subscribe, unsubscribe;
 //! - `receive`: `aiot_mqtt_recv`, the topic map and dispatch to handlers;
 //! - `process`: `aiot_mqtt_process`, heartbeats and the QoS1 resend cache;
-//! - `component`: the internal API of components (hooks, alink id, pk/dn);
+//! - `component`: the internal API of components (hooks, alink id, pk/dn, device topics);
+//! - `link`: a component handle's attachment to a session (its topic handlers, its hooks,
+//!   forgetting the session at its deinit);
 //! - `diagtap`: connect, heartbeat and Alink timings for the diag component;
 //! - `nwkstats`: connect time, failures and heartbeat round trip (logpost's system logs);
 //! - `codec`: the wire format (every packet in and out); `topic`: filter rules; `auth`:
@@ -19,6 +21,7 @@ pub mod codec;
 mod component;
 mod config;
 pub mod diagtap;
+pub mod link;
 mod nwkstats;
 mod process;
 mod receive;

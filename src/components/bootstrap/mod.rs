@@ -28,20 +28,19 @@
 pub mod answer;
 pub mod codes;
 
-use crate::sync::{lock, InFlight};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use crate::sync::{lock, Gate};
+use std::sync::{Arc, Mutex};
 
 use super::http::{self, Exchange, Fail, Method, Outcome, Response};
 use crate::error::{Error, Result};
 use crate::log;
-use crate::mqtt::{backup_ip, Client, Component, Recv, RecvHandler, Userdata};
+use crate::mqtt::link::{self, Leave, Link, Linked};
+use crate::mqtt::{backup_ip, Client, Userdata};
 use crate::state::*;
 use crate::sysdep::{Credential, Port};
 use answer::{IpField, NotifyRefused};
 use codes::*;
 
-const DEINIT_POLL_MS: u64 = 100;
 const PATH: &str = "/auth/bootstrap";
 const ACCEPT: &str = "text/xml,text/javascript,text/html,application/json";
 const CONTENT_TYPE: &str = "application/x-www-form-urlencoded;charset=utf-8";
@@ -113,10 +112,6 @@ struct Config {
     userdata: Userdata,
     timeout_ms: u32,
     deinit_timeout_ms: u32,
-    /// The MQTT session notifies come from, until that session is deinitialised.
-    mqtt: Option<Arc<Client>>,
-    /// The notify topic our handler is attached to on `mqtt`.
-    attached: Option<Vec<u8>>,
 }
 
 /// A request that went out: its response header, or why none came.
@@ -129,8 +124,16 @@ struct Inner {
     port: Arc<dyn Port>,
     cfg: Mutex<Config>,
     sent: Mutex<Option<Sent>>,
-    exec_enabled: AtomicBool,
-    in_flight: AtomicU32,
+    gate: Gate,
+    /// The MQTT session notifies come from, until that session is deinitialised, and our
+    /// handler on its notify topic.
+    link: Link,
+}
+
+impl Linked for Inner {
+    fn link(&self) -> &Link {
+        &self.link
+    }
 }
 
 /// The object behind an `aiot_bootstrap_init` handle.
@@ -138,35 +141,10 @@ pub struct Bootstrap {
     inner: Arc<Inner>,
 }
 
-/// The component on the MQTT session: at the session's deinit the handle forgets it.
-struct Hooks {
-    inner: Weak<Inner>,
-    client: Weak<Client>,
-}
-
-impl Component for Hooks {
-    fn on_deinit(&self) {
-        let Some(inner) = self.inner.upgrade() else {
-            return;
-        };
-        let mut cfg = lock(&inner.cfg);
-        let ours = cfg
-            .mqtt
-            .as_ref()
-            .is_some_and(|c| std::ptr::eq(Arc::as_ptr(c), self.client.as_ptr()));
-        if ours {
-            cfg.mqtt = None;
-            cfg.attached = None;
-        }
-    }
-}
-
 /// `/sys/{pk}/{dn}/thing/bootstrap/<leaf>` with the session's product key and device name
 /// (empty when unset, as upstream formats a NULL).
 fn topic(client: &Client, leaf: &str) -> String {
-    let pk = client.product_key().unwrap_or_default();
-    let dn = client.device_name().unwrap_or_default();
-    format!("/sys/{pk}/{dn}/thing/bootstrap/{leaf}")
+    client.device_topic("/sys", &format!("thing/bootstrap/{leaf}"))
 }
 
 impl Bootstrap {
@@ -190,34 +168,17 @@ impl Bootstrap {
                     userdata: 0,
                     timeout_ms: 5_000,
                     deinit_timeout_ms: 2_000,
-                    mqtt: None,
-                    attached: None,
                 }),
                 sent: Mutex::new(None),
-                exec_enabled: AtomicBool::new(true),
-                in_flight: AtomicU32::new(0),
+                gate: Gate::new(),
+                link: Link::new(),
             }),
-        }
-    }
-
-    /// Identifies this handle's topic handler and component on the MQTT session.
-    fn key(&self) -> usize {
-        Arc::as_ptr(&self.inner) as usize
-    }
-
-    fn enter(&self) -> Result<InFlight<'_>> {
-        self.inner.in_flight.fetch_add(1, Ordering::SeqCst);
-        let guard = InFlight(&self.inner.in_flight);
-        if self.inner.exec_enabled.load(Ordering::SeqCst) {
-            Ok(guard)
-        } else {
-            Err(Error::ExecDisabled)
         }
     }
 
     /// `aiot_bootstrap_setopt` for every option but the MQTT handle.
     pub fn setopt(&self, option: BootstrapOption) -> Result<()> {
-        let _g = self.enter()?;
+        let _g = self.inner.gate.enter()?;
         let mut cfg = lock(&self.inner.cfg);
         match option {
             BootstrapOption::NetworkCred(c) => cfg.cred = Some(c),
@@ -241,40 +202,19 @@ impl Bootstrap {
     /// the notify topic, built from the session's product key and device name as they are now,
     /// gets our handler (no SUBSCRIBE), then the component hooks.
     pub fn set_mqtt(&self, client: Arc<Client>) -> Result<()> {
-        let _g = self.enter()?;
+        let _g = self.inner.gate.enter()?;
         self.detach();
-        lock(&self.inner.cfg).mqtt = Some(client.clone());
-        let weak = Arc::downgrade(&self.inner);
-        let handler = RecvHandler {
-            key: self.key(),
-            call: Arc::new(move |recv: &Recv<'_>, _userdata: Userdata| {
-                if let (Some(inner), Recv::Pub { payload, .. }) = (weak.upgrade(), recv) {
-                    on_notify(&inner, payload);
-                }
-            }),
-        };
-        let notify = topic(&client, "notify").into_bytes();
-        client.attach_topic_handler(&notify, handler, 0)?;
-        lock(&self.inner.cfg).attached = Some(notify);
-        let hooks = Hooks {
-            inner: Arc::downgrade(&self.inner),
-            client: Arc::downgrade(&client),
-        };
-        client.attach_component(self.key(), Arc::new(hooks))
+        self.inner.link.hold(&client);
+        let notify = topic(&client, "notify");
+        link::listen(&self.inner, &client, notify.as_bytes(), |inner, _, payload| {
+            on_notify(inner, payload)
+        })?;
+        link::hook(&self.inner, &client)
     }
 
     /// Removes our handler and hooks from the session they are on (if any).
     fn detach(&self) {
-        let (client, attached) = {
-            let mut cfg = lock(&self.inner.cfg);
-            (cfg.mqtt.clone(), cfg.attached.take())
-        };
-        if let Some(client) = client {
-            if let Some(notify) = attached {
-                client.detach_topic_handler(&notify, self.key());
-            }
-            let _ = client.detach_component(self.key());
-        }
+        link::leave(&self.inner, Leave::HandlersOnly);
     }
 
     /// `aiot_bootstrap_send_request`: checks the product key, the device name, then that the
@@ -296,7 +236,7 @@ impl Bootstrap {
                 cfg.recv_timeout_ms,
             )
         };
-        let _g = self.enter()?;
+        let _g = self.inner.gate.enter()?;
         let old = lock(&self.inner.sent).take();
         drop(old);
         // As upstream's HTTP client: a credential is required (option NONE for plain TCP).
@@ -351,7 +291,7 @@ impl Bootstrap {
         if lock(&self.inner.sent).is_none() {
             return Err(Error::Component(STATE_BOOTSTRAP_NEED_SEND_REQUEST));
         }
-        let _g = self.enter()?;
+        let _g = self.inner.gate.enter()?;
         let (handler, userdata, timeout, recv_timeout) = {
             let cfg = lock(&self.inner.cfg);
             (
@@ -426,18 +366,13 @@ impl Bootstrap {
     /// waits up to the deinit timeout for the calls in progress. On success the caller drops
     /// the handle; on a timeout it must keep it.
     pub fn shutdown(&self) -> Result<()> {
-        if !self.inner.exec_enabled.swap(false, Ordering::SeqCst) {
+        if !self.inner.gate.close() {
             return Err(Error::ExecDisabled);
         }
         self.detach();
-        let port = &self.inner.port;
         let timeout = u64::from(lock(&self.inner.cfg).deinit_timeout_ms);
-        let start = port.time_ms();
-        while self.inner.in_flight.load(Ordering::SeqCst) != 0 {
-            if port.time_ms().saturating_sub(start) >= timeout {
-                return Err(Error::Component(STATE_BOOTSTRAP_DEINIT_TIMEOUT));
-            }
-            port.sleep_ms(DEINIT_POLL_MS);
+        if !self.inner.gate.wait_idle(self.inner.port.as_ref(), timeout) {
+            return Err(Error::Component(STATE_BOOTSTRAP_DEINIT_TIMEOUT));
         }
         let old = lock(&self.inner.sent).take();
         drop(old);
@@ -454,15 +389,11 @@ impl Drop for Bootstrap {
 /// A notify: the NOTIFY callback, then the automatic reply (QoS0, the session's pk/dn); or the
 /// event for a refused one, and no reply. No lock is held meanwhile.
 fn on_notify(inner: &Inner, payload: &[u8]) {
-    let (recv, event, userdata, mqtt) = {
+    let (recv, event, userdata) = {
         let cfg = lock(&inner.cfg);
-        (
-            cfg.recv.clone(),
-            cfg.event.clone(),
-            cfg.userdata,
-            cfg.mqtt.clone(),
-        )
+        (cfg.recv.clone(), cfg.event.clone(), cfg.userdata)
     };
+    let mqtt = inner.link.client();
     match answer::notify(payload) {
         Ok(n) => {
             if let Some(recv) = recv {

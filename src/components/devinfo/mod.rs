@@ -5,9 +5,9 @@
 //! packet id is what that setopt returns, as upstream's).
 //!
 //! Locks: `cfg` is taken alone and never held while calling the MQTT session or a user's
-//! handler. Calls are counted (`in_flight`) so that deinit waits for those in progress, as
-//! upstream's exec counter does; the handlers are not counted (a handler may deinit the handle
-//! it was called for).
+//! handler (nor is the link's). Calls are counted (`gate`) so that deinit waits for those in
+//! progress, as upstream's exec counter does; the handlers are not counted (a handler may
+//! deinit the handle it was called for).
 //!
 //! - `downlink`: what a reply hands to the receive handler, or the event it raises;
 //! - `codes`: `STATE_DEVINFO_*`.
@@ -17,22 +17,21 @@
 pub mod codes;
 pub mod downlink;
 
-use crate::sync::{lock, InFlight};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use crate::sync::{lock, Gate};
+use std::sync::{Arc, Mutex};
 
 use codes::*;
 pub use downlink::{Invalid, Reply};
 
 use crate::error::{Error, Result};
 use crate::log;
-use crate::mqtt::{next_alink_id, Client, Component, Recv as MqttRecv, RecvHandler, Userdata};
+use crate::mqtt::link::{self, Leave, Link, Linked};
+use crate::mqtt::{next_alink_id, Client, RecvHandler, Userdata};
 use crate::sysdep::Port;
 
 /// Code of the line logged for a refused reply (the module's base code; upstream's module logs
 /// nothing).
 const LOG_REFUSED: i32 = STATE_DEVINFO_BASE;
-const DEINIT_POLL_MS: u64 = 100;
 const DEFAULT_DEINIT_TIMEOUT_MS: u32 = 2000;
 /// The topic handlers, upstream's two.
 const REPLY_FILTERS: [&str; 2] = [
@@ -100,45 +99,26 @@ struct Config {
     recv: Option<Arc<RecvFn>>,
     event: Option<Arc<EventFn>>,
     userdata: Userdata,
-    mqtt: Option<Arc<Client>>,
-    /// The get_reply filter our handler is on, while attached.
-    get_reply: Option<Vec<u8>>,
 }
 
 struct Inner {
     port: Arc<dyn Port>,
     cfg: Mutex<Config>,
-    exec_enabled: AtomicBool,
-    in_flight: AtomicU32,
+    gate: Gate,
+    /// The session, until its deinit (a later send then answers
+    /// `STATE_DEVINFO_MISSING_MQTT_HANDLE`), and our handlers on it.
+    link: Link,
+}
+
+impl Linked for Inner {
+    fn link(&self) -> &Link {
+        &self.link
+    }
 }
 
 /// A device-tag handle.
 pub struct Devinfo {
     inner: Arc<Inner>,
-}
-
-/// At the MQTT session's deinit the handle forgets it, so a later send answers
-/// `STATE_DEVINFO_MISSING_MQTT_HANDLE`.
-struct Hooks {
-    inner: Weak<Inner>,
-    client: Weak<Client>,
-}
-
-impl Component for Hooks {
-    fn on_deinit(&self) {
-        let Some(inner) = self.inner.upgrade() else {
-            return;
-        };
-        let mut cfg = lock(&inner.cfg);
-        if cfg
-            .mqtt
-            .as_ref()
-            .is_some_and(|c| std::ptr::eq(Arc::as_ptr(c), self.client.as_ptr()))
-        {
-            cfg.mqtt = None;
-            cfg.get_reply = None;
-        }
-    }
 }
 
 impl Devinfo {
@@ -152,31 +132,15 @@ impl Devinfo {
                     recv: None,
                     event: None,
                     userdata: 0,
-                    mqtt: None,
-                    get_reply: None,
                 }),
-                exec_enabled: AtomicBool::new(true),
-                in_flight: AtomicU32::new(0),
+                gate: Gate::new(),
+                link: Link::new(),
             }),
         }
     }
 
-    fn key(&self) -> usize {
-        Arc::as_ptr(&self.inner) as usize
-    }
-
-    fn enter(&self) -> Result<InFlight<'_>> {
-        self.inner.in_flight.fetch_add(1, Ordering::SeqCst);
-        let guard = InFlight(&self.inner.in_flight);
-        if self.inner.exec_enabled.load(Ordering::SeqCst) {
-            Ok(guard)
-        } else {
-            Err(Error::ExecDisabled)
-        }
-    }
-
     fn set(&self, f: impl FnOnce(&mut Config)) -> Result<()> {
-        let _g = self.enter()?;
+        let _g = self.inner.gate.enter()?;
         f(&mut lock(&self.inner.cfg));
         Ok(())
     }
@@ -198,15 +162,9 @@ impl Devinfo {
     }
 
     fn handler(&self, kind: ReplyKind) -> RecvHandler {
-        let weak = Arc::downgrade(&self.inner);
-        RecvHandler {
-            key: self.key(),
-            call: Arc::new(move |recv: &MqttRecv<'_>, _userdata: Userdata| {
-                if let (Some(inner), MqttRecv::Pub { topic, payload, .. }) = (weak.upgrade(), recv) {
-                    deliver(&inner, kind, topic, payload);
-                }
-            }),
-        }
+        link::handler(&self.inner, move |inner, topic, payload| {
+            deliver(inner, kind, topic, payload)
+        })
     }
 
     /// Attaches to an MQTT session (leaving the previous one): the two reply handlers, the
@@ -214,45 +172,30 @@ impl Devinfo {
     /// session's product key and device name. Returns the SUBSCRIBE's packet id, or the first
     /// error (not connected: `STATE_SYS_DEPEND_NWK_CLOSED`, the handler staying registered).
     pub fn set_mqtt(&self, client: Arc<Client>) -> Result<i32> {
-        let _g = self.enter()?;
+        let _g = self.inner.gate.enter()?;
         self.detach();
-        lock(&self.inner.cfg).mqtt = Some(client.clone());
+        self.inner.link.hold(&client);
         for filter in REPLY_FILTERS {
-            client.attach_topic_handler(filter.as_bytes(), self.handler(ReplyKind::Generic), 0)?;
+            link::listen(
+                &self.inner,
+                &client,
+                filter.as_bytes(),
+                |inner, topic, payload| deliver(inner, ReplyKind::Generic, topic, payload),
+            )?;
         }
-        let hooks = Hooks {
-            inner: Arc::downgrade(&self.inner),
-            client: Arc::downgrade(&client),
-        };
-        client.attach_component(self.key(), Arc::new(hooks))?;
-        let get_reply = format!(
-            "/sys/{}/{}/thing/deviceinfo/get_reply",
-            client.product_key().unwrap_or_default(),
-            client.device_name().unwrap_or_default()
-        )
-        .into_bytes();
-        lock(&self.inner.cfg).get_reply = Some(get_reply.clone());
+        link::hook(&self.inner, &client)?;
+        let get_reply = client.device_topic("/sys", "thing/deviceinfo/get_reply");
+        link::remember(&self.inner, get_reply.as_bytes());
         let id = client.subscribe(&get_reply, Some(self.handler(ReplyKind::Get)), 0, 0)?;
         Ok(i32::from(id))
     }
 
-    /// Removes our handlers and hooks from the session they are on. The get_reply
-    /// subscription stays with the broker (upstream never unsubscribes); only our handler on
-    /// it goes, so nothing reaches a freed handle.
+    /// Removes our handlers and hooks from the session they are on; the handle keeps the
+    /// session, as upstream's keeps its MQTT handle. The get_reply subscription stays with the
+    /// broker (upstream never unsubscribes); only our handler on it goes, so nothing reaches a
+    /// freed handle.
     fn detach(&self) {
-        let (client, get_reply) = {
-            let mut cfg = lock(&self.inner.cfg);
-            (cfg.mqtt.clone(), cfg.get_reply.take())
-        };
-        if let Some(client) = client {
-            let _ = client.detach_component(self.key());
-            for filter in REPLY_FILTERS {
-                client.detach_topic_handler(filter.as_bytes(), self.key());
-            }
-            if let Some(filter) = get_reply {
-                client.detach_topic_handler(&filter, self.key());
-            }
-        }
+        link::leave(&self.inner, Leave::HandlersOnly);
     }
 
     /// `aiot_devinfo_send`: publishes `{"id":"<alink id>","version":"1.0","params":<params>}`
@@ -266,10 +209,7 @@ impl Devinfo {
         product_key: Option<&[u8]>,
         device_name: Option<&[u8]>,
     ) -> std::result::Result<i32, SendError> {
-        let client = lock(&self.inner.cfg)
-            .mqtt
-            .clone()
-            .ok_or(SendError::MissingMqttHandle)?;
+        let client = self.inner.link.client().ok_or(SendError::MissingMqttHandle)?;
         let pk = product_key.ok_or(Error::MissingProductKey)?;
         let dn = device_name.ok_or(Error::MissingDeviceName)?;
         let op = op.ok_or(Error::UnknownOption)?;
@@ -290,20 +230,16 @@ impl Devinfo {
     /// waits up to the deinit timeout for the calls in progress. On success the caller drops
     /// the handle; on a timeout it must keep it.
     pub fn shutdown(&self) -> Result<()> {
-        if !self.inner.exec_enabled.swap(false, Ordering::SeqCst) {
+        if !self.inner.gate.close() {
             return Err(Error::ExecDisabled);
         }
         self.detach();
-        let port = &self.inner.port;
         let timeout = u64::from(lock(&self.inner.cfg).deinit_timeout_ms);
-        let start = port.time_ms();
-        while self.inner.in_flight.load(Ordering::SeqCst) != 0 {
-            if port.time_ms().saturating_sub(start) >= timeout {
-                return Err(Error::DeinitTimeout);
-            }
-            port.sleep_ms(DEINIT_POLL_MS);
+        if self.inner.gate.wait_idle(self.inner.port.as_ref(), timeout) {
+            Ok(())
+        } else {
+            Err(Error::DeinitTimeout)
         }
-        Ok(())
     }
 }
 

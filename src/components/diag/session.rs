@@ -7,31 +7,29 @@
 //! `enabled` 0 collects nothing, and data-model requests sent with `"ack":0` are not timed
 //! (no reply will come; upstream reports each as a FATAL alert after a second).
 //!
-//! Locks: `cfg` and `items` are taken one at a time, never while publishing or calling the
-//! user's handler; the tap only takes `items`.
+//! Locks: `cfg`, `items` and the link's are taken one at a time, never while publishing or
+//! calling the user's handler; the tap only takes `items`.
 
-use crate::sync::{lock, InFlight};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use crate::sync::{lock, Gate};
+use std::sync::{Arc, Mutex};
 
 use super::codes::STATE_DIAG_PUB_FAILED;
 use super::eval::{Alert, Config, Item, Kind};
 use crate::error::{Error, Result};
 use crate::log;
 use crate::mqtt::diagtap::{self, Tap};
-use crate::mqtt::{next_alink_id, Client, Component, Event, Userdata};
+use crate::mqtt::link::{self, Leave, Link, Linked};
+use crate::mqtt::{next_alink_id, Client, Event, Userdata};
 use crate::sysdep::Port;
 
 /// Evaluation runs at most this often (log clock).
 const CHECK_INTERVAL_MS: u64 = 2000;
-const DEINIT_POLL_MS: u64 = 100;
 const DEFAULT_DEINIT_TIMEOUT_MS: u64 = 2000;
 
 /// The user's event handler: module name, level and description of an alert.
 pub type EventFn = dyn Fn(&str, &str, &str, Userdata) + Send + Sync;
 
 struct Cfg {
-    mqtt: Option<Arc<Client>>,
     local: u8,
     cloud: u8,
     event: Option<Arc<EventFn>>,
@@ -48,17 +46,28 @@ struct Inner {
     port: Arc<dyn Port>,
     cfg: Mutex<Cfg>,
     items: Mutex<Items>,
-    exec_enabled: AtomicBool,
-    in_flight: AtomicU32,
+    gate: Gate,
+    /// The session evaluated on and reported to, until its deinit.
+    link: Link,
+}
+
+impl Linked for Inner {
+    fn link(&self) -> &Link {
+        &self.link
+    }
+
+    fn on_event(self: &Arc<Self>, client: &Arc<Client>, _event: &Event) {
+        check(self, client);
+    }
+
+    fn on_tick(self: &Arc<Self>, client: &Arc<Client>) {
+        check(self, client);
+    }
 }
 
 /// A diag handle.
 pub struct Diag {
     inner: Arc<Inner>,
-}
-
-fn key_of(inner: &Arc<Inner>) -> usize {
-    Arc::as_ptr(inner) as usize
 }
 
 /// Records a tap report while started, in the item it belongs to (if enabled).
@@ -83,48 +92,6 @@ fn record(inner: &Inner, now: u64, what: Tap) {
         item.start(now, id);
     } else {
         item.stop(now, id);
-    }
-}
-
-struct Hooks {
-    inner: Weak<Inner>,
-    client: Weak<Client>,
-}
-
-impl Hooks {
-    fn run(&self) {
-        if let (Some(inner), Some(client)) = (self.inner.upgrade(), self.client.upgrade()) {
-            let ours = lock(&inner.cfg)
-                .mqtt
-                .as_ref()
-                .is_some_and(|c| std::ptr::eq(Arc::as_ptr(c), self.client.as_ptr()));
-            if ours {
-                check(&inner, &client);
-            }
-        }
-    }
-}
-
-impl Component for Hooks {
-    fn on_event(&self, _event: &Event) {
-        self.run();
-    }
-
-    fn on_tick(&self) {
-        self.run();
-    }
-
-    fn on_deinit(&self) {
-        if let Some(inner) = self.inner.upgrade() {
-            let mut cfg = lock(&inner.cfg);
-            if cfg
-                .mqtt
-                .as_ref()
-                .is_some_and(|c| std::ptr::eq(Arc::as_ptr(c), self.client.as_ptr()))
-            {
-                cfg.mqtt = None;
-            }
-        }
     }
 }
 
@@ -162,8 +129,6 @@ fn report(inner: &Inner, client: &Client, alert: &Alert, now: u64) {
         }
     }
     if cloud == 1 {
-        let pk = client.product_key().unwrap_or_default();
-        let dn = client.device_name().unwrap_or_default();
         let id = next_alink_id();
         let payload = format!(
             "{{\"id\":\"{id}\",\"version\":\"1.0\",\"params\":[{{\"utcTime\":\"{now}\",\"logLevel\":\"{}\",\"module\":\"{module}\",\"code\":\"{}\",\"traceContext\":\"{id}\",\"logContent\":\"{}\"}}]}}",
@@ -171,7 +136,7 @@ fn report(inner: &Inner, client: &Client, alert: &Alert, now: u64) {
             alert.kind.code(),
             alert.desc
         );
-        let topic = format!("/sys/{pk}/{dn}/thing/log/post");
+        let topic = client.device_topic("/sys", "thing/log/post");
         if client
             .publish(topic, payload.as_bytes(), alert.kind.qos())
             .is_err()
@@ -188,7 +153,6 @@ impl Diag {
         let inner = Arc::new(Inner {
             port,
             cfg: Mutex::new(Cfg {
-                mqtt: None,
                 local: 1,
                 cloud: 1,
                 event: None,
@@ -199,12 +163,12 @@ impl Diag {
                 started: false,
                 last_check: None,
             }),
-            exec_enabled: AtomicBool::new(true),
-            in_flight: AtomicU32::new(0),
+            gate: Gate::new(),
+            link: Link::new(),
         });
         let weak = Arc::downgrade(&inner);
         diagtap::install(
-            key_of(&inner),
+            link::key(&inner),
             Arc::new(move |now: u64, what: Tap| {
                 if let Some(inner) = weak.upgrade() {
                     record(&inner, now, what);
@@ -215,21 +179,11 @@ impl Diag {
     }
 
     fn key(&self) -> usize {
-        key_of(&self.inner)
-    }
-
-    fn enter(&self) -> Result<InFlight<'_>> {
-        self.inner.in_flight.fetch_add(1, Ordering::SeqCst);
-        let g = InFlight(&self.inner.in_flight);
-        if self.inner.exec_enabled.load(Ordering::SeqCst) {
-            Ok(g)
-        } else {
-            Err(Error::ExecDisabled)
-        }
+        link::key(&self.inner)
     }
 
     fn set(&self, f: impl FnOnce(&mut Cfg)) -> Result<()> {
-        let _g = self.enter()?;
+        let _g = self.inner.gate.enter()?;
         f(&mut lock(&self.inner.cfg));
         Ok(())
     }
@@ -252,28 +206,21 @@ impl Diag {
 
     /// `AIOT_DIAGOPT_MQTT_CONNECTION` / `_HEARTBEAT` / `ALINK_UPLINK`.
     pub fn set_config(&self, kind: Kind, config: Config) -> Result<()> {
-        let _g = self.enter()?;
+        let _g = self.inner.gate.enter()?;
         lock(&self.inner.items).items[kind as usize].config = config;
         Ok(())
     }
 
     /// `AIOT_DIAGOPT_MQTT_HANDLE`: evaluates on this session's process ticks and reports on it.
     pub fn set_mqtt(&self, client: Arc<Client>) -> Result<()> {
-        let _g = self.enter()?;
+        let _g = self.inner.gate.enter()?;
         self.detach();
-        lock(&self.inner.cfg).mqtt = Some(client.clone());
-        let hooks = Hooks {
-            inner: Arc::downgrade(&self.inner),
-            client: Arc::downgrade(&client),
-        };
-        client.attach_component(self.key(), Arc::new(hooks))
+        self.inner.link.hold(&client);
+        link::hook(&self.inner, &client)
     }
 
     fn detach(&self) {
-        let client = lock(&self.inner.cfg).mqtt.take();
-        if let Some(client) = client {
-            let _ = client.detach_component(self.key());
-        }
+        link::leave(&self.inner, Leave::Session);
     }
 
     /// `aiot_diag_start`: collection and reports run from now on.
@@ -297,21 +244,21 @@ impl Diag {
     /// `aiot_diag_deinit` (first half): removes the tap and the hooks, refuses new calls and
     /// waits for those in progress.
     pub fn shutdown(&self) -> Result<()> {
-        if !self.inner.exec_enabled.load(Ordering::SeqCst) {
+        if !self.inner.gate.is_open() {
             return Err(Error::ExecDisabled);
         }
         diagtap::remove(self.key());
         self.detach();
-        self.inner.exec_enabled.store(false, Ordering::SeqCst);
-        let port = &self.inner.port;
-        let start = port.time_ms();
-        while self.inner.in_flight.load(Ordering::SeqCst) != 0 {
-            if port.time_ms().saturating_sub(start) >= DEFAULT_DEINIT_TIMEOUT_MS {
-                return Err(Error::DeinitTimeout);
-            }
-            port.sleep_ms(DEINIT_POLL_MS);
+        self.inner.gate.close();
+        if self
+            .inner
+            .gate
+            .wait_idle(self.inner.port.as_ref(), DEFAULT_DEINIT_TIMEOUT_MS)
+        {
+            Ok(())
+        } else {
+            Err(Error::DeinitTimeout)
         }
-        Ok(())
     }
 }
 

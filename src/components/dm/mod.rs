@@ -9,7 +9,7 @@ pub mod downlink;
 pub mod message;
 
 use crate::sync::lock;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 
 use codes::*;
 pub use downlink::{Kind, Recv, Route, TOPICS};
@@ -18,7 +18,8 @@ pub use message::Msg;
 use crate::error::Error;
 use crate::log;
 use crate::mqtt::diagtap::{self, Tap};
-use crate::mqtt::{next_alink_id, Client, Component, Recv as MqttRecv, RecvHandler, Userdata};
+use crate::mqtt::link::{self, Leave, Link, Linked};
+use crate::mqtt::{next_alink_id, Client, Userdata};
 
 /// What a data-model call can fail with; [`DmError::code`] maps it to upstream's code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,40 +64,26 @@ struct Config {
     userdata: Userdata,
     /// `AIOT_DMOPT_POST_REPLY` as given: 0 asks for no reply (`"ack":0`).
     post_reply: u8,
-    mqtt: Option<Arc<Client>>,
 }
 
 /// Locks: `cfg` is taken alone and never held while calling the MQTT session or the user's
-/// handler.
+/// handler (nor is the link's).
 struct Inner {
     cfg: Mutex<Config>,
+    /// The session, until its deinit (later sends then answer `STATE_DM_MQTT_HANDLE_IS_NULL`
+    /// as upstream's do), and our handlers on it.
+    link: Link,
+}
+
+impl Linked for Inner {
+    fn link(&self) -> &Link {
+        &self.link
+    }
 }
 
 /// A data-model handle.
 pub struct Dm {
     inner: Arc<Inner>,
-}
-
-/// Attached to the MQTT session: at its deinit the handle forgets it, so later sends answer
-/// `STATE_DM_MQTT_HANDLE_IS_NULL` as upstream's do.
-struct Hooks {
-    inner: Weak<Inner>,
-    client: Weak<Client>,
-}
-
-impl Component for Hooks {
-    fn on_deinit(&self) {
-        if let Some(inner) = self.inner.upgrade() {
-            let mut cfg = lock(&inner.cfg);
-            if cfg
-                .mqtt
-                .as_ref()
-                .is_some_and(|c| std::ptr::eq(Arc::as_ptr(c), self.client.as_ptr()))
-            {
-                cfg.mqtt = None;
-            }
-        }
-    }
 }
 
 impl Default for Dm {
@@ -114,15 +101,10 @@ impl Dm {
                     handler: None,
                     userdata: 0,
                     post_reply: 1,
-                    mqtt: None,
                 }),
+                link: Link::new(),
             }),
         }
-    }
-
-    /// Identifies this handle's topic handlers and component on the MQTT session.
-    fn key(&self) -> usize {
-        Arc::as_ptr(&self.inner) as usize
     }
 
     pub fn set_handler(&self, handler: Arc<DmFn>) {
@@ -141,34 +123,20 @@ impl Dm {
     /// the component. The first error is returned, as upstream's setopt does.
     pub fn set_mqtt(&self, client: Arc<Client>) -> Result<(), DmError> {
         self.detach();
-        lock(&self.inner.cfg).mqtt = Some(client.clone());
+        self.inner.link.hold(&client);
         for (filter, route) in TOPICS {
-            let weak = Arc::downgrade(&self.inner);
-            let handler = RecvHandler {
-                key: self.key(),
-                call: Arc::new(move |recv: &MqttRecv<'_>, _userdata: Userdata| {
-                    if let (Some(inner), MqttRecv::Pub { topic, payload, .. }) = (weak.upgrade(), recv) {
-                        deliver(&inner, route, topic, payload);
-                    }
-                }),
-            };
-            client.attach_topic_handler(filter.as_bytes(), handler, 0)?;
+            link::listen(
+                &self.inner,
+                &client,
+                filter.as_bytes(),
+                move |inner, topic, payload| deliver(inner, route, topic, payload),
+            )?;
         }
-        let hooks = Hooks {
-            inner: Arc::downgrade(&self.inner),
-            client: Arc::downgrade(&client),
-        };
-        Ok(client.attach_component(self.key(), Arc::new(hooks))?)
+        Ok(link::hook(&self.inner, &client)?)
     }
 
     fn detach(&self) {
-        let old = lock(&self.inner.cfg).mqtt.take();
-        if let Some(client) = old {
-            for (filter, _) in TOPICS {
-                client.detach_topic_handler(filter.as_bytes(), self.key());
-            }
-            let _ = client.detach_component(self.key());
-        }
+        link::leave(&self.inner, Leave::Session);
     }
 
     /// `aiot_dm_send`: publishes `msg` (QoS0) for `product_key`/`device_name`, or the
@@ -180,19 +148,10 @@ impl Dm {
         product_key: Option<&[u8]>,
         device_name: Option<&[u8]>,
     ) -> Result<i32, DmError> {
-        let (client, post_reply) = {
-            let cfg = lock(&self.inner.cfg);
-            (cfg.mqtt.clone().ok_or(DmError::MqttHandleNull)?, cfg.post_reply)
-        };
-        let own_pk = client.product_key();
-        let own_dn = client.device_name();
-        let pk = product_key
-            .or(own_pk.as_deref().map(str::as_bytes))
-            .ok_or(Error::MissingProductKey)?;
-        let dn = device_name
-            .or(own_dn.as_deref().map(str::as_bytes))
-            .ok_or(Error::MissingDeviceName)?;
-        let up = message::build(msg, pk, dn, post_reply != 0, next_alink_id)?;
+        let client = self.inner.link.client().ok_or(DmError::MqttHandleNull)?;
+        let post_reply = lock(&self.inner.cfg).post_reply;
+        let (pk, dn) = client.device_or(product_key, device_name)?;
+        let up = message::build(msg, &pk, &dn, post_reply != 0, next_alink_id)?;
         // Only a request that asks for a reply is timed (upstream also times `"ack":0` ones,
         // which then always count as never answered).
         let timed = up.id.filter(|_| post_reply != 0);

@@ -2,11 +2,11 @@
 //! posts, the `net_conn` / `net_rt` system logs on process ticks, and the SDK's own lines while
 //! the cloud's switch is on (`sdklog`).
 //!
-//! Locks: `cfg` is taken alone, only to read or update it; it is never held while publishing,
-//! logging or calling the user's handler, so the event handler may call any API.
+//! Locks: `cfg` and the link's are taken alone, only to read or update them; never while
+//! publishing, logging or calling the user's handler, so the event handler may call any API.
 
 use crate::sync::lock;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 
 use super::codes::*;
 use super::config::parse_mode;
@@ -14,7 +14,8 @@ use super::message::{self, Level, Record};
 use super::sdklog;
 use crate::error::{Error, Result};
 use crate::log;
-use crate::mqtt::{next_alink_id, Client, Component, Event, Recv, RecvHandler, Userdata};
+use crate::mqtt::link::{self, Leave, Link, Linked};
+use crate::mqtt::{next_alink_id, Client, Event, Userdata};
 use crate::sysdep::Port;
 
 /// Topic filters of the cloud's config (topic handlers, no SUBSCRIBE).
@@ -43,7 +44,6 @@ pub struct UserMessage<'a> {
 }
 
 struct Config {
-    mqtt: Option<Arc<Client>>,
     user_switch: u8,
     sys_switch: u8,
     event: Option<Arc<EventFn>>,
@@ -55,6 +55,8 @@ struct Config {
 struct Inner {
     port: Arc<dyn Port>,
     cfg: Mutex<Config>,
+    /// The session posted on, until its deinit, and our config handlers on it.
+    link: Link,
 }
 
 /// A logpost handle.
@@ -62,53 +64,25 @@ pub struct Logpost {
     inner: Arc<Inner>,
 }
 
-fn key_of(inner: &Arc<Inner>) -> usize {
-    Arc::as_ptr(inner) as usize
-}
-
 /// The hooks on the MQTT session.
-struct Hooks {
-    inner: Weak<Inner>,
-    client: Weak<Client>,
-}
-
-impl Hooks {
-    fn ours(&self, inner: &Inner) -> bool {
-        lock(&inner.cfg)
-            .mqtt
-            .as_ref()
-            .is_some_and(|c| std::ptr::eq(Arc::as_ptr(c), self.client.as_ptr()))
+impl Linked for Inner {
+    fn link(&self) -> &Link {
+        &self.link
     }
-}
 
-impl Component for Hooks {
-    fn on_event(&self, event: &Event) {
+    fn on_event(self: &Arc<Self>, client: &Arc<Client>, event: &Event) {
         // The first connect only: a reconnect asks nothing (as upstream).
-        if let (Event::Connect, Some(inner), Some(client)) =
-            (event, self.inner.upgrade(), self.client.upgrade())
-        {
-            if self.ours(&inner) {
-                request_config(&client);
-            }
+        if *event == Event::Connect {
+            request_config(client);
         }
     }
 
-    fn on_tick(&self) {
-        if let (Some(inner), Some(client)) = (self.inner.upgrade(), self.client.upgrade()) {
-            if self.ours(&inner) {
-                tick(&inner, &client);
-            }
-        }
+    fn on_tick(self: &Arc<Self>, client: &Arc<Client>) {
+        tick(self, client);
     }
 
-    fn on_deinit(&self) {
-        let Some(inner) = self.inner.upgrade() else {
-            return;
-        };
-        if self.ours(&inner) {
-            lock(&inner.cfg).mqtt = None;
-            sdklog::stop(key_of(&inner));
-        }
+    fn on_forget(self: &Arc<Self>) {
+        sdklog::stop(link::key(self));
     }
 }
 
@@ -177,7 +151,7 @@ fn tick(inner: &Arc<Inner>, client: &Client) {
             sys_log(client, NET_RT, &format!("time={now}^rtt={}", stats.rtt));
         }
     }
-    if sdklog::owned_by(key_of(inner)) {
+    if sdklog::owned_by(link::key(inner)) {
         upload_sdk_lines(client);
     }
 }
@@ -247,15 +221,16 @@ fn on_config(inner: &Arc<Inner>, payload: &[u8]) {
             return;
         }
     };
-    let (event, userdata, attached) = {
+    let (event, userdata) = {
         let mut cfg = lock(&inner.cfg);
         cfg.user_switch = mode;
-        (cfg.event.clone(), cfg.userdata, cfg.mqtt.is_some())
+        (cfg.event.clone(), cfg.userdata)
     };
+    let attached = inner.link.client().is_some();
     if mode != 0 && attached {
-        sdklog::start(key_of(inner));
+        sdklog::start(link::key(inner));
     } else {
-        sdklog::stop(key_of(inner));
+        sdklog::stop(link::key(inner));
     }
     if let Some(event) = event {
         event(mode, userdata);
@@ -269,19 +244,19 @@ impl Logpost {
             inner: Arc::new(Inner {
                 port,
                 cfg: Mutex::new(Config {
-                    mqtt: None,
                     user_switch: 0,
                     sys_switch: 0,
                     event: None,
                     userdata: 0,
                     last_rtt_post: None,
                 }),
+                link: Link::new(),
             }),
         }
     }
 
     fn key(&self) -> usize {
-        key_of(&self.inner)
+        link::key(&self.inner)
     }
 
     pub fn set_event_handler(&self, handler: Arc<EventFn>) {
@@ -307,38 +282,21 @@ impl Logpost {
     /// has already connected.
     pub fn set_mqtt(&self, client: Arc<Client>) -> Result<()> {
         self.detach();
-        lock(&self.inner.cfg).mqtt = Some(client.clone());
-        let weak = Arc::downgrade(&self.inner);
-        let handler = RecvHandler {
-            key: self.key(),
-            call: Arc::new(move |recv: &Recv<'_>, _userdata: Userdata| {
-                if let (Some(inner), Recv::Pub { payload, .. }) = (weak.upgrade(), recv) {
-                    on_config(&inner, payload);
-                }
-            }),
-        };
+        self.inner.link.hold(&client);
         for t in CONFIG_TOPICS {
-            client.attach_topic_handler(t.as_bytes(), handler.clone(), 0)?;
+            link::listen(&self.inner, &client, t.as_bytes(), |inner, _, payload| {
+                on_config(inner, payload)
+            })?;
         }
         if lock(&self.inner.cfg).user_switch != 0 {
             sdklog::start(self.key());
         }
-        let hooks = Hooks {
-            inner: Arc::downgrade(&self.inner),
-            client: Arc::downgrade(&client),
-        };
-        client.attach_component(self.key(), Arc::new(hooks))
+        link::hook(&self.inner, &client)
     }
 
     /// Removes our handlers and hooks from the session they are on (if any).
     fn detach(&self) {
-        let client = lock(&self.inner.cfg).mqtt.take();
-        if let Some(client) = client {
-            for t in CONFIG_TOPICS {
-                client.detach_topic_handler(t.as_bytes(), self.key());
-            }
-            let _ = client.detach_component(self.key());
-        }
+        link::leave(&self.inner, Leave::Session);
         sdklog::stop(self.key());
     }
 
@@ -358,11 +316,15 @@ impl Logpost {
         if msg.timestamp > message::TIMESTAMP_MAX {
             return Err(Error::OutOfRange);
         }
-        let (client, user_switch, sys_switch) = {
+        let (user_switch, sys_switch) = {
             let cfg = lock(&self.inner.cfg);
-            (cfg.mqtt.clone(), cfg.user_switch, cfg.sys_switch)
+            (cfg.user_switch, cfg.sys_switch)
         };
-        let client = client.ok_or(Error::Component(STATE_LOGPOST_MQTT_HANDLE_IS_NULL))?;
+        let client = self
+            .inner
+            .link
+            .client()
+            .ok_or(Error::Component(STATE_LOGPOST_MQTT_HANDLE_IS_NULL))?;
         post_topic(&client)?;
         let sys = sys_switch != 0 && is_sys_module(module);
         if sys {

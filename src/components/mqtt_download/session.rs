@@ -63,9 +63,7 @@ impl Component for Hooks {
 /// `/sys/{pk}/{dn}/thing/file/<leaf>` with the session's product key and device name (empty
 /// when unset, as upstream formats a NULL).
 fn topic(client: &Client, leaf: &str) -> String {
-    let pk = client.product_key().unwrap_or_default();
-    let dn = client.device_name().unwrap_or_default();
-    format!("/sys/{pk}/{dn}/thing/file/{leaf}")
+    client.device_topic("/sys", &format!("thing/file/{leaf}"))
 }
 
 impl MqttDownload {

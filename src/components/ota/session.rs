@@ -2,13 +2,14 @@
 //! handler, and publishes version reports and firmware queries.
 
 use crate::sync::lock;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 
 use super::codes::*;
 use super::message::{self, Kind, TaskDesc};
 use crate::error::{Error, Result};
 use crate::log;
-use crate::mqtt::{Client, Component, Recv, RecvHandler, Userdata};
+use crate::mqtt::link::{self, Leave, Link, Linked};
+use crate::mqtt::{Client, Userdata};
 
 /// The topics a device receives OTA pushes on (local topic maps, no SUBSCRIBE: the platform
 /// delivers a device's system topics by itself, as Aliyun does).
@@ -23,54 +24,38 @@ pub const PUSH_TOPICS: [&str; 4] = [
 /// the opaque MQTT handle given with `set_mqtt` (0 when none).
 pub type OtaFn = dyn Fn(Kind, &TaskDesc, Userdata, usize) + Send + Sync;
 
-/// The MQTT session an OTA handle travels on, with the caller's opaque token for it (the C
-/// MQTT handle, handed back in every task).
-#[derive(Clone)]
-struct Attachment {
-    client: Arc<Client>,
-    handle: usize,
-}
-
 #[derive(Default)]
 struct Config {
     handler: Option<Arc<OtaFn>>,
     userdata: Userdata,
     module: Option<String>,
-    mqtt: Option<Attachment>,
+    /// The caller's opaque token for the session held (the C MQTT handle, handed back in
+    /// every task); 0 while none is.
+    mqtt_handle: usize,
 }
 
 /// Locks: `cfg` is taken alone and never held while calling the MQTT session or the user's
-/// handler.
+/// handler (nor is the link's).
 struct Inner {
     cfg: Mutex<Config>,
+    /// The session the handle travels on, until its deinit (later calls then answer as
+    /// without a session), and our push handlers on it.
+    link: Link,
+}
+
+impl Linked for Inner {
+    fn link(&self) -> &Link {
+        &self.link
+    }
+
+    fn on_forget(self: &Arc<Self>) {
+        lock(&self.cfg).mqtt_handle = 0;
+    }
 }
 
 /// An OTA handle.
 pub struct Ota {
     inner: Arc<Inner>,
-}
-
-/// The component OTA attaches to its MQTT session: at the session's deinit the handle
-/// forgets it, so later calls answer as without a session.
-struct Hooks {
-    inner: Weak<Inner>,
-    client: Weak<Client>,
-}
-
-impl Component for Hooks {
-    fn on_deinit(&self) {
-        let Some(inner) = self.inner.upgrade() else {
-            return;
-        };
-        let mut cfg = lock(&inner.cfg);
-        let ours = cfg
-            .mqtt
-            .as_ref()
-            .is_some_and(|a| std::ptr::eq(Arc::as_ptr(&a.client), self.client.as_ptr()));
-        if ours {
-            cfg.mqtt = None;
-        }
-    }
 }
 
 impl Default for Ota {
@@ -84,13 +69,9 @@ impl Ota {
         Ota {
             inner: Arc::new(Inner {
                 cfg: Mutex::new(Config::default()),
+                link: Link::new(),
             }),
         }
-    }
-
-    /// Identifies this handle's topic handlers and component on the MQTT session.
-    fn key(&self) -> usize {
-        Arc::as_ptr(&self.inner) as usize
     }
 
     pub fn set_handler(&self, handler: Arc<OtaFn>) {
@@ -109,45 +90,24 @@ impl Ota {
     /// (no SUBSCRIBE), then the component. `handle` is an opaque token handed back in tasks.
     pub fn set_mqtt(&self, client: Arc<Client>, handle: usize) -> Result<()> {
         self.detach();
-        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
-        let handler = RecvHandler {
-            key: self.key(),
-            call: Arc::new(move |recv: &Recv<'_>, _userdata: Userdata| {
-                if let (Some(inner), Recv::Pub { topic, payload, .. }) = (weak.upgrade(), recv) {
-                    deliver(&inner, topic, payload);
-                }
-            }),
-        };
         for topic in PUSH_TOPICS {
-            client.attach_topic_handler(topic.as_bytes(), handler.clone(), 0)?;
+            link::listen(&self.inner, &client, topic.as_bytes(), |inner, topic, payload| {
+                deliver(inner, topic, payload)
+            })?;
         }
-        lock(&self.inner.cfg).mqtt = Some(Attachment {
-            client: client.clone(),
-            handle,
-        });
-        let hooks = Hooks {
-            inner: Arc::downgrade(&self.inner),
-            client: Arc::downgrade(&client),
-        };
-        client.attach_component(self.key(), Arc::new(hooks))
+        self.inner.link.hold(&client);
+        lock(&self.inner.cfg).mqtt_handle = handle;
+        link::hook(&self.inner, &client)
     }
 
     fn detach(&self) {
-        let old = lock(&self.inner.cfg).mqtt.take();
-        if let Some(Attachment { client, .. }) = old {
-            for topic in PUSH_TOPICS {
-                client.detach_topic_handler(topic.as_bytes(), self.key());
-            }
-            let _ = client.detach_component(self.key());
-        }
+        link::leave(&self.inner, Leave::Session);
+        lock(&self.inner.cfg).mqtt_handle = 0;
     }
 
     fn mqtt(&self, missing: Error) -> Result<(Arc<Client>, Option<String>)> {
-        let cfg = lock(&self.inner.cfg);
-        match &cfg.mqtt {
-            Some(a) => Ok((a.client.clone(), cfg.module.clone())),
-            None => Err(missing),
-        }
+        let client = self.inner.link.client().ok_or(missing)?;
+        Ok((client, lock(&self.inner.cfg).module.clone()))
     }
 
     /// `aiot_ota_report_version`: pk/dn from the MQTT session's options.
@@ -190,8 +150,7 @@ fn deliver(inner: &Inner, topic: &[u8], payload: &[u8]) {
     let topic = String::from_utf8_lossy(topic);
     let (handler, userdata, mqtt_handle) = {
         let cfg = lock(&inner.cfg);
-        let mqtt_handle = cfg.mqtt.as_ref().map_or(0, |a| a.handle);
-        (cfg.handler.clone(), cfg.userdata, mqtt_handle)
+        (cfg.handler.clone(), cfg.userdata, cfg.mqtt_handle)
     };
     match message::parse_push(&topic, payload) {
         Ok((kind, tasks)) => {

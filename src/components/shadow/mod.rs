@@ -12,14 +12,15 @@ pub mod codes;
 pub mod downlink;
 
 use crate::sync::lock;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 
 use codes::*;
 pub use downlink::{Kind, Recv};
 
 use crate::error::Error;
 use crate::log;
-use crate::mqtt::{Client, Component, Recv as MqttRecv, RecvHandler, Userdata};
+use crate::mqtt::link::{self, Leave, Link, Linked};
+use crate::mqtt::{Client, Userdata};
 
 /// A message `aiot_shadow_send` sends (`aiot_shadow_msg_t` by type). `reported` is JSON text
 /// inserted as given (upstream validates nothing); `None` stands for a NULL pointer.
@@ -93,40 +94,26 @@ pub type ShadowFn = dyn Fn(&Recv<'_>, Userdata) + Send + Sync;
 struct Config {
     handler: Option<Arc<ShadowFn>>,
     userdata: Userdata,
-    mqtt: Option<Arc<Client>>,
 }
 
 /// Locks: `cfg` is taken alone and never held while calling the MQTT session or the user's
-/// handler.
+/// handler (nor is the link's).
 struct Inner {
     cfg: Mutex<Config>,
+    /// The session, until its deinit (later sends then answer
+    /// `STATE_SHADOW_MQTT_HANDLE_IS_NULL`, as upstream's do), and our handler on it.
+    link: Link,
+}
+
+impl Linked for Inner {
+    fn link(&self) -> &Link {
+        &self.link
+    }
 }
 
 /// A shadow handle.
 pub struct Shadow {
     inner: Arc<Inner>,
-}
-
-/// Attached to the MQTT session: at its deinit the handle forgets it, so later sends answer
-/// `STATE_SHADOW_MQTT_HANDLE_IS_NULL` as upstream's do.
-struct Hooks {
-    inner: Weak<Inner>,
-    client: Weak<Client>,
-}
-
-impl Component for Hooks {
-    fn on_deinit(&self) {
-        if let Some(inner) = self.inner.upgrade() {
-            let mut cfg = lock(&inner.cfg);
-            if cfg
-                .mqtt
-                .as_ref()
-                .is_some_and(|c| std::ptr::eq(Arc::as_ptr(c), self.client.as_ptr()))
-            {
-                cfg.mqtt = None;
-            }
-        }
-    }
 }
 
 impl Default for Shadow {
@@ -143,15 +130,10 @@ impl Shadow {
                 cfg: Mutex::new(Config {
                     handler: None,
                     userdata: 0,
-                    mqtt: None,
                 }),
+                link: Link::new(),
             }),
         }
-    }
-
-    /// Identifies this handle's topic handler and component on the MQTT session.
-    fn key(&self) -> usize {
-        Arc::as_ptr(&self.inner) as usize
     }
 
     pub fn set_handler(&self, handler: Arc<ShadowFn>) {
@@ -166,30 +148,18 @@ impl Shadow {
     /// `/shadow/get/+/+` (no SUBSCRIBE), then the component.
     pub fn set_mqtt(&self, client: Arc<Client>) -> Result<(), ShadowError> {
         self.detach();
-        lock(&self.inner.cfg).mqtt = Some(client.clone());
-        let weak = Arc::downgrade(&self.inner);
-        let handler = RecvHandler {
-            key: self.key(),
-            call: Arc::new(move |recv: &MqttRecv<'_>, _userdata: Userdata| {
-                if let (Some(inner), MqttRecv::Pub { topic, payload, .. }) = (weak.upgrade(), recv) {
-                    deliver(&inner, topic, payload);
-                }
-            }),
-        };
-        client.attach_topic_handler(downlink::TOPIC_FILTER.as_bytes(), handler, 0)?;
-        let hooks = Hooks {
-            inner: Arc::downgrade(&self.inner),
-            client: Arc::downgrade(&client),
-        };
-        Ok(client.attach_component(self.key(), Arc::new(hooks))?)
+        self.inner.link.hold(&client);
+        link::listen(
+            &self.inner,
+            &client,
+            downlink::TOPIC_FILTER.as_bytes(),
+            |inner, topic, payload| deliver(inner, topic, payload),
+        )?;
+        Ok(link::hook(&self.inner, &client)?)
     }
 
     fn detach(&self) {
-        let old = lock(&self.inner.cfg).mqtt.take();
-        if let Some(client) = old {
-            client.detach_topic_handler(downlink::TOPIC_FILTER.as_bytes(), self.key());
-            let _ = client.detach_component(self.key());
-        }
+        link::leave(&self.inner, Leave::Session);
     }
 
     /// `aiot_shadow_send`: publishes `msg` (QoS0) on `/shadow/update/{pk}/{dn}` for
@@ -201,23 +171,13 @@ impl Shadow {
         product_key: Option<&[u8]>,
         device_name: Option<&[u8]>,
     ) -> Result<i32, ShadowError> {
-        let client = lock(&self.inner.cfg)
-            .mqtt
-            .clone()
-            .ok_or(ShadowError::MqttHandleNull)?;
-        let own_pk = client.product_key();
-        let own_dn = client.device_name();
-        let pk = product_key
-            .or(own_pk.as_deref().map(str::as_bytes))
-            .ok_or(Error::MissingProductKey)?;
-        let dn = device_name
-            .or(own_dn.as_deref().map(str::as_bytes))
-            .ok_or(Error::MissingDeviceName)?;
+        let client = self.inner.link.client().ok_or(ShadowError::MqttHandleNull)?;
+        let (pk, dn) = client.device_or(product_key, device_name)?;
         let body = payload(msg)?;
         let mut topic = b"/shadow/update/".to_vec();
-        topic.extend_from_slice(pk);
+        topic.extend_from_slice(&pk);
         topic.push(b'/');
-        topic.extend_from_slice(dn);
+        topic.extend_from_slice(&dn);
         Ok(i32::from(client.publish(topic.as_slice(), &body, 0)?))
     }
 }

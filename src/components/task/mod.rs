@@ -18,14 +18,15 @@ pub mod downlink;
 mod rawjson;
 
 use crate::sync::lock;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 
 use codes::*;
 pub use downlink::{Recv, Route, TaskDesc, STATUS_NAMES, STATUS_NOT_FOUND, TOPICS};
 
 use crate::error::Error;
 use crate::log;
-use crate::mqtt::{next_alink_id, Client, Component, Recv as MqttRecv, RecvHandler, Userdata};
+use crate::mqtt::link::{self, Leave, Link, Linked};
+use crate::mqtt::{next_alink_id, Client, Userdata};
 
 /// What a task call can fail with; [`TaskError::code`] maps it to upstream's code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,40 +74,26 @@ pub type TaskFn = dyn Fn(&Recv, Userdata) + Send + Sync;
 struct Config {
     handler: Option<Arc<TaskFn>>,
     userdata: Userdata,
-    mqtt: Option<Arc<Client>>,
 }
 
 /// Locks: `cfg` is taken alone and never held while calling the MQTT session or the user's
-/// handler (a handler commonly calls `aiot_task_update`).
+/// handler (a handler commonly calls `aiot_task_update`); nor is the link's.
 struct Inner {
     cfg: Mutex<Config>,
+    /// The session, until its deinit (later calls then answer `STATE_USER_INPUT_NULL_POINTER`
+    /// as upstream's do), and our handlers on it.
+    link: Link,
+}
+
+impl Linked for Inner {
+    fn link(&self) -> &Link {
+        &self.link
+    }
 }
 
 /// A task handle.
 pub struct Task {
     inner: Arc<Inner>,
-}
-
-/// Attached to the MQTT session: at its deinit the handle forgets it, so later calls answer
-/// `STATE_USER_INPUT_NULL_POINTER` as upstream's do.
-struct Hooks {
-    inner: Weak<Inner>,
-    client: Weak<Client>,
-}
-
-impl Component for Hooks {
-    fn on_deinit(&self) {
-        if let Some(inner) = self.inner.upgrade() {
-            let mut cfg = lock(&inner.cfg);
-            if cfg
-                .mqtt
-                .as_ref()
-                .is_some_and(|c| std::ptr::eq(Arc::as_ptr(c), self.client.as_ptr()))
-            {
-                cfg.mqtt = None;
-            }
-        }
-    }
 }
 
 /// Appends `bytes` as the inside of a JSON string: `"`, `\` and control characters escaped,
@@ -124,9 +111,7 @@ fn push_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
 /// `/sys/{pk}/{dn}/thing/job/<leaf>` with the session's product key and device name (empty
 /// when unset, as upstream formats a NULL).
 fn topic(client: &Client, leaf: &str) -> String {
-    let pk = client.product_key().unwrap_or_default();
-    let dn = client.device_name().unwrap_or_default();
-    format!("/sys/{pk}/{dn}/thing/job/{leaf}")
+    client.device_topic("/sys", &format!("thing/job/{leaf}"))
 }
 
 /// `{"id":"<id>","version":"1.0.0","params":{"taskId":"<task id>"}}`.
@@ -172,15 +157,10 @@ impl Task {
                 cfg: Mutex::new(Config {
                     handler: None,
                     userdata: 0,
-                    mqtt: None,
                 }),
+                link: Link::new(),
             }),
         }
-    }
-
-    /// Identifies this handle's topic handlers and component on the MQTT session.
-    fn key(&self) -> usize {
-        Arc::as_ptr(&self.inner) as usize
     }
 
     pub fn set_handler(&self, handler: Arc<TaskFn>) {
@@ -195,40 +175,26 @@ impl Task {
     /// the component. The first error is returned, as upstream's setopt does.
     pub fn set_mqtt(&self, client: Arc<Client>) -> Result<(), TaskError> {
         self.detach();
-        lock(&self.inner.cfg).mqtt = Some(client.clone());
+        self.inner.link.hold(&client);
         for (filter, route) in TOPICS {
-            let weak = Arc::downgrade(&self.inner);
-            let handler = RecvHandler {
-                key: self.key(),
-                call: Arc::new(move |recv: &MqttRecv<'_>, _userdata: Userdata| {
-                    if let (Some(inner), MqttRecv::Pub { payload, .. }) = (weak.upgrade(), recv) {
-                        deliver(&inner, route, payload);
-                    }
-                }),
-            };
-            client.attach_topic_handler(filter.as_bytes(), handler, 0)?;
+            link::listen(
+                &self.inner,
+                &client,
+                filter.as_bytes(),
+                move |inner, _, payload| deliver(inner, route, payload),
+            )?;
         }
-        let hooks = Hooks {
-            inner: Arc::downgrade(&self.inner),
-            client: Arc::downgrade(&client),
-        };
-        Ok(client.attach_component(self.key(), Arc::new(hooks))?)
+        Ok(link::hook(&self.inner, &client)?)
     }
 
     fn detach(&self) {
-        let old = lock(&self.inner.cfg).mqtt.take();
-        if let Some(client) = old {
-            for (filter, _) in TOPICS {
-                client.detach_topic_handler(filter.as_bytes(), self.key());
-            }
-            let _ = client.detach_component(self.key());
-        }
+        link::leave(&self.inner, Leave::Session);
     }
 
     fn client(&self) -> Result<Arc<Client>, TaskError> {
-        lock(&self.inner.cfg)
-            .mqtt
-            .clone()
+        self.inner
+            .link
+            .client()
             .ok_or(TaskError::Core(Error::NullPointer))
     }
 
@@ -269,9 +235,9 @@ fn refused(code: i32, what: &str, why: &downlink::Refused) {
 /// Handles a message from one of the topic handlers (no lock held while calling out).
 /// Without a receive handler nothing happens, not even the notify reply, as upstream.
 fn deliver(inner: &Inner, route: Route, payload: &[u8]) {
-    let (handler, userdata, client) = {
+    let (handler, userdata) = {
         let cfg = lock(&inner.cfg);
-        (cfg.handler.clone(), cfg.userdata, cfg.mqtt.clone())
+        (cfg.handler.clone(), cfg.userdata)
     };
     let Some(handler) = handler else {
         return;
@@ -283,7 +249,7 @@ fn deliver(inner: &Inner, route: Route, payload: &[u8]) {
                 Ok(id) => id,
                 Err(why) => return refused(STATE_TASK_PARSE_NOTIFY_FAILED, "notify", &why),
             };
-            if let Some(client) = client {
+            if let Some(client) = inner.link.client() {
                 // The reply's outcome is not reported, as upstream ignores it.
                 let _ = client.publish(topic(&client, "notify_reply"), &notify_reply_payload(&id), 0);
             }

@@ -217,7 +217,7 @@ fn deinit_waits_for_a_call_in_progress_then_times_out() {
     let ntp = Ntp::new(port.clone());
     ntp.set_mqtt(client.clone()).unwrap();
     ntp.set_deinit_timeout_ms(500).unwrap();
-    let held = ntp.enter().unwrap();
+    let held = ntp.inner.gate.enter().unwrap();
     assert_eq!(ntp.shutdown().unwrap_err().code(), STATE_MQTT_DEINIT_TIMEOUT);
     assert!(port.time_ms() >= 1_500, "waited the timeout on the port's clock");
     drop(held);
