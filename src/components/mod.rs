@@ -40,6 +40,14 @@ pub mod ntp;
 /// OTA: version reports, upgrade and config pushes (`aiot_ota_*`).
 #[cfg(feature = "ota")]
 pub mod ota;
+/// Raw JSON spans: values handed over as the sender wrote them, located in text serde_json has
+/// checked (dm, task, shadow, devinfo).
+#[cfg(any(feature = "dm", feature = "task", feature = "shadow", feature = "devinfo"))]
+#[cfg_attr(
+    not(all(feature = "dm", feature = "task", feature = "shadow", feature = "devinfo")),
+    allow(dead_code)
+)]
+pub(crate) mod rawjson;
 /// Device shadow: reported/desired document with versions, cloud control pushes (`aiot_shadow_*`).
 #[cfg(feature = "shadow")]
 pub mod shadow;

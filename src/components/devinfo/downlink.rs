@@ -10,9 +10,7 @@
 //! `INVALID_DEVINFO`. `data` and `message` are handed over as slices of the payload: a string
 //! without its quotes (escapes as written), anything else as written.
 
-use std::collections::BTreeMap;
-
-use serde_json::value::RawValue;
+use crate::components::rawjson::{self, digits, unquoted};
 
 /// What went wrong with a reply (`aiot_devinfo_event_type_t`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,22 +49,8 @@ fn device_of(topic: &[u8]) -> Result<(&[u8], &[u8]), Refused> {
     }
 }
 
-fn text(raw: &RawValue) -> &[u8] {
-    let s = raw.get().as_bytes();
-    match s {
-        [b'"', inner @ .., b'"'] => inner,
-        _ => s,
-    }
-}
-
-fn number(raw: &RawValue, key: &str) -> Result<u32, Refused> {
-    let t = text(raw);
-    let digits = !t.is_empty() && t.iter().all(u8::is_ascii_digit);
-    match std::str::from_utf8(t)
-        .ok()
-        .filter(|_| digits)
-        .and_then(|t| t.parse().ok())
-    {
+fn number(raw: &[u8], key: &str) -> Result<u32, Refused> {
+    match digits(unquoted(raw)) {
         Some(n) => Ok(n),
         None => refuse(
             Invalid::ResponseFormat,
@@ -78,7 +62,7 @@ fn number(raw: &RawValue, key: &str) -> Result<u32, Refused> {
 /// Parses a reply that arrived on `topic`.
 pub fn parse<'a>(topic: &'a [u8], payload: &'a [u8]) -> Result<Reply<'a>, Refused> {
     let (product_key, device_name) = device_of(topic)?;
-    let obj: BTreeMap<String, &'a RawValue> = match serde_json::from_slice(payload) {
+    let obj = match rawjson::object(payload) {
         Ok(o) => o,
         Err(e) if std::str::from_utf8(payload).is_err() => {
             return refuse(Invalid::Response, format!("payload is not UTF-8 JSON: {e}"))
@@ -86,7 +70,7 @@ pub fn parse<'a>(topic: &'a [u8], payload: &'a [u8]) -> Result<Reply<'a>, Refuse
         Err(e) => return refuse(Invalid::Response, format!("payload is not a JSON object: {e}")),
     };
     let get = |key: &str| match obj.get(key) {
-        Some(v) => Ok(*v),
+        Some(v) => Ok(v),
         None => refuse(Invalid::Response, format!("no \"{key}\"")),
     };
     let (code, id, data, message) = (get("code")?, get("id")?, get("data")?, get("message")?);
@@ -95,8 +79,8 @@ pub fn parse<'a>(topic: &'a [u8], payload: &'a [u8]) -> Result<Reply<'a>, Refuse
         device_name,
         code: number(code, "code")?,
         msg_id: number(id, "id")?,
-        data: text(data),
-        message: text(message),
+        data: unquoted(data),
+        message: unquoted(message),
     })
 }
 

@@ -10,6 +10,8 @@
 //! `code` or `data`, or nesting deeper than [`MAX_DEPTH`]. The slices handed over point into
 //! the payload, as upstream's do: a string value without its quotes, anything else as written.
 
+use crate::components::rawjson::{digits, members, unquoted, Members};
+
 /// Deepest nesting of `{`/`[` accepted (what serde_json parses; it stops at 128): a
 /// handler that parses `params` recursively never sees more.
 pub const MAX_DEPTH: usize = 127;
@@ -186,8 +188,8 @@ pub fn parse<'a>(route: Route, topic: &'a [u8], payload: &'a [u8]) -> Result<Rec
     })
 }
 
-/// The top-level members of a payload: raw key (between its quotes) and raw value text.
-type Object<'a> = Vec<(&'a [u8], &'a [u8])>;
+/// The top-level members of a payload.
+type Object<'a> = Members<'a>;
 
 /// Checks that the payload is one JSON object (serde_json, the parser OTA uses too, so no
 /// second parser is linked in), then locates its top-level members in the text.
@@ -200,86 +202,6 @@ fn object(payload: &[u8]) -> Result<Object<'_>, Refused> {
         Ok(_) => refuse("payload is not a JSON object"),
         Err(e) if std::str::from_utf8(payload).is_err() => refuse(format!("payload is not UTF-8 JSON: {e}")),
         Err(e) => refuse(format!("payload is not JSON: {e}")),
-    }
-}
-
-fn skip_blanks(json: &[u8], mut i: usize) -> usize {
-    while matches!(json.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-        i += 1;
-    }
-    i
-}
-
-/// The index after the string that starts (with its quote) at `i`.
-fn string_end(json: &[u8], i: usize) -> usize {
-    let mut j = i + 1;
-    while let Some(&b) = json.get(j) {
-        match b {
-            b'\\' => j += 2,
-            b'"' => return j + 1,
-            _ => j += 1,
-        }
-    }
-    json.len()
-}
-
-/// The index after the value that starts at `i`.
-fn value_end(json: &[u8], i: usize) -> usize {
-    match json.get(i) {
-        Some(b'"') => string_end(json, i),
-        Some(b'{' | b'[') => {
-            let (mut j, mut depth) = (i, 0usize);
-            while let Some(&b) = json.get(j) {
-                match b {
-                    b'"' => {
-                        j = string_end(json, j);
-                        continue;
-                    }
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            return j + 1;
-                        }
-                    }
-                    _ => {}
-                }
-                j += 1;
-            }
-            json.len()
-        }
-        _ => {
-            let mut j = i;
-            while json
-                .get(j)
-                .is_some_and(|b| !matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
-            {
-                j += 1;
-            }
-            j
-        }
-    }
-}
-
-/// The members of a JSON object serde_json has accepted (bounded on any input all the same).
-fn members(json: &[u8]) -> Object<'_> {
-    let mut out = Vec::new();
-    let mut i = skip_blanks(json, 0) + 1;
-    loop {
-        i = skip_blanks(json, i);
-        if json.get(i) != Some(&b'"') {
-            return out;
-        }
-        let key_end = string_end(json, i);
-        let key = json.get(i + 1..key_end.saturating_sub(1)).unwrap_or_default();
-        let start = skip_blanks(json, skip_blanks(json, key_end) + 1);
-        let end = value_end(json, start).min(json.len());
-        out.push((key, json.get(start..end).unwrap_or_default()));
-        i = skip_blanks(json, end);
-        if json.get(i) != Some(&b',') {
-            return out;
-        }
-        i += 1;
     }
 }
 
@@ -309,21 +231,9 @@ pub fn depth(json: &[u8]) -> usize {
     deepest
 }
 
-/// A value's text: a string without its quotes (escapes left as written, as upstream hands
-/// them over), anything else as written.
-fn inner(raw: &[u8]) -> &[u8] {
-    match raw {
-        [b'"', text @ .., b'"'] => text,
-        _ => raw,
-    }
-}
-
 /// The last member named `key` (serde_json keeps the last of duplicate keys too).
 fn member<'a>(obj: &Object<'a>, key: &str) -> Option<&'a [u8]> {
-    obj.iter()
-        .rev()
-        .find(|(k, _)| *k == key.as_bytes())
-        .map(|&(_, v)| inner(v))
+    obj.written(key).map(unquoted)
 }
 
 /// A key that must be present, as its text.
@@ -336,13 +246,7 @@ fn value<'a>(obj: &Object<'a>, key: &str) -> Result<&'a [u8], Refused> {
 
 /// A key holding a non-negative decimal integer, as a JSON number or a string of digits.
 fn number(obj: &Object<'_>, key: &str) -> Result<u64, Refused> {
-    let text = value(obj, key)?;
-    let digits = !text.is_empty() && text.iter().all(u8::is_ascii_digit);
-    match std::str::from_utf8(text)
-        .ok()
-        .filter(|_| digits)
-        .and_then(|t| t.parse().ok())
-    {
+    match digits(value(obj, key)?) {
         Some(n) => Ok(n),
         None => refuse(format!("\"{key}\" is not a decimal number of at most 64 bits")),
     }
@@ -537,10 +441,11 @@ mod tests {
     fn members_are_found_in_the_text_as_written() {
         let p = b" {\"a\" :\t\"x\\\"y\" , \"b\":[1,{\"c\":\"]\"}],\"n\": -1.5e3 ,\"t\":true,\"o\":{}}\n";
         let m = members(p);
-        let got: Vec<(&str, &str)> = m
-            .iter()
-            .map(|(k, v)| (std::str::from_utf8(k).unwrap(), std::str::from_utf8(v).unwrap()))
-            .collect();
+        let text = |t: &[u8]| std::str::from_utf8(t).unwrap().to_owned();
+        let got: Vec<(String, String)> =
+            m.0.iter()
+                .map(|m| (text(&m.key[1..m.key.len() - 1]), text(m.value)))
+                .collect();
         assert_eq!(
             got,
             [
@@ -550,6 +455,7 @@ mod tests {
                 ("t", "true"),
                 ("o", "{}")
             ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
         );
         // Duplicates: the last one counts, as in serde_json's map.
         let p = br#"{"id":"1","params":1,"id":"2"}"#;

@@ -18,9 +18,7 @@
 //! - anything else is refused. A `version` that is present but not a non-negative integer is
 //!   refused where it is needed (upstream would hand over 0).
 
-use std::collections::BTreeMap;
-
-use serde_json::value::RawValue;
+use crate::components::rawjson::{self, digits, unquoted, Members};
 
 /// The topic filter, upstream's.
 pub const TOPIC_FILTER: &str = "/shadow/get/+/+";
@@ -71,7 +69,7 @@ fn refuse<T>(why: impl Into<String>) -> Result<T, Refused> {
     Err(Refused(why.into()))
 }
 
-type Object<'a> = BTreeMap<String, &'a RawValue>;
+type Object<'a> = Members<'a>;
 
 /// Product key and device name: the text after `/shadow/get/`, split at its last `/`.
 pub fn device_of(topic: &[u8]) -> Result<(&[u8], &[u8]), Refused> {
@@ -85,25 +83,9 @@ pub fn device_of(topic: &[u8]) -> Result<(&[u8], &[u8]), Refused> {
     }
 }
 
-/// A value's bytes in the payload: a string without its quotes (escapes as written), anything
-/// else as written.
-fn text(raw: &RawValue) -> &[u8] {
-    let s = raw.get().as_bytes();
-    match s {
-        [b'"', inner @ .., b'"'] => inner,
-        _ => s,
-    }
-}
-
 /// A non-negative integer of at most 64 bits, as a JSON number or a string of digits.
-fn number(raw: &RawValue, key: &str) -> Result<u64, Refused> {
-    let t = text(raw);
-    let digits = !t.is_empty() && t.iter().all(u8::is_ascii_digit);
-    match std::str::from_utf8(t)
-        .ok()
-        .filter(|_| digits)
-        .and_then(|t| t.parse().ok())
-    {
+fn number(raw: &[u8], key: &str) -> Result<u64, Refused> {
+    match digits(unquoted(raw)) {
         Some(n) => Ok(n),
         None => refuse(format!("\"{key}\" is not a decimal number of at most 64 bits")),
     }
@@ -112,28 +94,22 @@ fn number(raw: &RawValue, key: &str) -> Result<u64, Refused> {
 /// Parses a message that arrived on `topic`.
 pub fn parse<'a>(topic: &'a [u8], payload: &'a [u8]) -> Result<Recv<'a>, Refused> {
     let (product_key, device_name) = device_of(topic)?;
-    let top: Object<'a> = match serde_json::from_slice(payload) {
+    let top: Object<'a> = match rawjson::object(payload) {
         Ok(o) => o,
         Err(e) if std::str::from_utf8(payload).is_err() => {
             return refuse(format!("payload is not UTF-8 JSON: {e}"))
         }
         Err(e) => return refuse(format!("payload is not a JSON object: {e}")),
     };
-    let method_raw = top
-        .get("method")
-        .copied()
-        .ok_or(Refused("no \"method\"".into()))?;
+    let method_raw = top.get("method").ok_or(Refused("no \"method\"".into()))?;
     let method: String =
-        serde_json::from_str(method_raw.get()).or_else(|_| refuse("\"method\" is not a string"))?;
-    let body_raw = top
-        .get("payload")
-        .copied()
-        .ok_or(Refused("no \"payload\"".into()))?;
-    let body: Option<Object<'a>> = serde_json::from_str(body_raw.get()).ok();
-    let find = |key: &str| top.get(key).or_else(|| body.as_ref()?.get(key)).copied();
+        serde_json::from_slice(method_raw).or_else(|_| refuse("\"method\" is not a string"))?;
+    let body_raw = top.get("payload").ok_or(Refused("no \"payload\"".into()))?;
+    let body: Option<Object<'a>> = rawjson::object(body_raw).ok();
+    let find = |key: &str| top.get(key).or_else(|| body.as_ref()?.get(key));
     let ts_raw = find("timestamp").ok_or(Refused("no \"timestamp\"".into()))?;
     let timestamp = number(ts_raw, "timestamp")?;
-    let payload = text(body_raw);
+    let payload = unquoted(body_raw);
     let version = |what: &str| match find("version") {
         Some(v) => number(v, "version"),
         None => refuse(format!("{what} without \"version\"")),
@@ -152,12 +128,11 @@ pub fn parse<'a>(topic: &'a [u8], payload: &'a [u8]) -> Result<Recv<'a>, Refused
                 .as_ref()
                 .and_then(|b| b.get("status"))
                 .or_else(|| top.get("status"))
-                .copied()
                 .ok_or(Refused("reply without \"status\"".into()))?;
-            if !raw.get().starts_with('"') {
+            if !raw.starts_with(b"\"") {
                 return refuse("\"status\" is not a string");
             }
-            let status = text(raw);
+            let status = unquoted(raw);
             if status.len() >= STATUS_MAX {
                 return refuse(format!(
                     "\"status\" is {} bytes long (at most {})",

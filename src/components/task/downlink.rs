@@ -26,7 +26,7 @@
 
 use serde_json::{Map, Value};
 
-use super::rawjson;
+use crate::components::rawjson;
 
 /// Most list entries handed over (upstream's `TASK_GET_LIST_REPLY_ARRAY_MAX`).
 pub const LIST_MAX: usize = 10;

@@ -15,7 +15,6 @@
 
 pub mod codes;
 pub mod downlink;
-mod rawjson;
 
 use crate::sync::lock;
 use std::sync::{Arc, Mutex};
