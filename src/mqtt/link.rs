@@ -1,7 +1,8 @@
 //! A component handle's link to the MQTT session it works on (its `*_MQTT_HANDLE` option): the
 //! session it holds, the topic handlers it registered there, and the hooks that make it forget
-//! the session at that session's deinit. Every MQTT-attached component keeps one [`Link`] in
-//! the state its handle shares with its handlers and hooks, and implements [`Linked`] on it.
+//! the session at that session's deinit. The MQTT-attached components (all but mqtt_download,
+//! whose session comes with its task) keep one [`Link`] in the state a handle shares with its
+//! handlers and hooks, and implement [`Linked`] on it.
 //!
 //! A handle attaches in the order its upstream does, from these steps: [`leave`] the previous
 //! session, [`Link::hold`] the new one, [`listen`] on its topics, [`hook`] its hooks. Handlers
