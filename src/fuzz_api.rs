@@ -880,6 +880,7 @@ mod tests {
             ("get_reply_list_over_ten", "list [(\"t0\", 0), (\"t1\", 1), (\"t2\", 2), (\"t3\", 3), (\"t4\", 4), (\"t5\", 5), (\"t6\", 6), (\"t7\", 7), (\"t8\", 8), (\"t9\", 4)] +2"),
             ("get_reply_next_none", "detail 200 $next 9 -"),
             ("get_reply_unknown_id", "detail 200 nope 9 -"),
+            ("notify_escaped_duplicate_key", "notify 1: a 1 [2]"),
             ("notify_job_file", "notify 1: job-1 1 {\"op\":\"reboot\",\"delay\":[1,2.5,true,null]}"),
             ("notify_spaced_escapes", "notify 7: t\"2 2 do A"),
             ("notify_unknown_status", "notify 2: 42 4 {}"),
