@@ -1,7 +1,7 @@
 //! Locates a member's text inside JSON that serde_json has already accepted, so that a value
 //! can be handed over exactly as the sender wrote it (upstream hands over raw text). Bounded
-//! on any input all the same; keys are compared as written (escapes not decoded), and the last
-//! of duplicate keys wins, as in serde_json's maps.
+//! on any input all the same; keys are compared decoded and the last of duplicate keys wins,
+//! as in serde_json's maps, so the text found is that of the value serde_json read.
 
 fn skip_blanks(json: &[u8], mut i: usize) -> usize {
     while matches!(json.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
@@ -61,6 +61,15 @@ fn value_end(json: &[u8], i: usize) -> usize {
     }
 }
 
+/// Whether the JSON string `quoted` (with its quotes) is `key`. Escapes are decoded (a key
+/// written `"job\u0044ocument"` is `jobDocument` to serde_json too).
+fn key_is(quoted: &[u8], key: &str) -> bool {
+    if quoted.contains(&b'\\') {
+        return serde_json::from_slice::<String>(quoted).is_ok_and(|k| k == key);
+    }
+    quoted.len() >= 2 && &quoted[1..quoted.len() - 1] == key.as_bytes()
+}
+
 /// The text of the last top-level member `key` of the JSON object `json`.
 pub fn member<'a>(json: &'a [u8], key: &str) -> Option<&'a [u8]> {
     let mut found = None;
@@ -75,10 +84,9 @@ pub fn member<'a>(json: &'a [u8], key: &str) -> Option<&'a [u8]> {
             return found;
         }
         let key_end = string_end(json, i);
-        let k = json.get(i + 1..key_end.saturating_sub(1)).unwrap_or_default();
         let start = skip_blanks(json, skip_blanks(json, key_end) + 1);
         let end = value_end(json, start).min(json.len());
-        if k == key.as_bytes() {
+        if key_is(json.get(i..key_end).unwrap_or_default(), key) {
             found = json.get(start..end);
         }
         i = skip_blanks(json, end);
@@ -103,5 +111,10 @@ mod tests {
         assert_eq!(member(b"[1]", "a"), None);
         assert_eq!(member(b"{\"a\":{{{{", "a"), Some(&b"{{{{"[..]));
         assert_eq!(member(b"", "a"), None);
+        // Keys decoded, as serde_json reads them; an unterminated key matches nothing.
+        let j = br#"{"a":1,"\u0061":2,"b\"":3,"\"}"#;
+        assert_eq!(member(j, "a"), Some(&b"2"[..]));
+        assert_eq!(member(j, "b\""), Some(&b"3"[..]));
+        assert_eq!(member(br#"{"a"#, "a"), None);
     }
 }
