@@ -9,7 +9,9 @@
  *   2. AIOT_DEVINFOOPT_MQTT_HANDLE is in progress on another thread (its SUBSCRIBE held up 1.5 s
  *      in the network send); aiot_devinfo_deinit with a 300 ms timeout returns
  *      STATE_MQTT_DEINIT_TIMEOUT after at least 300 ms and leaves the handle, whose calls then
- *      answer STATE_USER_INPUT_EXEC_DISABLED; the setopt itself ends with its packet id.
+ *      answer STATE_USER_INPUT_EXEC_DISABLED; the setopt itself ends with its packet id, and a
+ *      get_reply on that subscription reaches the MQTT handle's default handler, not the
+ *      disabled component's.
  * Each wait is bounded; a watchdog ends a hang. Run under valgrind too.
  */
 #include "demo_common.h"
@@ -83,14 +85,15 @@ static void *setopt_thread(void *devinfo)
     return NULL;
 }
 
-static void publish_reply(const demo_env_t *env, const char *payload)
+static void publish_reply(const demo_env_t *env, const char *leaf, const char *payload)
 {
     char cmd[2048];
     int status;
     snprintf(cmd, sizeof(cmd),
-             "\"%s\" dm publish --state-dir \"%s\" --topic '/sys/%s/%s/thing/deviceinfo/update_reply' --payload '%s' "
+             "\"%s\" dm publish --state-dir \"%s\" --topic '/sys/%s/%s/thing/deviceinfo/%s' --payload '%s' "
              ">/dev/null",
-             demo_env("AIOT_PLATFORM"), demo_env("AIOT_STATE_DIR"), env->product_key, env->device_name, payload);
+             demo_env("AIOT_PLATFORM"), demo_env("AIOT_STATE_DIR"), env->product_key, env->device_name, leaf,
+             payload);
     status = system(cmd);
     CHECK(status == 0, "aiot-platform dm publish failed (status %d)", status);
 }
@@ -144,7 +147,7 @@ int main(void)
     CHECK(took < 1500, "aiot_devinfo_deinit took %llu ms", (unsigned long long)took);
     g_release = 1;
     WAIT_UNTIL(g_handler_done, 20000);
-    publish_reply(&env, "{\"id\":\"424242\",\"code\":200,\"data\":{},\"message\":\"success\"}");
+    publish_reply(&env, "update_reply", "{\"id\":\"424242\",\"code\":200,\"data\":{},\"message\":\"success\"}");
     WAIT_UNTIL(g_default_replies == 1, 20000);
     CHECK(g_callbacks == 1, "%d receive-handler calls, want 1", g_callbacks);
     demo_log("deinit during the receive handler: 0 after %llu ms, nothing after it", (unsigned long long)took);
@@ -153,6 +156,7 @@ int main(void)
     devinfo = aiot_devinfo_init();
     CHECK(devinfo != NULL, "aiot_devinfo_init failed");
     CHECK_OK(aiot_devinfo_setopt(devinfo, AIOT_DEVINFOOPT_DEINIT_TIMEOUT_MS, &timeout_ms));
+    CHECK_OK(aiot_devinfo_setopt(devinfo, AIOT_DEVINFOOPT_RECV_HANDLER, (void *)devinfo_recv));
     g_slow = 1;
     CHECK(pthread_create(&setter, NULL, setopt_thread, devinfo) == 0, "pthread_create");
     WAIT_UNTIL(g_in_slow_send, 20000);
@@ -167,6 +171,11 @@ int main(void)
     pthread_join(setter, NULL);
     g_slow = 0;
     CHECK_POS(g_setopt_result);
+    /* Its get_reply SUBSCRIBE went out, but the disabled handle's handler is gone: the reply
+     * reaches the MQTT handle's default handler only. */
+    publish_reply(&env, "get_reply", "{\"id\":\"434343\",\"code\":200,\"data\":[],\"message\":\"success\"}");
+    WAIT_UNTIL(g_default_replies == 2, 20000);
+    CHECK(g_callbacks == 1, "%d receive-handler calls, want 1", g_callbacks);
     demo_log("deinit during setopt: STATE_MQTT_DEINIT_TIMEOUT after %llu ms", (unsigned long long)took);
 
     g_running = 0;
