@@ -24,10 +24,14 @@ echo "hot_symbols_in_library $(grep -v '^#' link/hot-symbols.txt | sort -u | com
 # MQTT: mosquitto with its default settings, as a user's broker runs (AIOT_BROKER_DEFAULTS=1),
 # and the platform's tuned broker as an extra column; with AIOT_UPSTREAM_SDK=/path/to/LinkSDK
 # also upstream's SDK built ad hoc (scripts/upstream-bench.sh), all interleaved in one run.
+# The same sources built against upstream give the upstream column of the download and RSS
+# figures too.
 mqtt_columns=(aiot=build/mqtt_bench aiot@tuned=build/mqtt_bench)
+impls=(aiot)
 if [[ -n ${AIOT_UPSTREAM_SDK:-} ]]; then
-  scripts/upstream-bench.sh --build-only "$AIOT_UPSTREAM_SDK" "$tmp/upstream_mqtt_bench"
-  mqtt_columns=(upstream="$tmp/upstream_mqtt_bench" "${mqtt_columns[@]}")
+  scripts/upstream-bench.sh --build-only "$AIOT_UPSTREAM_SDK" "$tmp/upstream"
+  mqtt_columns=(upstream="$tmp/upstream/upstream_mqtt_bench" "${mqtt_columns[@]}")
+  impls=(aiot upstream)
 fi
 scripts/mqtt-bench.sh "${mqtt_columns[@]}"
 # One ota_bench download under the platform: prints its figures, fails the bench unless the
@@ -64,26 +68,41 @@ echo "md5_one_core_MB_per_s $md5_core"
 # servers interleaved, every figure printed, then min / median / max of each per server
 # (AIOT_BENCH_RUNS changes the count).
 runs=${AIOT_BENCH_RUNS:-5}
+# Figures of upstream's build (AIOT_UPSTREAM_SDK) carry the prefix "upstream_" (its
+# "aiot_vs_curl" is then upstream's download over curl's).
+prefixes=("")
+((${#impls[@]} > 1)) && prefixes+=(upstream_)
 for method in sha256 md5; do
   for _ in $(seq "$runs"); do
     for server in platform nginx; do
-      echo "server $server"
-      ota_prog=(build/ota_bench)
-      [ "$server" = nginx ] && ota_prog=(scripts/nginx-firmware.sh "$image" build/ota_bench)
-      ota_bench '^(ota_|curl_|aiot_vs)' --sign-method "$method" --image "$image" | tee -a "$tmp/ota-$method-$server"
+      for impl in "${impls[@]}"; do
+        echo "server $server, $impl"
+        bin=build/ota_bench prefix=""
+        [ "$impl" = upstream ] && bin=$tmp/upstream/upstream_ota_bench prefix=upstream_
+        ota_prog=("$bin")
+        [ "$server" = nginx ] && ota_prog=(scripts/nginx-firmware.sh "$image" "$bin")
+        ota_bench '^(ota_|curl_|aiot_vs)' --sign-method "$method" --image "$image" | tee -a "$tmp/ota-$method-$prefix$server"
+      done
     done
   done
-  for server in platform nginx; do
-    for key in "ota_download_${method}_MB_per_s" "ota_download_${method}_cpu_s" curl_MB_per_s aiot_vs_curl; do
-      grep "^$key " "$tmp/ota-$method-$server" | awk '{print $2}' | sort -g | awk -v k="${server}_$key" \
-        '{v[NR]=$1} END {if (NR) printf "%s_min_median_max %s %s %s\n", k, v[1], v[int((NR+1)/2)], v[NR]}'
+  for prefix in "${prefixes[@]}"; do
+    for server in platform nginx; do
+      for key in "ota_download_${method}_MB_per_s" "ota_download_${method}_cpu_s" curl_MB_per_s aiot_vs_curl; do
+        grep "^$key " "$tmp/ota-$method-$prefix$server" | awk '{print $2}' | sort -g | awk -v k="$prefix${server}_$key" \
+          '{v[NR]=$1} END {if (NR) printf "%s_min_median_max %s %s %s\n", k, v[1], v[int((NR+1)/2)], v[NR]}'
+      done
     done
   done
 done
 ota_prog=(build/ota_bench)
-for server in platform nginx; do
+md5_sets=(platform nginx)
+((${#prefixes[@]} > 1)) && md5_sets+=(upstream_platform upstream_nginx)
+for server in "${md5_sets[@]}"; do
   grep "^ota_download_md5_MB_per_s " "$tmp/ota-md5-$server" | awk '{print $2}' | sort -g | awk -v s="$server" -v c="$md5_core" \
-    '{v[NR]=$1} END {if (NR && c > 0) printf "%s_md5_download_vs_one_core_min_median_max %.2f %.2f %.2f\n", s, v[1] / c, v[int((NR+1)/2)] / c, v[NR] / c}'
+    '{v[NR]=$1} END {if (NR && c > 0) printf "%s_md5_download_vs_one_core_min_median_max %.2f %.2f %.2f\n", s, v[1] / c, v[int((NR+1)/2)] / c, v[NR] / c}'  # The same in CPU terms (64 MiB over the client's CPU time): what the client can do when it
+  # never waits for the server, comparable with openssl speed's CPU time on a busy machine too.
+  grep "^ota_download_md5_cpu_s " "$tmp/ota-md5-$server" | awk '$2 > 0 {print 67.108864 / $2}' | sort -g | awk -v s="$server" -v c="$md5_core" \
+    '{v[NR]=$1} END {if (NR && c > 0) printf "%s_md5_download_cpu_terms_vs_one_core_min_median_max %.2f %.2f %.2f\n", s, v[1] / c, v[int((NR+1)/2)] / c, v[NR] / c}'
 done
 # The shape of upstream's fota demo: log callback on (every body byte is dumped to it), 8 KiB buffer.
 AIOT_BENCH_LOGCB=1 ota_bench '^ota_download_(sha256_logcb|log_lines)' --sign-method sha256
@@ -91,17 +110,20 @@ AIOT_BENCH_LOGCB=1 ota_bench '^ota_download_(sha256_logcb|log_lines)' --sign-met
 # linked against libaiot.so and against libaiot.a, interleaved, AIOT_BENCH_RUNS times each:
 # min / median / max, then the resident memory of the last run of each by mapping
 # (scripts/rss-breakdown.sh, from the demo's copy of its smaps at the end of the run).
+links=(shared static)
+[[ ${impls[*]} == *upstream* ]] && links+=(upstream_static)
 for _ in $(seq "$runs"); do
-  for link in shared static; do
+  for link in "${links[@]}"; do
     demo=build/fota_threads_demo
     [ "$link" = static ] && demo=build/fota_threads_demo_static
+    [ "$link" = upstream_static ] && demo=$tmp/upstream/upstream_fota_threads_demo
     AIOT_DEMO_SMAPS="$tmp/smaps-$link" AIOT_DOWNLOAD_BUFFER=8192 build/cargo/release/aiot-platform ota-exec \
       --image-size 67108864 --expect success -- "$demo" >"$tmp/rss.log" 2>&1 \
       || { echo "$demo run failed" >&2; tail -30 "$tmp/rss.log" >&2; exit 1; }
     grep -aE '^peak RSS: [0-9]+ KB' "$tmp/rss.log" | head -1 | awk '{print $3}' >>"$tmp/rss-$link"
   done
 done
-for link in shared static; do
+for link in "${links[@]}"; do
   sort -g "$tmp/rss-$link" | awk -v k="fota_threads_demo_${link}_peak_rss_kb" \
     '{v[NR]=$1} END {if (NR) printf "%s_min_median_max %s %s %s\n", k, v[1], v[int((NR+1)/2)], v[NR]}'
   scripts/rss-breakdown.sh "$tmp/smaps-$link" "fota_threads_demo_${link}_"

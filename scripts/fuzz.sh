@@ -5,7 +5,8 @@
 #   scripts/fuzz.sh --smoke                 the test command's bounded run (see below)
 #   scripts/fuzz.sh --build                 build the targets only
 #
-# Targets: mqtt_frame ota_push dm_downlink http_response_header url (crate fuzz/, its own workspace).
+# Targets: mqtt_frame ota_push dm_downlink http_response_header url mqtt_download_reply
+# shadow_downlink task_downlink devinfo_reply logpost_config (crate fuzz/, its own workspace).
 # New inputs go to fuzz/corpus-new/<target>/ (ignored by git): the committed seed corpus in
 # fuzz/corpus/<target>/ is read, never written, unless FUZZ_GROW_CORPUS=1. Crashes go to
 # fuzz/artifacts/<target>/; turn each into a unit test next to the parser it broke.
@@ -17,7 +18,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 
-TARGETS=(mqtt_frame ota_push dm_downlink http_response_header url)
+TARGETS=(mqtt_frame ota_push dm_downlink http_response_header url mqtt_download_reply
+  shadow_downlink task_downlink devinfo_reply logpost_config)
 HOST=$(rustc -vV | sed -n 's/^host: //p')
 export RUSTFLAGS="${RUSTFLAGS:-} -Cpasses=sancov-module \
  -Cllvm-args=-sanitizer-coverage-level=4 \

@@ -22,7 +22,8 @@ fn check_log_lines() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         crate::log::set_sink(Some(Arc::new(|code: i32, line: &mut [u8]| {
-            assert!(code < 0, "log code {code}");
+            // STATE_* codes are negative; mqtt_download logs refused replies under 0, as upstream.
+            assert!(code <= 0, "log code {code}");
             assert_eq!(line.last(), Some(&0), "log line without its NUL");
             assert!(!line[..line.len() - 1].contains(&0), "NUL inside a log line");
         })));
@@ -392,6 +393,296 @@ impl crate::sysdep::PortNetwork for ScriptedNetwork {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// OTA over MQTT: the download_reply frame
+
+/// Splits a `download_reply` frame as the block protocol does, then hands it to a download
+/// waiting for its first block. An accepted frame is exactly header length, header, data and
+/// CRC: the block never claims more bytes than the frame holds.
+pub fn mqtt_download_reply(data: &[u8]) {
+    use crate::components::mqtt_download::frame::{crc16_arc, parse_reply, FrameError, TOKEN_MAX};
+    check_log_lines();
+    let parsed = parse_reply(data);
+    match &parsed {
+        Ok(r) => {
+            let header_len = usize::from(u16::from_be_bytes([data[0], data[1]]));
+            assert!(r.data.len() <= data.len() - 4, "a block longer than its frame");
+            assert_eq!(2 + header_len + r.data.len() + 2, data.len());
+            assert!(within(r.data, data));
+            assert_eq!(r.data, &data[2 + header_len..data.len() - 2]);
+            let sent = u16::from_le_bytes([data[data.len() - 2], data[data.len() - 1]]);
+            assert_eq!(crc16_arc(r.data), sent);
+            assert!(r.token.len() <= TOKEN_MAX);
+        }
+        Err(e) => {
+            assert!(e.log_text().ends_with("\r\n"));
+            match *e {
+                FrameError::Short(n) => assert!(n == data.len() && n < 2),
+                FrameError::HeaderPastEnd { header, total } => {
+                    assert!(total == data.len() && 2 + header > total)
+                }
+                _ => assert!(data.len() >= 2),
+            }
+        }
+    }
+    // A download of the file the frame says (4 KiB when it says nothing usable), its first
+    // request out, takes the frame as its first reply.
+    let file_length = parsed.as_ref().map_or(4096, |r| r.file_length);
+    mqtt_download_first_reply(data, file_length);
+}
+
+/// Feeds `data` to a fresh download of a `file_length`-byte file as the reply to its first
+/// request. When the block is the whole file, the task's digest is that block's, so the
+/// download must then succeed.
+fn mqtt_download_first_reply(data: &[u8], file_length: u32) -> &'static str {
+    use crate::components::mqtt_download::codes::*;
+    use crate::components::mqtt_download::frame::parse_reply;
+    use crate::components::mqtt_download::machine::{Action, ReplyOutcome, DEFAULT_REQUEST_SIZE};
+    use crate::components::mqtt_download::{Machine, Task};
+    use crate::components::ota::message::DIGEST_MD5;
+    use md5::{Digest as _, Md5};
+
+    let whole = parse_reply(data)
+        .ok()
+        .filter(|r| r.offset == 0 && r.data.len() as u64 == u64::from(file_length))
+        .map(|r| r.data);
+    let expect_digest = match whole {
+        Some(file) => Md5::digest(file).iter().map(|b| format!("{b:02x}")).collect(),
+        None => "0".repeat(32),
+    };
+    let mut m = Machine::new(Task {
+        stream_id: 1,
+        stream_file_id: 1,
+        size_total: file_length,
+        digest_method: DIGEST_MD5,
+        expect_digest,
+    });
+    let (code, actions) = m.process(0);
+    if file_length == 0 {
+        assert_eq!(code, STATE_MQTT_DOWNLOAD_FILESIZE_ERROR);
+        return "file size error";
+    }
+    let asked = DEFAULT_REQUEST_SIZE.min(file_length);
+    assert_eq!(code, STATE_MQTT_DOWNLOAD_ING);
+    assert!(matches!(actions[..], [Action::Subscribe, Action::Send(r)] if r.offset == 0 && r.size == asked));
+    match m.on_reply(data, 1) {
+        ReplyOutcome::Block(b) => {
+            assert_eq!(b.offset, 0);
+            assert!(!b.data.is_empty() && b.data.len() as u32 <= asked);
+            assert!(within(b.data, data));
+            assert_eq!(m.fetched() as usize, b.data.len());
+            assert!((0..=100).contains(&b.percent));
+            let next = m.next_request(2);
+            if b.percent == 100 {
+                // The whole file in one block: FINISHED (the digest is checked), then SUCCESS.
+                assert!(next.is_none());
+                assert_eq!(whole, Some(b.data));
+                assert_eq!(m.process(3).0, STATE_MQTT_DOWNLOAD_FINISHED);
+                let (code, actions) = m.process(4);
+                assert_eq!(
+                    (code, &actions[..]),
+                    (STATE_MQTT_DOWNLOAD_SUCCESS, &[Action::Progress(100)][..])
+                );
+                "success"
+            } else {
+                let next = next.expect("no request after a partial block");
+                assert_eq!(next.offset as usize, b.data.len());
+                assert_eq!(next.size, DEFAULT_REQUEST_SIZE.min(file_length - next.offset));
+                "next block asked"
+            }
+        }
+        ReplyOutcome::Failed(again) => {
+            // The first failure asks for the same block again.
+            let again = again.expect("the first failure ended the download");
+            assert_eq!((again.offset, again.size), (0, asked));
+            assert_eq!(m.fetched(), 0);
+            "asked again"
+        }
+        ReplyOutcome::Ignored => panic!("the reply to the only request was ignored"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shadow
+
+/// Parses a message on `/shadow/get/+/+` as the shadow's topic handler does. An accepted one
+/// names its device in the topic and hands over slices of its own payload, which is a JSON
+/// object.
+pub fn shadow_downlink(topic: &[u8], payload: &[u8]) {
+    use crate::components::shadow::downlink::{parse, Kind, STATUS_MAX};
+    check_log_lines();
+    let Ok(r) = parse(topic, payload) else {
+        return;
+    };
+    assert!(within(r.product_key, topic) && within(r.device_name, topic));
+    assert!(!r.product_key.is_empty() && !r.device_name.is_empty());
+    assert!(!r.device_name.contains(&b'/'));
+    assert_eq!(
+        topic,
+        [&b"/shadow/get/"[..], r.product_key, b"/", r.device_name].concat()
+    );
+    assert!(std::str::from_utf8(payload).is_ok());
+    assert!(payload.trim_ascii_start().starts_with(b"{"));
+    let body = match r.kind {
+        Kind::GenericReply {
+            payload: body,
+            status,
+            ..
+        } => {
+            assert!(within(status, payload));
+            assert!(status.len() < STATUS_MAX && !status.contains(&0) && !status.contains(&b'\\'));
+            body
+        }
+        Kind::Control { payload: body, .. } | Kind::GetReply { payload: body, .. } => body,
+    };
+    // Handed to C with its length: within the payload, and (JSON text) without a NUL byte.
+    assert!(within(body, payload) && !body.contains(&0));
+    assert!(r.kind.log_text().ends_with("\r\n"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Task
+
+/// Parses a task downlink as its topic handlers do: `route` picks the filter (any byte, modulo
+/// the three); a notify gives its id (for the automatic reply) and its task, a reply its
+/// task(s). Every string handed over is NUL-free (C copies it NUL-terminated), and a job
+/// document is the very value the payload holds.
+pub fn task_downlink(route: u8, payload: &[u8]) {
+    use crate::components::task::downlink::{
+        notify_id, notify_task, parse_reply, Recv, Route, LIST_MAX, STATUS_NAMES, TOPICS,
+    };
+    check_log_lines();
+    let (_, route) = TOPICS[route as usize % TOPICS.len()];
+    let no_nul = |s: &str| assert!(!s.contains('\0'), "{s:?}");
+    if route == Route::Notify {
+        if let Ok(id) = notify_id(payload) {
+            no_nul(&id);
+        }
+        if let Ok(t) = notify_task(payload) {
+            assert!(t.status < STATUS_NAMES.len() as u32, "status {}", t.status);
+            check_task_desc(&t, payload, "/params/task");
+        }
+        return;
+    }
+    let Ok((recv, left_out)) = parse_reply(route, payload) else {
+        return;
+    };
+    match recv {
+        Recv::UpdateReply { task_id, .. } => {
+            assert_eq!(route, Route::UpdateReply);
+            assert_eq!(left_out, 0);
+            no_nul(&task_id);
+        }
+        Recv::GetListReply(list) => {
+            assert_eq!(route, Route::GetReply);
+            assert!(list.len() <= LIST_MAX && (left_out == 0 || list.len() == LIST_MAX));
+            for (id, status) in &list {
+                no_nul(id);
+                assert!(*status < STATUS_NAMES.len() as u32);
+            }
+        }
+        Recv::GetDetailReply { task, .. } => {
+            assert_eq!(route, Route::GetReply);
+            assert_eq!(left_out, 0);
+            check_task_desc(&task, payload, "/data/task");
+        }
+        Recv::Notify(_) => panic!("a reply read as a notify"),
+    }
+}
+
+/// A task description against the payload it came from (`at`: where its object is).
+fn check_task_desc(t: &crate::components::task::TaskDesc, payload: &[u8], at: &str) {
+    use crate::components::task::downlink::STATUS_NOT_FOUND;
+    use serde_json::Value;
+    assert!(t.status <= STATUS_NOT_FOUND);
+    for s in [
+        Some(&t.task_id),
+        t.job_document.as_ref(),
+        t.sign_method.as_ref(),
+        t.sign.as_ref(),
+        t.file_url.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        assert!(!s.contains('\0'), "{s:?}");
+    }
+    let Some(doc) = &t.job_document else {
+        return;
+    };
+    let root: Value = serde_json::from_slice(payload).expect("a task from a payload that is not JSON");
+    let Some(want) = root.pointer(&format!("{at}/jobDocument")) else {
+        // A list entry or a NOT_FOUND task carries no document.
+        panic!("a job document the payload does not hold at {at}");
+    };
+    match want {
+        Value::String(s) => assert_eq!(doc, s),
+        v => assert_eq!(
+            serde_json::from_str::<Value>(doc).ok().as_ref(),
+            Some(v),
+            "job document {doc:?} is not the payload's"
+        ),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Device tags
+
+/// Parses a devinfo reply as its topic handlers do. An accepted one names its device at topic
+/// levels 2 and 3 and hands over slices of its own payload.
+pub fn devinfo_reply(topic: &[u8], payload: &[u8]) {
+    use crate::components::devinfo::downlink::parse;
+    check_log_lines();
+    let r = match parse(topic, payload) {
+        Ok(r) => r,
+        Err(e) => {
+            assert!(!e.1.is_empty());
+            return;
+        }
+    };
+    let mut levels = topic.split(|&b| b == b'/');
+    assert_eq!(
+        (levels.nth(2), levels.next()),
+        (Some(r.product_key), Some(r.device_name))
+    );
+    assert!(within(r.product_key, topic) && within(r.device_name, topic));
+    assert!(!r.product_key.is_empty() && !r.device_name.is_empty());
+    assert!(std::str::from_utf8(payload).is_ok());
+    for s in [r.data, r.message] {
+        assert!(within(s, payload) && !s.contains(&0));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Logpost
+
+/// Parses the cloud's log config (`config/log/get_reply` or `.../push`) as logpost does. An
+/// accepted mode is the one the JSON object holds at the first of the places it is read from.
+pub fn logpost_config(payload: &[u8]) {
+    use crate::components::logpost::config::parse_mode;
+    use serde_json::Value;
+    check_log_lines();
+    let Ok(mode) = parse_mode(payload) else {
+        return;
+    };
+    let root: Value = serde_json::from_slice(payload).expect("a mode from a payload that is not JSON");
+    assert!(root.is_object());
+    let found = [
+        "/data/content/mode",
+        "/params/content/mode",
+        "/content/mode",
+        "/mode",
+    ]
+    .iter()
+    .find_map(|p| root.pointer(p))
+    .expect("a mode from nowhere");
+    match found {
+        Value::Number(n) => assert_eq!(n.as_u64(), Some(u64::from(mode))),
+        Value::String(s) => assert_eq!(s.parse::<u64>().ok(), Some(u64::from(mode))),
+        v => panic!("mode {mode} from {v}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -490,5 +781,188 @@ mod tests {
             );
             url(&data);
         }
+    }
+
+    /// Each seed's outcome by file name, against the expected list (every seed listed).
+    fn outcomes(target: &str, want: &[(&str, &str)], outcome: impl Fn(&[u8]) -> String) {
+        let got: Vec<(String, String)> = seeds(target)
+            .iter()
+            .map(|(name, data)| (name.clone(), outcome(data)))
+            .collect();
+        let want: Vec<(String, String)> = want.iter().map(|(n, o)| (n.to_string(), o.to_string())).collect();
+        assert_eq!(got, want, "{target}");
+    }
+
+    /// `data` split at its first newline.
+    fn topic_and_payload(data: &[u8]) -> (&[u8], &[u8]) {
+        let at = data.iter().position(|&b| b == b'\n').unwrap();
+        (&data[..at], &data[at + 1..])
+    }
+
+    #[test]
+    fn mqtt_download_seeds_give_their_outcome() {
+        use crate::components::mqtt_download::frame::parse_reply;
+        let want = [
+            ("block_ahead_of_request", "5120 bytes at 5120, asked again"),
+            ("block_digit_strings", "8 bytes at 0, next block asked"),
+            ("block_empty", "0 bytes at 0, asked again"),
+            ("block_first_of_three", "5120 bytes at 0, next block asked"),
+            ("block_too_big", "5136 bytes at 0, asked again"),
+            ("block_whole_file", "16 bytes at 0, success"),
+            ("code_9201_no_such_stream", "Code, asked again"),
+            ("code_9202_bad_block", "Code, asked again"),
+            ("crc_flipped", "Crc, asked again"),
+            ("data_cut_short", "Length, asked again"),
+            ("header_past_end", "HeaderPastEnd, asked again"),
+            ("one_byte", "Short, asked again"),
+            ("token_long", "64 bytes at 0, success"),
+        ];
+        outcomes("mqtt_download_reply", &want, |data| {
+            mqtt_download_reply(data);
+            let (frame, file_length) = match parse_reply(data) {
+                Ok(r) => (format!("{} bytes at {}", r.data.len(), r.offset), r.file_length),
+                Err(e) => (
+                    format!("{e:?}").split([' ', '(']).next().unwrap().to_owned(),
+                    4096,
+                ),
+            };
+            format!("{frame}, {}", mqtt_download_first_reply(data, file_length))
+        });
+        assert_eq!(
+            parse_reply(
+                &std::fs::read(format!(
+                    "{}/fuzz/corpus/mqtt_download_reply/token_long",
+                    env!("CARGO_MANIFEST_DIR")
+                ))
+                .unwrap()
+            )
+            .unwrap()
+            .token
+            .len(),
+            127
+        );
+    }
+
+    #[test]
+    fn shadow_seeds_give_their_kind() {
+        use crate::components::shadow::downlink::{parse, Kind};
+        let want = [
+            ("control_desired", "control 3"),
+            ("control_spaced_digit_strings", "control 18446744073709551615"),
+            ("control_string_payload", "control 4"),
+            ("get_reply_document", "get reply 2"),
+            ("get_reply_version_in_payload", "get reply 7"),
+            ("product_key_with_slash", "reply ok"),
+            ("status_too_long", "refused"),
+            ("unknown_method", "refused"),
+            ("update_reply_success", "reply success"),
+            ("update_reply_version_conflict", "reply error"),
+        ];
+        outcomes("shadow_downlink", &want, |data| {
+            let (topic, payload) = topic_and_payload(data);
+            shadow_downlink(topic, payload);
+            match parse(topic, payload).map(|r| r.kind) {
+                Ok(Kind::Control { version, .. }) => format!("control {version}"),
+                Ok(Kind::GetReply { version, .. }) => format!("get reply {version}"),
+                Ok(Kind::GenericReply { status, .. }) => format!("reply {}", String::from_utf8_lossy(status)),
+                Err(_) => "refused".into(),
+            }
+        });
+    }
+
+    #[test]
+    fn task_seeds_give_their_message() {
+        use crate::components::task::downlink::{notify_id, notify_task, parse_reply, Recv, Route, TOPICS};
+        let want = [
+            ("get_reply_detail", "detail 200 t1 1 {\"op\":\"reboot\"}"),
+            ("get_reply_list", "list [(\"t1\", 1), (\"job-2\", 0)] +0"),
+            ("get_reply_list_empty", "list [] +0"),
+            ("get_reply_list_over_ten", "list [(\"t0\", 0), (\"t1\", 1), (\"t2\", 2), (\"t3\", 3), (\"t4\", 4), (\"t5\", 5), (\"t6\", 6), (\"t7\", 7), (\"t8\", 8), (\"t9\", 4)] +2"),
+            ("get_reply_next_none", "detail 200 $next 9 -"),
+            ("get_reply_unknown_id", "detail 200 nope 9 -"),
+            ("notify_escaped_duplicate_key", "notify 1: a 1 [2]"),
+            ("notify_job_file", "notify 1: job-1 1 {\"op\":\"reboot\",\"delay\":[1,2.5,true,null]}"),
+            ("notify_spaced_escapes", "notify 7: t\"2 2 do A"),
+            ("notify_unknown_status", "notify 2: 42 4 {}"),
+            ("update_reply", "update 200 t1"),
+            ("update_reply_error_code", "update 71012 t1"),
+        ];
+        let desc = |t: &crate::components::task::TaskDesc| {
+            format!(
+                "{} {} {}",
+                t.task_id,
+                t.status,
+                t.job_document.as_deref().unwrap_or("-")
+            )
+        };
+        outcomes("task_downlink", &want, |data| {
+            task_downlink(data[0], &data[1..]);
+            let (_, route) = TOPICS[data[0] as usize % TOPICS.len()];
+            let payload = &data[1..];
+            if route == Route::Notify {
+                return format!(
+                    "notify {}: {}",
+                    notify_id(payload).unwrap(),
+                    desc(&notify_task(payload).unwrap())
+                );
+            }
+            match parse_reply(route, payload).unwrap() {
+                (Recv::GetDetailReply { code, task }, 0) => format!("detail {code} {}", desc(&task)),
+                (Recv::GetListReply(list), left_out) => format!("list {list:?} +{left_out}"),
+                (Recv::UpdateReply { code, task_id }, 0) => format!("update {code} {task_id}"),
+                other => panic!("{other:?}"),
+            }
+        });
+    }
+
+    #[test]
+    fn devinfo_seeds_give_their_reply() {
+        use crate::components::devinfo::downlink::parse;
+        let want = [
+            ("delete_reply", "8 200 {} success"),
+            ("error_460", "10 460 {} request parameter error"),
+            ("get_reply_tags", "9 200 [{\"attrKey\":\"room\",\"attrValue\":\"kitchen\"},{\"attrKey\":\"floor\",\"attrValue\":\"2\"}] success"),
+            ("id_over_32_bits", "ResponseFormat"),
+            ("message_escapes", "4294967295 200 x tag \\\"a\\\" \\u00e9"),
+            ("missing_message", "Response"),
+            ("spaced_numeric_id", "5 460 [{\"attrKey\":\"id\",\"attrValue\":\"7\",\"code\":1}] ok"),
+            ("topic_without_device", "Devinfo"),
+            ("update_reply", "7 200 {} success"),
+        ];
+        outcomes("devinfo_reply", &want, |data| {
+            let (topic, payload) = topic_and_payload(data);
+            devinfo_reply(topic, payload);
+            match parse(topic, payload) {
+                Ok(r) => format!(
+                    "{} {} {} {}",
+                    r.msg_id,
+                    r.code,
+                    String::from_utf8_lossy(r.data),
+                    String::from_utf8_lossy(r.message)
+                ),
+                Err(e) => format!("{:?}", e.0),
+            }
+        });
+    }
+
+    #[test]
+    fn logpost_seeds_give_their_mode() {
+        use crate::components::logpost::config::parse_mode;
+        let want = [
+            ("content_top_level", "255"),
+            ("get_reply_mode_0", "0"),
+            ("get_reply_mode_1", "1"),
+            ("mode_negative", "mode is not a non-negative integer"),
+            ("mode_out_of_range", "mode is out of range"),
+            ("mode_top_level", "7"),
+            ("not_an_object", "not a JSON object"),
+            ("push_mode_0", "0"),
+            ("push_mode_1", "1"),
+            ("push_spaced_digit_string", "1"),
+        ];
+        outcomes("logpost_config", &want, |data| {
+            logpost_config(data);
+            parse_mode(data).map_or_else(str::to_owned, |m| m.to_string())
+        });
     }
 }

@@ -3,8 +3,11 @@
  * update_reply and delete_reply (no SUBSCRIBE) and on the subscribed get_reply, then good ones:
  * not JSON, not an object, invalid UTF-8, each of code/id/data/message missing
  * (AIOT_DEVINFOEVT_INVALID_RESPONSE), a non-numeric or too large id or code
- * (AIOT_DEVINFOEVT_INVALID_RESPONSE_FORMAT). Each is logged with its reason and raises its event,
- * never the receive handler; the good replies after them arrive. Run under valgrind too.
+ * (AIOT_DEVINFOEVT_INVALID_RESPONSE_FORMAT); a good reply on a topic with an empty product key
+ * or device name (/sys//<dn>/... and /sys/<pk>//..., matched by the /sys/+/+/... handlers, handed
+ * to the device by `dm publish --to`: AIOT_DEVINFOEVT_INVALID_DEVINFO, as upstream). Each is
+ * logged with its reason and raises its event, never the receive handler; the good replies
+ * after them arrive. Run under valgrind too.
  */
 #include "demo_common.h"
 
@@ -55,6 +58,29 @@ static void refused(void *mqtt, const demo_env_t *env, const char *leaf, const c
     demo_log("refused as expected (event %u): %s", (unsigned)event, reason);
 }
 
+/* A good reply on `topic`, delivered to this device whatever the topic names. */
+static void refused_topic(void *mqtt, const demo_env_t *env, const char *topic)
+{
+    char cmd[2048];
+    int status, before_cb = callbacks, before_ev = events;
+    demo_log_forget();
+    last_event = 99;
+    snprintf(cmd, sizeof(cmd),
+             "\"%s\" dm publish --state-dir \"%s\" --to '%s/%s' --topic '%s' "
+             "--payload '{\"id\":\"5\",\"code\":200,\"data\":{},\"message\":\"success\"}' >/dev/null",
+             demo_env("AIOT_PLATFORM"), demo_env("AIOT_STATE_DIR"), env->product_key, env->device_name, topic);
+    status = system(cmd);
+    CHECK(status == 0, "aiot-platform dm publish --to failed (status %d)", status);
+    RECV_UNTIL(mqtt, events > before_ev, 10000);
+    CHECK(last_event == AIOT_DEVINFOEVT_INVALID_DEVINFO, "event %u, want AIOT_DEVINFOEVT_INVALID_DEVINFO (%u)",
+          (unsigned)last_event, (unsigned)AIOT_DEVINFOEVT_INVALID_DEVINFO);
+    CHECK(events == before_ev + 1, "%d events for one reply", events - before_ev);
+    CHECK(demo_log_seen(STATE_DEVINFO_BASE, "topic names no product key and device name"),
+          "no log line with the reason");
+    CHECK(callbacks == before_cb, "a reply without product key or device name reached the receive handler");
+    demo_log("refused as expected (AIOT_DEVINFOEVT_INVALID_DEVINFO): %s", topic);
+}
+
 int main(void)
 {
     demo_env_t env;
@@ -92,6 +118,14 @@ int main(void)
             AIOT_DEVINFOEVT_INVALID_RESPONSE_FORMAT, "\"id\" is not a decimal number");
     refused(mqtt, &env, "delete_reply", "{\"id\":\"1\",\"code\":-200,\"data\":{},\"message\":\"\"}", 0,
             AIOT_DEVINFOEVT_INVALID_RESPONSE_FORMAT, "\"code\" is not a decimal number");
+
+    {
+        char topic[256];
+        snprintf(topic, sizeof(topic), "/sys//%s/thing/deviceinfo/update_reply", env.device_name);
+        refused_topic(mqtt, &env, topic);
+        snprintf(topic, sizeof(topic), "/sys/%s//thing/deviceinfo/delete_reply", env.product_key);
+        refused_topic(mqtt, &env, topic);
+    }
 
     /* The good ones after all of them: a generic reply (no SUBSCRIBE) and a get reply. */
     publish(&env, "delete_reply", "{\"id\":\"77\",\"code\":200,\"data\":{},\"message\":\"success\"}", 0);

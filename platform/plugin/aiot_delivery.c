@@ -15,6 +15,10 @@
  * - Exception: the downlinks of g_subscribed_downlinks (devinfo get_reply, mqtt_download's
  *   download_reply) reach a device only through its own SUBSCRIBE, as on Aliyun, and never the
  *   platform's own subscriptions.
+ * - Test injection: a message from "platform" on /aiot-platform/to/<pk>/<dn> whose payload is
+ *   "<topic>\n<bytes>" is published as <bytes> on <topic> directly to that device's clients,
+ *   whatever <topic> names (e.g. a system topic with an empty product key, which no device's
+ *   ACL or subscription covers); used by `aiot-platform dm publish --to`.
  * - MOSQ_EVT_DISCONNECT: forgets that connection (not a newer one with the same client id).
  *
  * Dynamic registration (options `prov_socket` and `prov_creds`, set by the platform):
@@ -544,6 +548,42 @@ static int on_disconnect(int event, void *event_data, void *userdata)
     return MOSQ_ERR_SUCCESS;
 }
 
+/* Publishes `payload` on `topic` to every client logged in as `user`; how many took it. */
+static int deliver(const char *user, const char *topic, const void *payload, int len, int qos)
+{
+    int delivered = 0;
+    for (unsigned i = 0; i < MAX_CLIENTS; i++) {
+        if (g_sessions[i].client_id[0] && g_sessions[i].kind != KIND_REGISTER &&
+            strcmp(g_sessions[i].username, user) == 0) {
+            if (mosquitto_broker_publish_copy(g_sessions[i].client_id, topic, len, payload, qos, false, NULL) ==
+                MOSQ_ERR_SUCCESS) {
+                delivered++;
+            }
+        }
+    }
+    mosquitto_log_printf(MOSQ_LOG_INFO, "aiot_delivery: %s -> %d client(s) of %s", topic, delivered, user);
+    return delivered;
+}
+
+#define INJECT_PREFIX "/aiot-platform/to/"
+
+/* /aiot-platform/to/<pk>/<dn> with "<topic>\n<bytes>": <bytes> on <topic> to that device. */
+static void inject(const struct mosquitto_evt_message *ev)
+{
+    char pk[64], dn[64], user[MAX_USER], topic[1024];
+    const char *payload = ev->payload, *nl;
+    if (!segment(ev->topic, 2, pk, sizeof(pk)) || !segment(ev->topic, 3, dn, sizeof(dn)) ||
+        snprintf(user, sizeof(user), "%s&%s", dn, pk) >= (int)sizeof(user) || payload == NULL ||
+        (nl = memchr(payload, '\n', (size_t)ev->payloadlen)) == NULL || nl == payload ||
+        (size_t)(nl - payload) >= sizeof(topic)) {
+        mosquitto_log_printf(MOSQ_LOG_WARNING, "aiot_delivery: malformed injection on %s", ev->topic);
+        return;
+    }
+    memcpy(topic, payload, (size_t)(nl - payload));
+    topic[nl - payload] = '\0';
+    deliver(user, topic, nl + 1, (int)(ev->payloadlen - (uint32_t)(nl + 1 - payload)), ev->qos);
+}
+
 static int on_message(int event, void *event_data, void *userdata)
 {
     (void)event;
@@ -551,21 +591,17 @@ static int on_message(int event, void *event_data, void *userdata)
     struct mosquitto_evt_message *ev = event_data;
     const char *sender = mosquitto_client_username(ev->client);
     char user[MAX_USER];
-    if (sender == NULL || strcmp(sender, PLATFORM_USER) != 0 || subscribed_downlink(ev->topic) ||
-        !device_of(ev->topic, user, sizeof(user))) {
+    if (sender == NULL || strcmp(sender, PLATFORM_USER) != 0) {
         return MOSQ_ERR_SUCCESS;
     }
-    int delivered = 0;
-    for (unsigned i = 0; i < MAX_CLIENTS; i++) {
-        if (g_sessions[i].client_id[0] && g_sessions[i].kind != KIND_REGISTER &&
-            strcmp(g_sessions[i].username, user) == 0) {
-            if (mosquitto_broker_publish_copy(g_sessions[i].client_id, ev->topic, (int)ev->payloadlen,
-                                              ev->payload, ev->qos, false, NULL) == MOSQ_ERR_SUCCESS) {
-                delivered++;
-            }
-        }
+    if (strncmp(ev->topic, INJECT_PREFIX, strlen(INJECT_PREFIX)) == 0) {
+        inject(ev);
+        return MOSQ_ERR_ACL_DENIED;
     }
-    mosquitto_log_printf(MOSQ_LOG_INFO, "aiot_delivery: %s -> %d client(s) of %s", ev->topic, delivered, user);
+    if (subscribed_downlink(ev->topic) || !device_of(ev->topic, user, sizeof(user))) {
+        return MOSQ_ERR_SUCCESS;
+    }
+    deliver(user, ev->topic, ev->payload, (int)ev->payloadlen, ev->qos);
     /* Delivered directly: not through subscriptions as well. */
     return MOSQ_ERR_ACL_DENIED;
 }

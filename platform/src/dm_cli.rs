@@ -33,7 +33,8 @@ without it subscribing, as on Aliyun (the delivery plugin), also on /ext/rrpc/..
             topic (synchronous service; 7 s, the SDK's default RRPC timeout)
   raw       bytes (hex) on /sys/<pk>/<dn>/thing/model/down_raw
   rrpc-raw  bytes on /ext/rrpc/<n>/sys/<pk>/<dn>/thing/model/down_raw; waits for the reply bytes
-  publish   any topic, any payload (--payload, --hex or --payload-file; malformed downlinks)
+  publish   any topic, any payload (--payload, --hex or --payload-file; malformed downlinks);
+            --to PK/DN delivers it to that device whatever the topic names
   show      the device's uplinks recorded in <state>/thing.log, one JSON line each
   desired   store desired property values, answered to the device's desired/get
 
@@ -133,6 +134,10 @@ pub enum DmCmd {
         /// The payload is this file's bytes (for payloads too big for a command line).
         #[arg(long, value_name = "FILE", group = "body")]
         payload_file: Option<PathBuf>,
+        /// Deliver to this device (productKey/deviceName) whatever the topic names, e.g. a
+        /// system topic with an empty product key that no ACL or subscription would route.
+        #[arg(long, value_name = "PK/DN")]
+        to: Option<String>,
     },
     /// Print the device's uplinks recorded in <state>/thing.log, one JSON line each.
     Show {
@@ -472,6 +477,7 @@ pub fn run(cmd: DmCmd) -> Result<u8, String> {
             payload,
             hex,
             payload_file,
+            to,
         } => {
             let bytes = match (payload, hex, payload_file) {
                 (Some(p), None, None) => p.into_bytes(),
@@ -479,7 +485,27 @@ pub fn run(cmd: DmCmd) -> Result<u8, String> {
                 (None, None, Some(f)) => std::fs::read(&f).map_err(|e| format!("{}: {e}", f.display()))?,
                 _ => return Err("give one of --payload, --hex and --payload-file".into()),
             };
-            publish_once(&state_dir, &topic, bytes)
+            match to {
+                None => publish_once(&state_dir, &topic, bytes),
+                Some(device) => {
+                    let target = Target {
+                        state_dir,
+                        device: Some(device),
+                    };
+                    let (pk, dn) = device_of(&target)?;
+                    if topic.is_empty() || topic.contains(['+', '#', '\n']) {
+                        return Err(format!("--topic {topic:?} is not a topic name"));
+                    }
+                    // The delivery plugin unwraps "<topic>\n<bytes>" for that device alone.
+                    let mut envelope = format!("{topic}\n").into_bytes();
+                    envelope.extend_from_slice(&bytes);
+                    publish_once(
+                        &target.state_dir,
+                        &format!("/aiot-platform/to/{pk}/{dn}"),
+                        envelope,
+                    )
+                }
+            }
         }
         DmCmd::Show { target } => show(&target),
         DmCmd::Desired { target, values } => desired(&target, &values),

@@ -184,6 +184,13 @@ When stderr is not a terminal there are no bars, but a line per 10 % of progress
 Jobs are sent with `aiot-platform push --state-dir DIR --device PK/DN --image FILE --version V`
 (from another shell), through the file queue DIR/push-queue.
 
+OTA over MQTT: a job pushed with `push --protocol mqtt` carries \"dProtocol\":\"mqtt\" and a stream
+id (1000001 for the first, one more for each after); serve answers the device's block requests
+on /sys/<pk>/<dn>/thing/file/download with that job's blocks (and its --fault). A device has one
+MQTT job: the next one pushed to it replaces it (its old stream is answered with code 9201), jobs
+of different devices are served side by side. serve shows the first block request of a job, each
+one given a fault, the image's last block and requests for other streams.
+
 Devices need not subscribe to their OTA topics: as on Aliyun, the platform delivers them.
 
 The data-model and NTP side runs too (answers to posts, desired get/delete, up_raw and NTP
@@ -197,6 +204,12 @@ the device's later firmware/get (config/get) queries with it. Prints the topic a
 Every job shape of ota-exec: several --image for a multi-file job (a \"files\" array; the first
 image is also the job's size/sign/url), --module, --ext-data (a JSON object), --sign-method,
 --fault, --kind. The images are read by `serve` when it takes the job.
+
+--protocol mqtt pushes the job of mota-exec instead (one image, fota): \"dProtocol\":\"mqtt\",
+streamId, streamFileId 1, size, version, sign, signMethod, md5, module; `serve` then answers the
+device's block requests with it, with --fault as mota-exec's (crc, offset, short, big, drop, dup,
+slow[=MS], KIND[:FIRST[:COUNT]], counted from the job's first request). It replaces the MQTT job
+the device had before.
 
 The request goes through the file queue <state>/push-queue: <id>.req, answered by <id>.done
 (topic and payload) or <id>.err (why not). Exit status: 0 once `serve` has pushed; 2 when the
@@ -213,6 +226,8 @@ Examples:
   aiot-platform push --state-dir /tmp/aiot --device a1TestPK001/device1 --image fw.bin --version 1.1.0
   aiot-platform push --state-dir /tmp/aiot --device a1TestPK001/device1 --image app.bin \\
       --image res.bin --image dsp.bin --version 1.2.0 --module mcu --ext-data '{\"key\":\"value\"}'
+  aiot-platform push --state-dir /tmp/aiot --device a1TestPK001/device1 --image fw.bin --version 1.1.0 \\
+      --protocol mqtt --fault crc:3
   aiot-platform broker --state-dir /tmp/aiot
   aiot-platform dm set --state-dir /tmp/aiot '{\"LightSwitch\":1}'
   aiot-platform dm rrpc --state-dir /tmp/aiot --service Reboot '{}'

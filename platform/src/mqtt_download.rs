@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 
+use crate::answer_service::ObserverFn;
 use crate::broker::{BrokerInfo, PLATFORM_USER};
 use crate::firmware::{md5_hex, sha256_hex};
 use crate::ota::now_ms;
@@ -115,6 +116,30 @@ impl FromStr for Fault {
     }
 }
 
+impl std::fmt::Display for Fault {
+    /// The text [`Fault::from_str`] reads back: `KIND[:FIRST[:COUNT]]`, `slow=MS` with its delay.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.kind {
+            FaultKind::None => return f.write_str("none"),
+            FaultKind::Crc => "crc",
+            FaultKind::Offset => "offset",
+            FaultKind::Short => "short",
+            FaultKind::Big => "big",
+            FaultKind::Drop => "drop",
+            FaultKind::Slow => "slow",
+            FaultKind::Dup => "dup",
+        };
+        f.write_str(kind)?;
+        if self.kind == FaultKind::Slow {
+            write!(f, "={}", self.slow_ms)?;
+        }
+        match self.count {
+            0 => write!(f, ":{}:all", self.first),
+            n => write!(f, ":{}:{n}", self.first),
+        }
+    }
+}
+
 /// CRC-16/ARC (reflected 0x8005, init 0, no final xor).
 pub fn crc16_arc(data: &[u8]) -> u16 {
     let mut crc: u16 = 0;
@@ -202,6 +227,15 @@ pub fn frame(header: &str, data: &[u8], crc: u16) -> Vec<u8> {
     f
 }
 
+/// The answer to a request for a stream the platform does not serve (code 9201, no data).
+pub fn no_such_stream(req: &BlockRequest) -> Vec<u8> {
+    let h = format!(
+        "{{\"code\":9201,\"id\":{},\"message\":\"no such stream\"}}",
+        req.id
+    );
+    frame(&h, &[], 0)
+}
+
 /// An OTA job delivered over MQTT.
 #[derive(Clone, Debug)]
 pub struct MotaJob {
@@ -262,11 +296,7 @@ impl MotaJob {
     pub fn reply(&self, req: &BlockRequest, fault: FaultKind) -> Option<Vec<u8>> {
         let len = self.image.len() as u64;
         if req.stream_id != u64::from(self.stream_id) || req.file_id != u64::from(self.stream_file_id) {
-            let h = format!(
-                "{{\"code\":9201,\"id\":{},\"message\":\"no such stream\"}}",
-                req.id
-            );
-            return Some(frame(&h, &[], 0));
+            return Some(no_such_stream(req));
         }
         if req.offset >= len || req.size == 0 {
             let h = format!("{{\"code\":9202,\"id\":{},\"message\":\"bad block\"}}", req.id);
@@ -328,16 +358,21 @@ struct State {
     events: HashMap<DeviceKey, Vec<MotaEvent>>,
     requests: HashMap<DeviceKey, u32>,
     pushed: HashMap<DeviceKey, bool>,
+    /// Jobs sent with [`MotaService::push`]: one per device, the latest.
+    jobs: HashMap<DeviceKey, (MotaJob, Fault)>,
+    observer: Option<Arc<ObserverFn>>,
 }
 
 struct Inner {
     client: AsyncClient,
-    job: MotaJob,
-    fault: Fault,
+    /// The job pushed on each device's first version report (`None`: only pushed jobs).
+    auto: Option<(MotaJob, Fault)>,
     state: Mutex<State>,
 }
 
-/// The platform's MQTT client serving one job. Dropping it disconnects.
+/// The platform's MQTT client serving one job to every device ([`MotaService::start`]) or the
+/// jobs pushed to each ([`MotaService::start_idle`], [`MotaService::push`]). Dropping it
+/// disconnects.
 pub struct MotaService {
     rt: Option<tokio::runtime::Runtime>,
     inner: Arc<Inner>,
@@ -360,6 +395,17 @@ impl Inner {
             .push(ev);
     }
 
+    /// A line for the observer (`serve` shows them), if there is one; empty lines are not sent.
+    fn note(&self, line: impl FnOnce() -> String) {
+        let observer = self.state.lock().unwrap().observer.clone();
+        if let Some(o) = observer {
+            let line = line();
+            if !line.is_empty() {
+                o(&line);
+            }
+        }
+    }
+
     fn publish_later(self: &Arc<Self>, topic: String, payload: Vec<u8>, delay: Duration) {
         let inner = self.clone();
         tokio::spawn(async move {
@@ -379,6 +425,9 @@ impl Inner {
                     .and_then(|v| v.as_str())
                     .unwrap_or("");
                 self.record(&key, MotaEvent::Version(version.into()));
+                let Some((job, _)) = &self.auto else {
+                    return;
+                };
                 let first = !self
                     .state
                     .lock()
@@ -388,7 +437,7 @@ impl Inner {
                     .unwrap_or(false);
                 if first {
                     self.record(&key, MotaEvent::Pushed);
-                    let (t, p) = self.job.push_message(pk, dn, now_ms());
+                    let (t, p) = job.push_message(pk, dn, now_ms());
                     self.publish_later(t, p.into_bytes(), Duration::from_millis(300));
                 }
             }
@@ -407,25 +456,37 @@ impl Inner {
                     eprintln!("aiot-platform: unreadable download request from {pk}/{dn}");
                     return;
                 };
-                let n = {
+                let topic = format!("/sys/{pk}/{dn}/thing/file/download_reply");
+                let (n, served) = {
                     let mut st = self.state.lock().unwrap();
                     let c = st.requests.entry(key.clone()).or_default();
                     *c += 1;
-                    *c
+                    (*c, st.jobs.get(&key).cloned().or_else(|| self.auto.clone()))
                 };
-                let kind = if self.fault.hits(n) {
-                    self.fault.kind
+                let Some((job, fault)) = served else {
+                    self.record(&key, MotaEvent::Request(req.clone(), FaultKind::None));
+                    self.note(|| {
+                        format!(
+                            "{pk}/{dn}  block request for stream {}/{}: no job, answered 9201",
+                            req.stream_id, req.file_id
+                        )
+                    });
+                    self.publish_later(topic, no_such_stream(&req), Duration::ZERO);
+                    return;
+                };
+                let kind = if fault.hits(n) {
+                    fault.kind
                 } else {
                     FaultKind::None
                 };
                 self.record(&key, MotaEvent::Request(req.clone(), kind));
-                if let Some(reply) = self.job.reply(&req, kind) {
+                self.note(|| describe_request(&key, &job, &req, n, kind));
+                if let Some(reply) = job.reply(&req, kind) {
                     let delay = if kind == FaultKind::Slow {
-                        Duration::from_millis(self.fault.slow_ms)
+                        Duration::from_millis(fault.slow_ms)
                     } else {
                         Duration::ZERO
                     };
-                    let topic = format!("/sys/{pk}/{dn}/thing/file/download_reply");
                     if kind == FaultKind::Dup {
                         // One task, so the copy follows the reply before anything else.
                         let inner = self.clone();
@@ -473,10 +534,78 @@ async fn run(inner: Arc<Inner>, mut el: EventLoop, ready: std::sync::mpsc::Sende
     }
 }
 
+/// What `serve` shows of a block request: the first of a job, each one with a fault, the one
+/// that ends the image, and any for a stream that is not the job's (others: an empty string,
+/// not shown).
+fn describe_request(key: &DeviceKey, job: &MotaJob, req: &BlockRequest, n: u32, kind: FaultKind) -> String {
+    let who = format!("{}/{}", key.0, key.1);
+    let block = format!("block {}+{} (request {n})", req.offset, req.size);
+    if req.stream_id != u64::from(job.stream_id) || req.file_id != u64::from(job.stream_file_id) {
+        return format!(
+            "{who}  {block} for stream {}/{}, not the job's {}/{}: answered 9201",
+            req.stream_id, req.file_id, job.stream_id, job.stream_file_id
+        );
+    }
+    if kind != FaultKind::None {
+        return format!(
+            "{who}  {block}: fault {} applied",
+            format!("{kind:?}").to_lowercase()
+        );
+    }
+    let len = job.image.len() as u64;
+    if n == 1 {
+        return format!(
+            "{who}  {block} served: first block of {} ({len} bytes, stream {}/{})",
+            job.version, job.stream_id, job.stream_file_id
+        );
+    }
+    if req.offset < len && req.offset.saturating_add(req.size) >= len {
+        return format!("{who}  {block} served: the image's last block");
+    }
+    String::new()
+}
+
 impl MotaService {
     /// Connects as `platform`, subscribes and returns once subscribed (10 s at most). The job
     /// is pushed to each device on its first version report.
     pub fn start(info: &BrokerInfo, job: MotaJob, fault: Fault) -> std::io::Result<MotaService> {
+        MotaService::start_with(info, Some((job, fault)))
+    }
+
+    /// As [`MotaService::start`] without a job: devices get the jobs given to
+    /// [`MotaService::push`]; requests from others are answered with code 9201.
+    pub fn start_idle(info: &BrokerInfo) -> std::io::Result<MotaService> {
+        MotaService::start_with(info, None)
+    }
+
+    /// Publishes `job` to the device now (QoS 1) and serves its blocks with `fault` from then
+    /// on, in place of the device's job before (its stream is then answered with code 9201; the
+    /// fault's requests are counted from this job's first). Returns the topic and payload.
+    pub fn push(&self, pk: &str, dn: &str, job: MotaJob, fault: Fault) -> (String, String) {
+        let key = (pk.to_owned(), dn.to_owned());
+        let (topic, payload) = job.push_message(pk, dn, now_ms());
+        {
+            let mut st = self.inner.state.lock().unwrap();
+            st.jobs.insert(key.clone(), (job, fault));
+            st.requests.remove(&key);
+        }
+        self.inner.record(&key, MotaEvent::Pushed);
+        let inner = self.inner.clone();
+        let (t, p) = (topic.clone(), payload.clone());
+        self.rt.as_ref().expect("running").spawn(async move {
+            let _ = inner.client.publish(t, QoS::AtLeastOnce, false, p).await;
+        });
+        (topic, payload)
+    }
+
+    /// Called with a line for each block request worth showing (from the client's thread): the
+    /// first of a job, each one given a fault, the one for the image's last block, and any for
+    /// a stream the platform does not serve.
+    pub fn set_observer(&self, f: Arc<ObserverFn>) {
+        self.inner.state.lock().unwrap().observer = Some(f);
+    }
+
+    fn start_with(info: &BrokerInfo, auto: Option<(MotaJob, Fault)>) -> std::io::Result<MotaService> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("aiot-mota")
@@ -496,8 +625,7 @@ impl MotaService {
         };
         let inner = Arc::new(Inner {
             client,
-            job,
-            fault,
+            auto,
             state: Mutex::new(State::default()),
         });
         let (tx, rx) = std::sync::mpsc::channel();
@@ -585,6 +713,57 @@ mod tests {
         assert!("nope".parse::<Fault>().is_err());
         assert!(!Fault::default().hits(1));
         assert_eq!("dup:4".parse::<Fault>().unwrap().kind, FaultKind::Dup);
+    }
+
+    #[test]
+    fn faults_print_as_they_parse() {
+        for text in [
+            "none",
+            "crc:1:1",
+            "offset:3:3",
+            "short:2:all",
+            "big:1:5",
+            "drop:2:1",
+            "dup:1:all",
+            "slow=500:2:1",
+        ] {
+            let f: Fault = text.parse().unwrap();
+            assert_eq!(f.to_string(), text);
+            assert_eq!(f.to_string().parse::<Fault>().unwrap(), f);
+        }
+        assert_eq!("crc".parse::<Fault>().unwrap().to_string(), "crc:1:1");
+        assert_eq!("slow:4".parse::<Fault>().unwrap().to_string(), "slow=12000:4:1");
+    }
+
+    #[test]
+    fn serve_shows_first_faulted_last_and_foreign_requests() {
+        let job = MotaJob::new("2.0.0", vec![7; 1000], true);
+        let key = ("pk".to_string(), "dn".to_string());
+        let req = |offset: u64, stream_id: u64| BlockRequest {
+            id: "\"1\"".into(),
+            stream_id,
+            file_id: 1,
+            size: 400,
+            offset,
+            trailing_comma: true,
+        };
+        let d = |offset, stream, n, kind| describe_request(&key, &job, &req(offset, stream), n, kind);
+        assert_eq!(
+            d(0, 1_000_001, 1, FaultKind::None),
+            "pk/dn  block 0+400 (request 1) served: first block of 2.0.0 (1000 bytes, stream 1000001/1)"
+        );
+        assert_eq!(d(400, 1_000_001, 2, FaultKind::None), "");
+        assert_eq!(
+            d(400, 1_000_001, 3, FaultKind::Crc),
+            "pk/dn  block 400+400 (request 3): fault crc applied"
+        );
+        assert_eq!(
+            d(800, 1_000_001, 4, FaultKind::None),
+            "pk/dn  block 800+400 (request 4) served: the image's last block"
+        );
+        assert!(
+            d(0, 5, 5, FaultKind::None).ends_with("for stream 5/1, not the job's 1000001/1: answered 9201")
+        );
     }
 
     #[test]

@@ -5,12 +5,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aiot_platform::firmware::{generate_image, sha256_hex, Fault, FirmwareServer, Listener};
+use aiot_platform::mqtt_download::{Fault as MotaFault, MotaJob, MotaService};
 use aiot_platform::ota::{judge, Expect, Job, JobFile, Kind, OtaClient, OtaEvent, PushOn, SignMethod};
 use aiot_platform::{process, Device, Platform};
 use clap::ValueEnum;
 
 use crate::progress_board::{describe, Board, Out};
-use crate::push_queue::{ext_data_object, image_name, queue_dir, PushRequest};
+use crate::push_queue::{ext_data_object, image_name, queue_dir, Protocol, PushRequest};
 use crate::{new_temp_dir, run_program_teed, TempDir};
 
 pub const DEFAULT_IMAGE_SIZE: usize = 1_248_306;
@@ -49,6 +50,15 @@ pub enum ExpectArg {
     Success,
     ChecksumFailure,
     FetchFailure,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ProtocolArg {
+    /// A URL on serve's firmware server (HTTPS).
+    Https,
+    /// OTA over MQTT: "dProtocol":"mqtt" with a stream id; serve answers the device's block
+    /// requests (/sys/<pk>/<dn>/thing/file/download).
+    Mqtt,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -541,8 +551,49 @@ fn hash_matches(out: &Path, image: &[u8]) -> Option<bool> {
     Some(sha256_hex(&data) == sha256_hex(image))
 }
 
-fn handle_request(text: &str, server: &FirmwareServer, client: &OtaClient) -> Result<String, String> {
+/// What `serve` pushes with: the firmware server and OTA client (HTTPS jobs), the MQTT download
+/// service (MQTT jobs) and the stream id of the next MQTT job.
+struct Pushers<'a> {
+    server: &'a FirmwareServer,
+    client: &'a OtaClient,
+    mota: &'a MotaService,
+    next_stream: u32,
+    board: &'a Mutex<Board>,
+}
+
+/// The first stream id `serve` gives an MQTT job (mota-exec's); each one after gets the next.
+const FIRST_STREAM_ID: u32 = 1_000_001;
+
+/// Pushes an MQTT job: the image, its digest, a stream id of its own (so requests for a job this
+/// one replaced are answered 9201).
+fn push_mqtt(req: &PushRequest, p: &mut Pushers) -> Result<(String, String), String> {
+    let (pk, dn) = req.device.split_once('/').expect("checked by parse");
+    let path = &req.images[0];
+    let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut job = MotaJob::new(&req.version, data, req.sign_method == SignMethod::Md5);
+    job.stream_id = p.next_stream;
+    job.module = req.module.clone();
+    p.next_stream = p.next_stream.wrapping_add(1).max(FIRST_STREAM_ID);
+    let pushed = p.mota.push(pk, dn, job, req.mota_fault);
+    // The board's line and progress bar for the job (the OTA client does not see this push).
+    let event = OtaEvent::Pushed {
+        version: req.version.clone(),
+        reply: false,
+    };
+    p.board
+        .lock()
+        .unwrap()
+        .show(&(pk.to_owned(), dn.to_owned()), &event);
+    Ok(pushed)
+}
+
+fn handle_request(text: &str, p: &mut Pushers) -> Result<String, String> {
     let req = PushRequest::parse(text)?;
+    if req.protocol == Protocol::Mqtt {
+        let (topic, payload) = push_mqtt(&req, p)?;
+        return Ok(format!("{topic}\n{payload}\n"));
+    }
+    let (server, client) = (p.server, p.client);
     let (pk, dn) = req.device.split_once('/').expect("checked by parse");
     let mut images: Vec<(String, Vec<u8>)> = Vec::new();
     for path in &req.images {
@@ -591,6 +642,7 @@ pub fn run_serve(
     let devinfo = crate::start_devinfo(&platform)?;
     let _logpost = crate::start_logpost(&platform)?;
     let auth = crate::start_auth(&platform)?;
+    let mota = MotaService::start_idle(&platform.broker.info).map_err(|e| format!("mota service: {e}"))?;
     let me = std::env::current_exe().map_err(|e| format!("own path: {e}"))?;
     crate::print_info(&platform, &me);
     println!(
@@ -614,6 +666,10 @@ pub fn run_serve(
         state_dir.display()
     );
     println!(
+        "mota     : aiot-platform push ... --protocol mqtt [--fault crc:3] (OTA over MQTT: blocks \
+         served on /sys/<pk>/<dn>/thing/file/download_reply)"
+    );
+    println!(
         "dm       : aiot-platform dm set|call|rrpc|show ... --state-dir {} (thing uplinks in thing.log)",
         state_dir.display()
     );
@@ -624,11 +680,20 @@ pub fn run_serve(
         let o = out.clone();
         service.set_observer(Arc::new(move |l: &str| o.line(l)));
     }
+    let o = out.clone();
+    mota.set_observer(Arc::new(move |l: &str| o.line(l)));
     let board = Arc::new(Mutex::new(Board::new(out.clone())));
     let observer = board.clone();
     client.set_observer(move |k, ev| observer.lock().unwrap().show(k, ev));
     let queue = queue_dir(&state_dir);
     std::fs::create_dir_all(&queue).map_err(|e| format!("{}: {e}", queue.display()))?;
+    let mut pushers = Pushers {
+        server: &server,
+        client: &client,
+        mota: &mota,
+        next_stream: FIRST_STREAM_ID,
+        board: &board,
+    };
     println!("running; Ctrl-C to stop");
     let sig = loop {
         if let Some(sig) = process::signalled() {
@@ -643,7 +708,7 @@ pub fn run_serve(
                 }
                 let text = std::fs::read_to_string(&p).unwrap_or_default();
                 let _ = std::fs::remove_file(&p);
-                match handle_request(&text, &server, &client) {
+                match handle_request(&text, &mut pushers) {
                     Ok(msg) => {
                         out.line(&format!("pushed: {}", msg.trim_end()));
                         let _ = std::fs::write(p.with_extension("done"), msg);
@@ -658,6 +723,7 @@ pub fn run_serve(
         std::thread::sleep(Duration::from_millis(100));
     };
     board.lock().unwrap().close();
+    drop(mota);
     drop(auth);
     drop(thing);
     drop(client);
@@ -696,16 +762,36 @@ pub struct PushArgs {
     pub ext_data: Option<String>,
     /// Fault injected when serving the images: none, drop:N, corrupt:K, throttle:B,
     /// status:404, status:500, lie:N, drop-every:N, stall:N, mute:MS, ignore-range (see
-    /// `ota-exec --help`).
-    #[arg(long, default_value = "none", value_parser = crate::parse_fault)]
-    pub fault: Fault,
+    /// `ota-exec --help`). With --protocol mqtt, a fault of the block replies as mota-exec's:
+    /// KIND[:FIRST[:COUNT]], KIND crc, offset, short, big, drop, dup, slow or slow=MS (see
+    /// `mota-exec --help`), counted from the job's first request.
+    #[arg(long, value_name = "FAULT", default_value = "none")]
+    pub fault: String,
     /// Firmware (push on /ota/device/upgrade) or remote configuration (push on
     /// /sys/<pk>/<dn>/thing/config/push; one image).
     #[arg(long, value_enum, default_value = "fota")]
     pub kind: KindArg,
+    /// How the device gets the image: https (a URL on serve's firmware server) or mqtt
+    /// ("dProtocol":"mqtt": serve answers its block requests; one image, fota, no --ext-data).
+    #[arg(long, value_enum, default_value = "https")]
+    pub protocol: ProtocolArg,
 }
 
 pub fn run_push(a: PushArgs) -> Result<u8, String> {
+    let (protocol, fault, mota_fault) = match a.protocol {
+        ProtocolArg::Https => (
+            Protocol::Https,
+            crate::parse_fault(&a.fault).map_err(|e| format!("--fault: {e}"))?,
+            MotaFault::default(),
+        ),
+        ProtocolArg::Mqtt => (
+            Protocol::Mqtt,
+            Fault::None,
+            a.fault
+                .parse::<MotaFault>()
+                .map_err(|e| format!("--fault (a block fault with --protocol mqtt): {e}"))?,
+        ),
+    };
     let mut req = PushRequest {
         device: a.device.clone(),
         version: a.version.clone(),
@@ -715,12 +801,14 @@ pub fn run_push(a: PushArgs) -> Result<u8, String> {
             KindArg::Cota => Kind::Cota,
         },
         sign_method: a.sign_method.into(),
-        fault: a.fault,
+        fault,
         module: a.module.clone(),
         ext_data: match &a.ext_data {
             Some(e) => Some(ext_data_object(e).map_err(|err| format!("--ext-data {err}"))?),
             None => None,
         },
+        protocol,
+        mota_fault,
     };
     // The same checks as `serve`'s, before anything is read or written.
     req.check()?;
@@ -785,8 +873,9 @@ mod tests {
             sign_method: SignArg::Sha256,
             module: None,
             ext_data: Some(ext.into()),
-            fault: Fault::None,
+            fault: "none".into(),
             kind: KindArg::Fota,
+            protocol: ProtocolArg::Https,
         };
         let e = run_push(args("[\"not\", \"an object\"]")).unwrap_err();
         assert!(e.starts_with("--ext-data must be a JSON object"), "{e}");

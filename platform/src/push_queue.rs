@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use aiot_platform::firmware::Fault;
+use aiot_platform::mqtt_download::{Fault as MotaFault, FaultKind};
 use aiot_platform::ota::{Kind, SignMethod};
 
 pub(crate) fn queue_dir(state: &Path) -> PathBuf {
@@ -71,6 +72,16 @@ pub(crate) fn ext_data_object(text: &str) -> Result<String, String> {
     Err(format!("must be a JSON object, not {what}; {EXAMPLE}"))
 }
 
+/// How a job's device gets the image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    /// A URL on `serve`'s firmware server.
+    Https,
+    /// Blocks over MQTT (`"dProtocol":"mqtt"`, a stream id instead of a URL), served by
+    /// `serve`'s MQTT download service.
+    Mqtt,
+}
+
 /// One job asked of `serve`: what `push` writes to `<id>.req` and `serve` reads back.
 ///
 /// The file is UTF-8 text, one `key=value` per line; the value runs to the end of the line and is
@@ -83,9 +94,11 @@ pub(crate) fn ext_data_object(text: &str) -> Result<String, String> {
 /// image=/abs/path           required; once per file, in job order (the first is the main image)
 /// kind=fota|cota            default fota
 /// sign_method=sha256|md5    default sha256
-/// fault=none|drop:N|...     default none (as ota-exec's --fault)
+/// fault=none|drop:N|...     default none (as ota-exec's --fault; with protocol=mqtt as
+///                           mota-exec's: KIND[:FIRST[:COUNT]], KIND crc, offset, short, ...)
 /// module=M                  optional (empty: none)
 /// ext_data={...}            optional: a JSON object, on one line
+/// protocol=https|mqtt       default https; mqtt: a fota job with one image and no ext_data
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct PushRequest {
@@ -98,6 +111,9 @@ pub(crate) struct PushRequest {
     pub module: Option<String>,
     /// A JSON object (compact text).
     pub ext_data: Option<String>,
+    pub protocol: Protocol,
+    /// The block service's fault (protocol mqtt; `fault` is then none).
+    pub mota_fault: MotaFault,
 }
 
 impl PushRequest {
@@ -123,6 +139,28 @@ impl PushRequest {
         if let Some(e) = &self.ext_data {
             ext_data_object(e).map_err(|err| format!("ext_data {err}"))?;
         }
+        match self.protocol {
+            Protocol::Mqtt => {
+                if self.kind != Kind::Fota {
+                    return Err("an mqtt job is a firmware job (kind fota)".into());
+                }
+                if self.images.len() != 1 {
+                    return Err(format!("an mqtt job takes one image, not {}", self.images.len()));
+                }
+                if self.ext_data.is_some() {
+                    return Err("an mqtt job has no ext_data".into());
+                }
+                if self.fault != Fault::None {
+                    return Err(
+                        "an mqtt job takes a block fault (crc, offset, short, big, drop, dup, slow)".into(),
+                    );
+                }
+            }
+            Protocol::Https if self.mota_fault.kind != FaultKind::None => {
+                return Err(format!("the block fault {} needs protocol mqtt", self.mota_fault));
+            }
+            Protocol::Https => {}
+        }
         Ok(())
     }
 
@@ -146,12 +184,18 @@ impl PushRequest {
         };
         lines.push(("kind", kind.to_owned()));
         lines.push(("sign_method", sign.to_owned()));
-        lines.push(("fault", fault_text(self.fault)));
+        lines.push(match self.protocol {
+            Protocol::Https => ("fault", fault_text(self.fault)),
+            Protocol::Mqtt => ("fault", self.mota_fault.to_string()),
+        });
         if let Some(m) = &self.module {
             lines.push(("module", m.clone()));
         }
         if let Some(e) = &self.ext_data {
             lines.push(("ext_data", compact_json(e)));
+        }
+        if self.protocol == Protocol::Mqtt {
+            lines.push(("protocol", "mqtt".to_owned()));
         }
         let mut text = String::from("# aiot-platform push request\n");
         for (k, v) in lines {
@@ -165,7 +209,7 @@ impl PushRequest {
 
     /// Reads a request file's text; errors name the key at fault.
     pub(crate) fn parse(text: &str) -> Result<PushRequest, String> {
-        const SINGLE: [&str; 7] = [
+        const SINGLE: [&str; 8] = [
             "device",
             "version",
             "kind",
@@ -173,6 +217,7 @@ impl PushRequest {
             "fault",
             "module",
             "ext_data",
+            "protocol",
         ];
         let mut one: HashMap<&str, &str> = HashMap::new();
         let mut images = Vec::new();
@@ -212,9 +257,18 @@ impl PushRequest {
             Some("md5") => SignMethod::Md5,
             Some(other) => return Err(format!("sign_method must be sha256 or md5, not '{other}'")),
         };
-        let fault = match one.get("fault") {
-            Some(f) => f.parse()?,
-            None => Fault::None,
+        let protocol = match one.get("protocol").copied() {
+            None | Some("https") => Protocol::Https,
+            Some("mqtt") => Protocol::Mqtt,
+            Some(other) => return Err(format!("protocol must be https or mqtt, not '{other}'")),
+        };
+        let (fault, mota_fault) = match (one.get("fault"), protocol) {
+            (None, _) => (Fault::None, MotaFault::default()),
+            (Some(f), Protocol::Https) => (f.parse()?, MotaFault::default()),
+            (Some(f), Protocol::Mqtt) => (
+                Fault::None,
+                f.parse().map_err(|e| format!("bad block fault '{f}': {e}"))?,
+            ),
         };
         let module = one.get("module").filter(|m| !m.is_empty()).map(|m| m.to_string());
         let ext_data = match one.get("ext_data").filter(|e| !e.trim().is_empty()) {
@@ -230,6 +284,8 @@ impl PushRequest {
             fault,
             module,
             ext_data,
+            protocol,
+            mota_fault,
         };
         req.check()?;
         Ok(req)
@@ -263,6 +319,8 @@ mod tests {
             fault: Fault::Drop(300_000),
             module: Some("mcu".into()),
             ext_data: Some("{\"b\": 1,\n  \"a\": \"x y\\\" z\", \"n\": [1.50, {}]}".into()),
+            protocol: Protocol::Https,
+            mota_fault: MotaFault::default(),
         }
     }
 
@@ -374,6 +432,61 @@ mod tests {
             ..request()
         };
         assert!(req.to_text().unwrap_err().contains("cota job takes one image"));
+    }
+
+    #[test]
+    fn request_round_trip_mqtt() {
+        let req = PushRequest {
+            images: vec![PathBuf::from("/fw/app.bin")],
+            fault: Fault::None,
+            ext_data: None,
+            protocol: Protocol::Mqtt,
+            mota_fault: "crc:3:2".parse().unwrap(),
+            ..request()
+        };
+        let text = req.to_text().unwrap();
+        assert!(
+            text.contains("\nprotocol=mqtt\n") && text.contains("\nfault=crc:3:2\n"),
+            "{text}"
+        );
+        assert_eq!(PushRequest::parse(&text).unwrap(), req);
+        let slow =
+            PushRequest::parse("device=pk/dn\nversion=2\nimage=/x.bin\nprotocol=mqtt\nfault=slow=500:2\n")
+                .unwrap();
+        assert_eq!(slow.mota_fault.to_string(), "slow=500:2:1");
+        assert_eq!(slow.fault, Fault::None);
+        // An https request file (no protocol=) reads as before.
+        let min = PushRequest::parse("device=pk/dn\nversion=2\nimage=/x.bin\n").unwrap();
+        assert_eq!(
+            (min.protocol, min.mota_fault),
+            (Protocol::Https, MotaFault::default())
+        );
+        assert!(!request().to_text().unwrap().contains("protocol="));
+
+        let err = |text: &str| PushRequest::parse(text).unwrap_err();
+        let base = "device=pk/dn\nversion=1\nimage=/a.bin\nprotocol=mqtt\n";
+        assert!(err(&format!("{base}fault=corrupt:5\n")).contains("bad block fault 'corrupt:5'"));
+        assert!(err(&format!("{base}image=/b.bin\n")).contains("mqtt job takes one image, not 2"));
+        assert!(err(&format!("{base}kind=cota\n")).contains("kind fota"));
+        assert!(err(&format!("{base}ext_data={{}}\n")).contains("no ext_data"));
+        assert!(err("device=pk/dn\nversion=1\nimage=/a.bin\nprotocol=ftp\n").contains("https or mqtt"));
+        // crc:3 is no firmware-server fault.
+        assert!(err("device=pk/dn\nversion=1\nimage=/a.bin\nfault=crc:3\n").contains("bad fault"));
+        let req = PushRequest {
+            mota_fault: "drop:2".parse().unwrap(),
+            ..request()
+        };
+        assert!(req
+            .to_text()
+            .unwrap_err()
+            .contains("drop:2:1 needs protocol mqtt"));
+        let req = PushRequest {
+            images: vec![PathBuf::from("/a.bin")],
+            ext_data: None,
+            protocol: Protocol::Mqtt,
+            ..request()
+        };
+        assert!(req.to_text().unwrap_err().contains("takes a block fault"));
     }
 
     #[test]

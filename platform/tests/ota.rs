@@ -638,6 +638,175 @@ fn serve_and_push() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The next PUBLISH to the device within 10 s: (topic, payload).
+fn next_publish(conn: &mut rumqttc::Connection) -> (String, Vec<u8>) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)))) =
+            conn.recv_timeout(Duration::from_millis(200))
+        {
+            return (p.topic.clone(), p.payload.to_vec());
+        }
+    }
+    panic!("no PUBLISH within 10 s");
+}
+
+/// A download_reply frame: (header JSON, data, CRC sent).
+fn split_frame(frame: &[u8]) -> (serde_json::Value, &[u8], u16) {
+    let hl = u16::from_be_bytes([frame[0], frame[1]]) as usize;
+    let header = serde_json::from_slice(&frame[2..2 + hl]).unwrap();
+    let n = frame.len();
+    (
+        header,
+        &frame[2 + hl..n - 2],
+        u16::from_le_bytes([frame[n - 2], frame[n - 1]]),
+    )
+}
+
+/// `push --protocol mqtt` through a running `serve`: the dProtocol mqtt push reaches the device
+/// (a plain MQTT client speaking upstream's block protocol), serve answers its block requests
+/// with the image (the fault on the request it names), a second push replaces the job (new
+/// stream id; the old stream answered 9201), and serve's stderr shows all of it.
+#[test]
+fn serve_and_push_mqtt() {
+    use aiot_platform::mqtt_download::crc16_arc;
+    use rumqttc::{Client, MqttOptions, QoS};
+
+    let dir = state_dir("serve-mqtt");
+    let serve = Serve::start(&dir);
+    let ports = std::fs::read_to_string(dir.join("ports")).unwrap();
+    let port: u16 = ports.split_whitespace().next().unwrap().parse().unwrap();
+    let d = aiot_platform::default_devices()[0].clone();
+    let (pk, dn) = (d.product_key.clone(), d.device_name.clone());
+    let mut opts = MqttOptions::new(format!("{pk}.{dn}|securemode=3|"), aiot_platform::HOST, port);
+    opts.set_credentials(d.username(), d.password());
+    opts.set_max_packet_size(1 << 20, 1 << 20);
+    let (client, mut conn) = Client::new(opts, 16);
+    let reply_topic = format!("/sys/{pk}/{dn}/thing/file/download_reply");
+    client.subscribe(reply_topic.clone(), QoS::AtMostOnce).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        assert!(Instant::now() < deadline, "no SUBACK within 10 s");
+        if let Ok(Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_)))) =
+            conn.recv_timeout(Duration::from_millis(200))
+        {
+            break;
+        }
+    }
+
+    let image = generate_image(5000, 5);
+    let fw = dir.join("fw.bin");
+    std::fs::write(&fw, &image).unwrap();
+    let device = format!("{pk}/{dn}");
+    let job = |conn: &mut rumqttc::Connection, version: &str, fault: &str| {
+        let out = push(
+            &dir,
+            &[
+                "--device",
+                &device,
+                "--image",
+                fw.to_str().unwrap(),
+                "--version",
+                version,
+                "--protocol",
+                "mqtt",
+                "--sign-method",
+                "md5",
+                "--fault",
+                fault,
+            ],
+        );
+        assert!(out.status.success(), "{out:?}");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (topic, payload) = text.split_once('\n').unwrap();
+        assert_eq!(topic, format!("/ota/device/upgrade/{pk}/{dn}"));
+        let v: serde_json::Value = serde_json::from_str(payload.trim()).unwrap();
+        // What the device got is what push printed.
+        let (got_topic, got) = next_publish(conn);
+        assert_eq!(got_topic, topic);
+        assert_eq!(serde_json::from_slice::<serde_json::Value>(&got).unwrap(), v);
+        v
+    };
+    let request = |client: &Client, id: u32, stream: u64, offset: usize, size: usize| {
+        let payload = format!(
+            r#"{{"id":"{id}","version":"1.0","params":{{"fileToken":"default","fileInfo":{{"streamId":{stream},"fileId":1,}},"fileBlock":{{"size":{size},"offset":{offset}}}}}}}"#
+        );
+        client
+            .publish(
+                format!("/sys/{pk}/{dn}/thing/file/download"),
+                QoS::AtMostOnce,
+                false,
+                payload,
+            )
+            .unwrap();
+    };
+
+    let v = job(&mut conn, "2.0.0", "crc:2");
+    let data = &v["data"];
+    assert_eq!(data["dProtocol"], "mqtt");
+    assert_eq!(data["streamId"], 1_000_001);
+    assert_eq!(data["streamFileId"], 1);
+    assert_eq!(data["size"], 5000);
+    assert_eq!(data["version"], "2.0.0");
+    assert_eq!(data["signMethod"], "Md5");
+    assert_eq!(data["sign"], aiot_platform::firmware::md5_hex(&image));
+    assert!(data.get("url").is_none(), "{v}");
+    // 1: good; 2: the fault (CRC inverted); 3: good, the last 1000 bytes (2000 asked).
+    let mut got = Vec::new();
+    for (id, offset, crc_ok) in [(1, 0, true), (2, 2000, false), (2, 2000, true), (3, 4000, true)] {
+        request(&client, id, 1_000_001, offset, 2000);
+        let (topic, frame) = next_publish(&mut conn);
+        assert_eq!(topic, reply_topic);
+        let (h, block, crc) = split_frame(&frame);
+        assert_eq!(h["code"], 200, "{h}");
+        assert_eq!(h["data"]["bOffset"], offset);
+        assert_eq!(crc == crc16_arc(block), crc_ok, "request {id} at {offset}");
+        if crc_ok {
+            got.extend_from_slice(block);
+        }
+    }
+    assert_eq!(got, image);
+
+    // A second job replaces the first: the next stream id, no fault; the old stream is refused.
+    std::fs::write(&fw, &image[..3000]).unwrap();
+    let v = job(&mut conn, "3.0.0", "none");
+    assert_eq!(v["data"]["streamId"], 1_000_002);
+    assert_eq!(v["data"]["size"], 3000);
+    request(&client, 4, 1_000_001, 0, 2000);
+    let (_, frame) = next_publish(&mut conn);
+    let (h, block, _) = split_frame(&frame);
+    assert_eq!((h["code"].as_i64(), block.len()), (Some(9201), 0), "{h}");
+    request(&client, 5, 1_000_002, 2000, 2000);
+    let (_, frame) = next_publish(&mut conn);
+    let (h, block, crc) = split_frame(&frame);
+    assert_eq!(h["data"]["fileLength"], 3000);
+    assert_eq!((block, crc), (&image[2000..3000], crc16_arc(&image[2000..3000])));
+
+    let log = serve.wait_for("not the job's 1000002/1");
+    let who = format!("{pk}/{dn}");
+    for line in [
+        format!("pushed: /ota/device/upgrade/{pk}/{dn}"),
+        "\"dProtocol\":\"mqtt\"".to_string(),
+        format!("{who}  platform pushed 2.0.0"),
+        format!(
+            "{who}  block 0+2000 (request 1) served: first block of 2.0.0 (5000 bytes, stream 1000001/1)"
+        ),
+        format!("{who}  block 2000+2000 (request 2): fault crc applied"),
+        format!("{who}  block 4000+2000 (request 4) served: the image's last block"),
+        format!("{who}  platform pushed 3.0.0"),
+        format!(
+            "{who}  block 0+2000 (request 1) for stream 1000001/1, not the job's 1000002/1: answered 9201"
+        ),
+    ] {
+        assert!(log.contains(&line), "{line:?} not in:\n{log}");
+    }
+    // Plain blocks in the middle are not shown.
+    assert!(!log.contains("block 2000+2000 (request 3)"), "{log}");
+    drop(client);
+    drop(serve);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn push_refuses_bad_options() {
     let dir = state_dir("push-refused");
@@ -656,6 +825,19 @@ fn push_refuses_bad_options() {
         (
             &["--kind", "cota", "--image", image][..],
             "a cota job takes one image",
+        ),
+        (&["--fault", "crc:3"][..], "--fault: bad fault 'crc:3'"),
+        (
+            &["--protocol", "mqtt", "--fault", "corrupt:5"][..],
+            "--fault (a block fault with --protocol mqtt): unknown fault \"corrupt\"",
+        ),
+        (
+            &["--protocol", "mqtt", "--image", image][..],
+            "an mqtt job takes one image, not 2",
+        ),
+        (
+            &["--protocol", "mqtt", "--ext-data", "{}"][..],
+            "an mqtt job has no ext_data",
         ),
     ] {
         let out = push(&dir, &[&base[..], extra].concat());

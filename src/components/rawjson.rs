@@ -107,7 +107,6 @@ pub fn members(json: &[u8]) -> Members<'_> {
 impl<'a> Members<'a> {
     /// The value of the last member whose key reads `key` once its escapes are decoded, as
     /// serde_json's maps key members (for text [`object`] has checked).
-    #[cfg(any(feature = "shadow", feature = "devinfo"))]
     pub fn get(&self, key: &str) -> Option<&'a [u8]> {
         self.0.iter().rev().find(|m| reads(m.key, key)).map(|m| m.value)
     }
@@ -123,8 +122,8 @@ impl<'a> Members<'a> {
     }
 }
 
-/// Whether the key `written` (with its quotes) reads `key`.
-#[cfg(any(feature = "shadow", feature = "devinfo"))]
+/// Whether the key `written` (with its quotes) reads `key` (`"job\u0044ocument"` reads
+/// `jobDocument` to serde_json too; an unterminated key reads nothing).
 fn reads(written: &[u8], key: &str) -> bool {
     if written.contains(&b'\\') {
         serde_json::from_slice::<String>(written).is_ok_and(|k| k == key)
@@ -133,9 +132,10 @@ fn reads(written: &[u8], key: &str) -> bool {
     }
 }
 
-/// The text of the last top-level member written `key` of the JSON object `json`.
+/// The text of the last top-level member of the JSON object `json` whose key reads `key`, so
+/// that the text found is that of the value serde_json read ([`Members::get`]).
 pub fn member<'a>(json: &'a [u8], key: &str) -> Option<&'a [u8]> {
-    members(json).written(key)
+    members(json).get(key)
 }
 
 /// A value's text as upstream hands it over: a string without its quotes (escapes as
@@ -216,6 +216,12 @@ mod tests {
         assert_eq!(member(b"{\"a\":{{{{", "a"), Some(&b"{{{{"[..]));
         assert_eq!(member(b"", "a"), None);
         assert_eq!(members(j).0.len(), 4);
+        // Keys decoded, as serde_json reads them; an unterminated key matches nothing.
+        let k = br#"{"a":1,"\u0061":2,"b\"":3,"\"}"#;
+        assert_eq!(member(k, "a"), Some(&b"2"[..]));
+        assert_eq!(members(k).written("a"), Some(&b"1"[..]));
+        assert_eq!(member(k, "b\""), Some(&b"3"[..]));
+        assert_eq!(member(br#"{"a"#, "a"), None);
         assert_eq!(members(j).0[1].key, br#""b""#);
     }
 

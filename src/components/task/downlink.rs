@@ -353,6 +353,25 @@ mod tests {
     }
 
     #[test]
+    fn job_document_is_the_value_read_even_under_an_escaped_duplicate_key() {
+        // serde_json decodes keys and keeps the last of duplicates; the document's text must
+        // be that member's, not the one an undecoded key comparison finds.
+        let p = br#"{"id":"1","params":{"task":{"taskId":"a","status":"SENT","jobDocument":{"x":1},"job\u0044ocument":[2]}}}"#;
+        assert_eq!(notify_task(p).unwrap().job_document.as_deref(), Some("[2]"));
+        let p = br#"{"id":"1","params":{"task":{"taskId":"a","status":"SENT","jobDocument":{"x":1}}},"p\u0061rams":{"task":{"taskId":"b","status":"SENT","jobDocument":[ 2 ]}}}"#;
+        let t = notify_task(p).unwrap();
+        assert_eq!(
+            (t.task_id.as_str(), t.job_document.as_deref()),
+            ("b", Some("[ 2 ]"))
+        );
+        let p = br#"{"code":200,"data":{"task":{"taskId":"a","status":"SENT","jobDocument":{"x":1}},"t\u0061sk":{"taskId":"b","status":"SENT","jobDocument":[ 2 ]}}}"#;
+        match parse_reply(Route::GetReply, p).unwrap().0 {
+            Recv::GetDetailReply { task, .. } => assert_eq!(task.job_document.as_deref(), Some("[ 2 ]")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn get_replies() {
         let r = |p: &str| parse_reply(Route::GetReply, p.as_bytes());
         let (list, extra) = r(r#"{"id":"1","code":200,"data":{"taskId":"$list","tasks":[{"taskId":"a","status":"QUEUED"},{"taskId":"b","status":"IN_PROGRESS"}]},"message":"success"}"#).unwrap();
