@@ -17,33 +17,10 @@
 set -euo pipefail
 demo=${1:?usage: scripts/upstream-bootstrap-demo.sh BOOTSTRAP_POSIX_DEMO.c [SECONDS]}
 secs=${2:-8}
-root="$(cd "$(dirname "$0")/.." && pwd)"
-export PATH="/usr/sbin:$PATH"
-lib="$root/build/cargo/release"
-[ -f "$lib/libaiot.so" ] || { echo "build first: cmake -S . -B build && cmake --build build"; exit 2; }
-grep -q 'aiot_bootstrap_send_request' "$demo" || { echo "$demo is not upstream's bootstrap_posix_demo.c"; exit 2; }
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/lib/upstream-demo-common.sh"
+demo_tmp 'aiot_bootstrap_send_request' bootstrap_posix_demo.c
 
-pk=a1TestPK001 dn=device1
-
-cat > "$tmp/local_settings.c" <<'CSRC'
-/* The platform's test CA, read before main(). */
-#include <stdio.h>
-#include <stdlib.h>
-const char *ali_ca_cert;
-static char pem[65536];
-__attribute__((constructor)) static void local_settings(void)
-{
-    FILE *f = fopen(getenv("AIOT_CA_FILE"), "rb");
-    if (f == NULL) {
-        perror("AIOT_CA_FILE");
-        exit(2);
-    }
-    pem[fread(pem, 1, sizeof(pem) - 1, f)] = '\0';
-    fclose(f);
-    ali_ca_cert = pem;
-}
-CSRC
+write_ca_loader "$tmp/local_settings.c"
 
 # The user's settings: device triple; the service's host and port (inserted after USERDATA).
 sed -E -e "s/(char \*product_key *= *)\"[^\"]*\"/\1\"$pk\"/" \
@@ -53,11 +30,8 @@ sed -E -e "s/(char \*product_key *= *)\"[^\"]*\"/\1\"$pk\"/" \
     aiot_bootstrap_setopt(bootstrap_handle, AIOT_BOOTSTRAPOPT_HOST, (void *)getenv("AIOT_AUTH_HOST"));\
     { uint16_t auth_port = (uint16_t)atoi(getenv("AIOT_AUTH_PORT")); aiot_bootstrap_setopt(bootstrap_handle, AIOT_BOOTSTRAPOPT_PORT, \&auth_port); }' \
     "$demo" > "$tmp/demo.c"
-for edit in "\"$pk\"" "\"$dn\"" 's3cr3tDeviceSecretForTests0001' 'AIOT_BOOTSTRAPOPT_HOST' 'AIOT_BOOTSTRAPOPT_PORT'; do
-  grep -q -F "$edit" "$tmp/demo.c" || { echo "could not apply the user setting $edit"; exit 2; }
-done
-cc -std=gnu99 -include stdlib.h -I"$root/include" "$tmp/demo.c" "$tmp/local_settings.c" \
-  -o "$tmp/demo" -L"$lib" -laiot -lpthread -Wl,-rpath,"$lib"
+require_edits "$tmp/demo.c" "\"$pk\"" "\"$dn\"" 's3cr3tDeviceSecretForTests0001' 'AIOT_BOOTSTRAPOPT_HOST' 'AIOT_BOOTSTRAPOPT_PORT'
+build_demo "$tmp/demo.c" "$tmp/local_settings.c" "$tmp/demo"
 
 echo "== upstream bootstrap_posix_demo.c for $pk/$dn, ${secs} s, notify after 3 s"
 # The demo never exits: `timeout` ends it; the log decides.

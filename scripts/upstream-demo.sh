@@ -13,11 +13,8 @@
 set -euo pipefail
 demo=${1:?usage: scripts/upstream-demo.sh FOTA_POSIX_DEMO.c [SECONDS]}
 secs=${2:-15}
-root="$(cd "$(dirname "$0")/.." && pwd)"
-export PATH="/usr/sbin:$PATH"
-lib="$root/build/cargo/release"
-[ -f "$lib/libaiot.so" ] || { echo "build first: cmake -S . -B build && cmake --build build"; exit 2; }
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/lib/upstream-demo-common.sh"
+demo_tmp
 
 sed -e 's/"${YourProductKey}"/"a1TestPK001"/' \
     -e 's/"${YourDeviceName}"/"device1"/' \

@@ -17,58 +17,16 @@
 set -euo pipefail
 demo=${1:?usage: scripts/upstream-devinfo-demo.sh DEVINFO_POSIX_DEMO.c [SECONDS]}
 secs=${2:-30}
-root="$(cd "$(dirname "$0")/.." && pwd)"
-export PATH="/usr/sbin:$PATH"
-lib="$root/build/cargo/release"
-[ -f "$lib/libaiot.so" ] || { echo "build first: cmake -S . -B build && cmake --build build"; exit 2; }
-grep -q 'aiot_devinfo_init' "$demo" || { echo "$demo is not upstream's devinfo_posix_demo.c"; exit 2; }
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-pk=a1TestPK001 dn=device1
+. "$(dirname "$0")/lib/upstream-demo-common.sh"
+demo_tmp 'aiot_devinfo_init' devinfo_posix_demo.c
 
-cat > "$tmp/local_settings.c" <<'CSRC'
-/* The platform's test CA, read before main(). */
-#include <stdio.h>
-#include <stdlib.h>
-const char *ali_ca_cert;
-static char pem[65536];
-__attribute__((constructor)) static void local_settings(void)
-{
-    FILE *f = fopen(getenv("AIOT_CA_FILE"), "rb");
-    if (f == NULL) {
-        perror("AIOT_CA_FILE");
-        exit(2);
-    }
-    pem[fread(pem, 1, sizeof(pem) - 1, f)] = '\0';
-    fclose(f);
-    ali_ca_cert = pem;
-}
-CSRC
-sed -e "s/\"\${YourProductKey}\"/\"$pk\"/" \
-    -e "s/\"\${YourDeviceName}\"/\"$dn\"/" \
-    -e 's/"${YourDeviceSecret}"/"s3cr3tDeviceSecretForTests0001"/' \
-    -e 's/"${YourInstanceId}.mqtt.iothub.aliyuncs.com"/"localhost"/' \
-    -e 's/uint16_t    port = 443;/uint16_t    port = (uint16_t)atoi(getenv("AIOT_TLS_PORT"));/' \
-    "$demo" > "$tmp/demo.c"
-for edit in 'a1TestPK001' 'getenv("AIOT_TLS_PORT")' '"localhost"'; do
-  grep -q -F "$edit" "$tmp/demo.c" || { echo "could not apply the user setting $edit"; exit 2; }
-done
-cc -std=gnu99 -include stdlib.h -I"$root/include" "$tmp/demo.c" "$tmp/local_settings.c" \
-  -o "$tmp/demo" -L"$lib" -laiot -lpthread -Wl,-rpath,"$lib"
+write_ca_loader "$tmp/local_settings.c"
+device_settings 443 "$demo" > "$tmp/demo.c"
+require_edits "$tmp/demo.c" 'a1TestPK001' 'getenv("AIOT_TLS_PORT")' '"localhost"'
+build_demo "$tmp/demo.c" "$tmp/local_settings.c" "$tmp/demo"
 
-cat > "$tmp/run.sh" <<'RUN'
-#!/usr/bin/env bash
-set -u
-log=$1 demo=$2 secs=$3 pk=$4 dn=$5
-stdbuf -oL "$demo" > "$log" 2>&1 &
-pid=$!
-wait_for() { # TEXT: up to $secs seconds
-  for _ in $(seq $((secs * 10))); do
-    grep -a -q -F "$1" "$log" && return 0
-    kill -0 "$pid" 2>/dev/null || return 1
-    sleep 0.1
-  done
-  return 1
-}
+write_waiting_runner "$tmp/run.sh" <<'RUN'
+pk=$4 dn=$5
 reply() { # LEAF PAYLOAD
   "$AIOT_PLATFORM" dm publish --state-dir "$AIOT_STATE_DIR" \
     --topic "/sys/$pk/$dn/thing/deviceinfo/$1" --payload "$2"
@@ -82,15 +40,12 @@ if wait_for "suback, res: -0x0000"; then
   reply delete_reply '{"id":"43","code":200,"data":{}}' &&
   wait_for AIOT_DEVINFOEVT_INVALID_RESPONSE && ok=1
 fi
-kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
-[ "$ok" = 1 ]
 RUN
-chmod +x "$tmp/run.sh"
 echo "== upstream devinfo_posix_demo.c against libaiot"
 status=0
 "$lib/aiot-platform" exec --timeout $((secs + 10)) -- "$tmp/run.sh" "$tmp/log" "$tmp/demo" "$secs" "$pk" "$dn" \
   || status=$?
-tr -d "\r" < "$tmp/log" > "$tmp/clean"; mv "$tmp/clean" "$tmp/log"; cat "$tmp/log"
+strip_cr "$tmp/log"; cat "$tmp/log"
 ok=1
 [ "$status" = 0 ] || { echo "the run failed (status $status)"; ok=0; }
 grep -a -q -E '^suback, res: -0x0000, packet id: [1-9][0-9]*, max qos: 0$' "$tmp/log" \

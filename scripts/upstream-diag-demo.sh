@@ -15,44 +15,14 @@
 set -euo pipefail
 demo=${1:?usage: scripts/upstream-diag-demo.sh DIAG_BASIC_DEMO.c [SECONDS]}
 secs=${2:-10}
-root="$(cd "$(dirname "$0")/.." && pwd)"
-export PATH="/usr/sbin:$PATH"
-lib="$root/build/cargo/release"
-[ -f "$lib/libaiot.so" ] || { echo "build first: cmake -S . -B build && cmake --build build"; exit 2; }
-grep -q 'aiot_diag_init' "$demo" || { echo "$demo is not upstream's diag_basic_demo.c"; exit 2; }
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-pk=a1TestPK001 dn=device1
+. "$(dirname "$0")/lib/upstream-demo-common.sh"
+demo_tmp 'aiot_diag_init' diag_basic_demo.c
 
-cat > "$tmp/local_settings.c" <<'CSRC'
-/* The platform's test CA, read before main(). */
-#include <stdio.h>
-#include <stdlib.h>
-const char *ali_ca_cert;
-static char pem[65536];
-__attribute__((constructor)) static void local_settings(void)
-{
-    FILE *f = fopen(getenv("AIOT_CA_FILE"), "rb");
-    if (f == NULL) {
-        perror("AIOT_CA_FILE");
-        exit(2);
-    }
-    pem[fread(pem, 1, sizeof(pem) - 1, f)] = '\0';
-    fclose(f);
-    ali_ca_cert = pem;
-}
-CSRC
+write_ca_loader "$tmp/local_settings.c"
 
-sed -e "s/\"\${YourProductKey}\"/\"$pk\"/" \
-    -e "s/\"\${YourDeviceName}\"/\"$dn\"/" \
-    -e 's/"${YourDeviceSecret}"/"s3cr3tDeviceSecretForTests0001"/' \
-    -e 's/"${YourInstanceId}.mqtt.iothub.aliyuncs.com"/"localhost"/' \
-    -e 's/uint16_t    port = 443;/uint16_t    port = (uint16_t)atoi(getenv("AIOT_TLS_PORT"));/' \
-    "$demo" > "$tmp/demo.c"
-for edit in 'a1TestPK001' 'getenv("AIOT_TLS_PORT")' '"localhost"'; do
-  grep -q -F "$edit" "$tmp/demo.c" || { echo "could not apply the user setting $edit"; exit 2; }
-done
-cc -std=gnu99 -include stdlib.h -I"$root/include" "$tmp/demo.c" "$tmp/local_settings.c" \
-  -o "$tmp/demo" -L"$lib" -laiot -lpthread -Wl,-rpath,"$lib"
+device_settings 443 "$demo" > "$tmp/demo.c"
+require_edits "$tmp/demo.c" 'a1TestPK001' 'getenv("AIOT_TLS_PORT")' '"localhost"'
+build_demo "$tmp/demo.c" "$tmp/local_settings.c" "$tmp/demo"
 
 # The demo with the broker paused for its first 1.5 s; bounded by exec's timeout.
 cat > "$tmp/run.sh" <<'SH'
@@ -66,11 +36,7 @@ wait
 SH
 chmod +x "$tmp/run.sh"
 echo "== upstream diag_basic_demo.c, broker paused for the first 1.5 s"
-mkdir "$tmp/state"
-DEMO="$tmp/demo" "$lib/aiot-platform" exec --state-dir "$tmp/state" --timeout "$secs" -- "$tmp/run.sh" \
-  > "$tmp/log" 2>&1 || true
-tr -d "\r" < "$tmp/log" > "$tmp/log.txt"; mv "$tmp/log.txt" "$tmp/log"
-cat "$tmp/log"
+exec_demo "$tmp/run.sh"
 echo "== the platform's record of /thing/log/post"
 cat "$tmp/state/logpost.log" 2>/dev/null || true
 ok=1

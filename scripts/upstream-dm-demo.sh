@@ -15,11 +15,8 @@
 set -euo pipefail
 demo=${1:?usage: scripts/upstream-dm-demo.sh DATA_MODEL_BASIC_DEMO.c [SECONDS]}
 secs=${2:-13}
-root="$(cd "$(dirname "$0")/.." && pwd)"
-export PATH="/usr/sbin:$PATH"
-lib="$root/build/cargo/release"
-[ -f "$lib/libaiot.so" ] || { echo "build first: cmake -S . -B build && cmake --build build"; exit 2; }
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/lib/upstream-demo-common.sh"
+demo_tmp
 
 sed -e 's/\${YourProductKey}/a1TestPK001/g' \
     -e 's/\${YourDeviceName}/device1/g' \
@@ -27,26 +24,8 @@ sed -e 's/\${YourProductKey}/a1TestPK001/g' \
     -e 's/"\${YourInstanceId}.mqtt.iothub.aliyuncs.com"/"localhost"/' \
     -e 's/uint16_t\( *\)port = 443;/uint16_t\1port = (uint16_t)atoi(getenv("AIOT_TLS_PORT"));/' \
     "$demo" > "$tmp/demo.c"
-cat > "$tmp/local_settings.c" <<'EOF'
-/* The platform's test CA, read before main(). */
-#include <stdio.h>
-#include <stdlib.h>
-const char *ali_ca_cert;
-static char pem[65536];
-__attribute__((constructor)) static void local_settings(void)
-{
-    FILE *f = fopen(getenv("AIOT_CA_FILE"), "rb");
-    if (f == NULL) {
-        perror("AIOT_CA_FILE");
-        exit(2);
-    }
-    pem[fread(pem, 1, sizeof(pem) - 1, f)] = '\0';
-    fclose(f);
-    ali_ca_cert = pem;
-}
-EOF
-cc -std=gnu99 -include stdlib.h -I"$root/include" "$tmp/demo.c" "$tmp/local_settings.c" -o "$tmp/demo" \
-  -L"$lib" -laiot -lpthread -Wl,-rpath,"$lib"
+write_ca_loader "$tmp/local_settings.c"
+build_demo "$tmp/demo.c" "$tmp/local_settings.c" "$tmp/demo"
 # The demo runs for $secs seconds, then the platform lists what the device posted.
 "$lib/aiot-platform" exec --timeout $((secs + 30)) -- sh -c '
   stdbuf -oL "$1" & pid=$!

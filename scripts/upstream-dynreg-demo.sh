@@ -13,11 +13,8 @@
 # print what it got.
 set -euo pipefail
 demos=${1:?usage: scripts/upstream-dynreg-demo.sh LINKSDK_DEMOS_DIR}
-root="$(cd "$(dirname "$0")/.." && pwd)"
-export PATH="/usr/sbin:$PATH"
-lib="$root/build/cargo/release"
-[ -f "$lib/libaiot.so" ] || { echo "build first: cmake -S . -B build && cmake --build build"; exit 2; }
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/lib/upstream-demo-common.sh"
+demo_tmp
 
 pk=a1RegTestPK
 ps=s3cr3tProductSecretForTests001
@@ -26,24 +23,7 @@ triple() {
          -e "s/^((const )?char \*product_secret *= *)\"[^\"]*\";/\1\"$ps\";/" \
          -e "s/^((const )?char \*device_name *= *)\"[^\"]*\";/\1\"$1\";/"
 }
-cat > "$tmp/local_ca.c" <<'CSRC'
-/* The platform's test CA as ali_ca_cert, read before main(). */
-#include <stdio.h>
-#include <stdlib.h>
-const char *ali_ca_cert;
-static char pem[65536];
-__attribute__((constructor)) static void local_ca(void)
-{
-    FILE *f = fopen(getenv("AIOT_CA_FILE"), "rb");
-    if (f == NULL) {
-        perror("AIOT_CA_FILE");
-        exit(2);
-    }
-    pem[fread(pem, 1, sizeof(pem) - 1, f)] = '\0';
-    fclose(f);
-    ali_ca_cert = pem;
-}
-CSRC
+write_ca_loader "$tmp/local_ca.c"
 build() {
   cc -std=gnu99 -I"$root/include" "$tmp/$1.c" "$tmp/local_ca.c" -o "$tmp/$1" \
     -L"$lib" -laiot -lpthread -Wl,-rpath,"$lib"

@@ -14,30 +14,10 @@
 # platform's answer with business code 0.
 set -euo pipefail
 demo=${1:?usage: scripts/upstream-http-demo.sh PATH/TO/http_basic_demo.c}
-root="$(cd "$(dirname "$0")/.." && pwd)"
-export PATH="/usr/sbin:$PATH"
-lib="$root/build/cargo/release"
-[ -f "$lib/libaiot.so" ] || { echo "build first: cmake -S . -B build && cmake --build build"; exit 2; }
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/lib/upstream-demo-common.sh"
+demo_tmp
 
-cat > "$tmp/local_ca.c" <<'CSRC'
-/* The platform's test CA as ali_ca_cert, read before main(). */
-#include <stdio.h>
-#include <stdlib.h>
-const char *ali_ca_cert;
-static char pem[65536];
-__attribute__((constructor)) static void local_ca(void)
-{
-    FILE *f = fopen(getenv("AIOT_CA_FILE"), "rb");
-    if (f == NULL) {
-        perror("AIOT_CA_FILE");
-        exit(2);
-    }
-    pem[fread(pem, 1, sizeof(pem) - 1, f)] = '\0';
-    fclose(f);
-    ali_ca_cert = pem;
-}
-CSRC
+write_ca_loader "$tmp/local_ca.c"
 
 # The user settings: host, port, device triple.
 settings() {

@@ -14,32 +14,12 @@
 # serves two blocks with a corrupted CRC: the SDK asks for them again and still succeeds.
 set -euo pipefail
 demo=${1:?usage: scripts/upstream-mota-demo.sh MOTA_BASIC_DEMO.c}
-root="$(cd "$(dirname "$0")/.." && pwd)"
-export PATH="/usr/sbin:$PATH"
-lib="$root/build/cargo/release"
-[ -f "$lib/libaiot.so" ] || { echo "build first: cmake -S . -B build && cmake --build build"; exit 2; }
+. "$(dirname "$0")/lib/upstream-demo-common.sh"
 grep -q 'aiot_mqtt_download_process' "$demo" || { echo "$demo is not upstream's mota_basic_demo.c"; exit 2; }
 demo=$(cd "$(dirname "$demo")" && pwd)/$(basename "$demo")
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+demo_tmp
 
-cat > "$tmp/local_settings.c" <<'CSRC'
-/* The platform's test CA, read before main(). */
-#include <stdio.h>
-#include <stdlib.h>
-const char *ali_ca_cert;
-static char pem[65536];
-__attribute__((constructor)) static void local_settings(void)
-{
-    FILE *f = fopen(getenv("AIOT_CA_FILE"), "rb");
-    if (f == NULL) {
-        perror("AIOT_CA_FILE");
-        exit(2);
-    }
-    pem[fread(pem, 1, sizeof(pem) - 1, f)] = '\0';
-    fclose(f);
-    ali_ca_cert = pem;
-}
-CSRC
+write_ca_loader "$tmp/local_settings.c"
 
 sed -e 's/"${YourProductKey}"/"a1TestPK001"/' \
     -e 's/"${YourDeviceName}"/"device1"/' \
@@ -47,11 +27,8 @@ sed -e 's/"${YourProductKey}"/"a1TestPK001"/' \
     -e 's/"${YourInstanceId}.mqtt.iothub.aliyuncs.com"/"localhost"/' \
     -e 's/uint16_t port = 1883;/uint16_t port = (uint16_t)atoi(getenv("AIOT_TLS_PORT"));/' \
     "$demo" > "$tmp/demo.c"
-for edit in 'a1TestPK001' 'device1' 's3cr3tDeviceSecretForTests0001' '"localhost"' 'getenv("AIOT_TLS_PORT")'; do
-  grep -q -F "$edit" "$tmp/demo.c" || { echo "could not apply the user setting $edit"; exit 2; }
-done
-cc -std=gnu99 -include stdlib.h -I"$root/include" "$tmp/demo.c" "$tmp/local_settings.c" \
-  -o "$tmp/demo" -L"$lib" -laiot -lpthread -Wl,-rpath,"$lib"
+require_edits "$tmp/demo.c" 'a1TestPK001' 'device1' 's3cr3tDeviceSecretForTests0001' '"localhost"' 'getenv("AIOT_TLS_PORT")'
+build_demo "$tmp/demo.c" "$tmp/local_settings.c" "$tmp/demo"
 
 ok=1
 run() {

@@ -16,50 +16,21 @@
 set -euo pipefail
 demo=${1:?usage: scripts/upstream-ntp-demo.sh NTP_POSIX_DEMO.c [SECONDS]}
 secs=${2:-8}
-root="$(cd "$(dirname "$0")/.." && pwd)"
-export PATH="/usr/sbin:$PATH"
-lib="$root/build/cargo/release"
-[ -f "$lib/libaiot.so" ] || { echo "build first: cmake -S . -B build && cmake --build build"; exit 2; }
-grep -q 'aiot_ntp_send_request' "$demo" || { echo "$demo is not upstream's ntp_posix_demo.c"; exit 2; }
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/lib/upstream-demo-common.sh"
+demo_tmp 'aiot_ntp_send_request' ntp_posix_demo.c
 
 platform_ms=2087940600000
-pk=a1TestPK001 dn=device1
 
-cat > "$tmp/local_settings.c" <<'CSRC'
-/* The platform's test CA, read before main(). */
-#include <stdio.h>
-#include <stdlib.h>
-const char *ali_ca_cert;
-static char pem[65536];
-__attribute__((constructor)) static void local_settings(void)
-{
-    FILE *f = fopen(getenv("AIOT_CA_FILE"), "rb");
-    if (f == NULL) {
-        perror("AIOT_CA_FILE");
-        exit(2);
-    }
-    pem[fread(pem, 1, sizeof(pem) - 1, f)] = '\0';
-    fclose(f);
-    ali_ca_cert = pem;
-}
-CSRC
+write_ca_loader "$tmp/local_settings.c"
 
 ok=1
 for zone_date in "8 2036/03/01-07:30:00" "-5 2036/02/29-18:30:00"; do
   read -r zone date <<<"$zone_date"
-  sed -e "s/\"\${YourProductKey}\"/\"$pk\"/" \
-      -e "s/\"\${YourDeviceName}\"/\"$dn\"/" \
-      -e 's/"${YourDeviceSecret}"/"s3cr3tDeviceSecretForTests0001"/' \
-      -e 's/"${YourInstanceId}.mqtt.iothub.aliyuncs.com"/"localhost"/' \
-      -e 's/uint16_t    port = 443;/uint16_t    port = (uint16_t)atoi(getenv("AIOT_TLS_PORT"));/' \
-      -e "s/int8_t      time_zone = 8;/int8_t      time_zone = $zone;/" \
-      "$demo" > "$tmp/demo.c"
-  for edit in 'a1TestPK001' 'getenv("AIOT_TLS_PORT")' "time_zone = $zone;"; do
-    grep -q -F "$edit" "$tmp/demo.c" || { echo "could not apply the user setting $edit"; exit 2; }
-  done
-  cc -std=gnu99 -include stdlib.h -I"$root/include" "$tmp/demo.c" "$tmp/local_settings.c" \
-    -o "$tmp/demo" -L"$lib" -laiot -lpthread -Wl,-rpath,"$lib"
+  device_settings 443 \
+    -e "s/int8_t      time_zone = 8;/int8_t      time_zone = $zone;/" \
+    "$demo" > "$tmp/demo.c"
+  require_edits "$tmp/demo.c" 'a1TestPK001' 'getenv("AIOT_TLS_PORT")' "time_zone = $zone;"
+  build_demo "$tmp/demo.c" "$tmp/local_settings.c" "$tmp/demo"
   echo "== upstream ntp_posix_demo.c, time zone $zone, platform clock $platform_ms ms"
   # The demo never exits: exec's timeout ends it, the log decides.
   AIOT_PLATFORM_TIME_MS=$platform_ms "$lib/aiot-platform" exec --timeout "$secs" -- \

@@ -15,60 +15,17 @@
 set -euo pipefail
 demo=${1:?usage: scripts/upstream-shadow-demo.sh SHADOW_BASIC_DEMO.c [SECONDS]}
 secs=${2:-30}
-root="$(cd "$(dirname "$0")/.." && pwd)"
-export PATH="/usr/sbin:$PATH"
-lib="$root/build/cargo/release"
-[ -f "$lib/libaiot.so" ] || { echo "build first: cmake -S . -B build && cmake --build build"; exit 2; }
-grep -q 'aiot_shadow_init' "$demo" || { echo "$demo is not upstream's shadow_basic_demo.c"; exit 2; }
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-pk=a1TestPK001 dn=device1
+. "$(dirname "$0")/lib/upstream-demo-common.sh"
+demo_tmp 'aiot_shadow_init' shadow_basic_demo.c
 
-cat > "$tmp/local_settings.c" <<'CSRC'
-/* The platform's test CA, read before main(). */
-#include <stdio.h>
-#include <stdlib.h>
-const char *ali_ca_cert;
-static char pem[65536];
-__attribute__((constructor)) static void local_settings(void)
-{
-    FILE *f = fopen(getenv("AIOT_CA_FILE"), "rb");
-    if (f == NULL) {
-        perror("AIOT_CA_FILE");
-        exit(2);
-    }
-    pem[fread(pem, 1, sizeof(pem) - 1, f)] = '\0';
-    fclose(f);
-    ali_ca_cert = pem;
-}
-CSRC
-sed -e "s/\"\${YourProductKey}\"/\"$pk\"/" \
-    -e "s/\"\${YourDeviceName}\"/\"$dn\"/" \
-    -e 's/"${YourDeviceSecret}"/"s3cr3tDeviceSecretForTests0001"/' \
-    -e 's/"${YourInstanceId}.mqtt.iothub.aliyuncs.com"/"localhost"/' \
-    -e 's/uint16_t    port = 1883;/uint16_t    port = (uint16_t)atoi(getenv("AIOT_TLS_PORT"));/' \
-    "$demo" > "$tmp/demo.c"
-for edit in 'a1TestPK001' 'getenv("AIOT_TLS_PORT")' '"localhost"'; do
-  grep -q -F "$edit" "$tmp/demo.c" || { echo "could not apply the user setting $edit"; exit 2; }
-done
-cc -std=gnu99 -include stdlib.h -I"$root/include" "$tmp/demo.c" "$tmp/local_settings.c" \
-  -o "$tmp/demo" -L"$lib" -laiot -lpthread -Wl,-rpath,"$lib"
+write_ca_loader "$tmp/local_settings.c"
+device_settings 1883 "$demo" > "$tmp/demo.c"
+require_edits "$tmp/demo.c" 'a1TestPK001' 'getenv("AIOT_TLS_PORT")' '"localhost"'
+build_demo "$tmp/demo.c" "$tmp/local_settings.c" "$tmp/demo"
 
 # Inside `exec`: the demo in the background, the cloud's two changes once it is connected, each
 # wait bounded; then the demo is stopped.
-cat > "$tmp/run.sh" <<'RUN'
-#!/usr/bin/env bash
-set -u
-log=$1 demo=$2 secs=$3
-stdbuf -oL "$demo" > "$log" 2>&1 &
-pid=$!
-wait_for() { # TEXT: up to $secs seconds
-  for _ in $(seq $((secs * 10))); do
-    grep -a -q -F "$1" "$log" && return 0
-    kill -0 "$pid" 2>/dev/null || return 1
-    sleep 0.1
-  done
-  return 1
-}
+write_waiting_runner "$tmp/run.sh" <<'RUN'
 ok=0
 if wait_for AIOT_MQTTEVT_CONNECT; then
   "$AIOT_PLATFORM" shadow control --state-dir "$AIOT_STATE_DIR" '{"LightSwitch":1,"color":"red"}' >/dev/null &&
@@ -76,14 +33,11 @@ if wait_for AIOT_MQTTEVT_CONNECT; then
   "$AIOT_PLATFORM" shadow control --state-dir "$AIOT_STATE_DIR" '{"color":"null"}' >/dev/null &&
   wait_for "version = 2" && ok=1
 fi
-kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
-[ "$ok" = 1 ]
 RUN
-chmod +x "$tmp/run.sh"
 echo "== upstream shadow_basic_demo.c against libaiot, two cloud-side changes"
 status=0
 "$lib/aiot-platform" exec --timeout $((secs + 10)) -- "$tmp/run.sh" "$tmp/log" "$tmp/demo" "$secs" || status=$?
-tr -d "\r" < "$tmp/log" > "$tmp/clean"; mv "$tmp/clean" "$tmp/log"; cat "$tmp/log"
+strip_cr "$tmp/log"; cat "$tmp/log"
 ok=1
 [ "$status" = 0 ] || { echo "the run failed (status $status)"; ok=0; }
 n=$(grep -a -c -F "demo_shadow_recv_handler, type = 1, productKey = $pk, deviceName = $dn" "$tmp/log" || true)

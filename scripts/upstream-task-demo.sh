@@ -19,45 +19,14 @@
 set -euo pipefail
 demo=${1:?usage: scripts/upstream-task-demo.sh TASK_POSIX_DEMO.c [SECONDS]}
 secs=${2:-12}
-root="$(cd "$(dirname "$0")/.." && pwd)"
-export PATH="/usr/sbin:$PATH"
-lib="$root/build/cargo/release"
-[ -f "$lib/libaiot.so" ] || { echo "build first: cmake -S . -B build && cmake --build build"; exit 2; }
-grep -q 'aiot_task_get_task_detail' "$demo" || { echo "$demo is not upstream's task_posix_demo.c"; exit 2; }
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/lib/upstream-demo-common.sh"
+demo_tmp 'aiot_task_get_task_detail' task_posix_demo.c
 
-pk=a1TestPK001 dn=device1
+write_ca_loader "$tmp/local_settings.c"
 
-cat > "$tmp/local_settings.c" <<'CSRC'
-/* The platform's test CA, read before main(). */
-#include <stdio.h>
-#include <stdlib.h>
-const char *ali_ca_cert;
-static char pem[65536];
-__attribute__((constructor)) static void local_settings(void)
-{
-    FILE *f = fopen(getenv("AIOT_CA_FILE"), "rb");
-    if (f == NULL) {
-        perror("AIOT_CA_FILE");
-        exit(2);
-    }
-    pem[fread(pem, 1, sizeof(pem) - 1, f)] = '\0';
-    fclose(f);
-    ali_ca_cert = pem;
-}
-CSRC
-
-sed -e "s/\"\${YourProductKey}\"/\"$pk\"/" \
-    -e "s/\"\${YourDeviceName}\"/\"$dn\"/" \
-    -e 's/"${YourDeviceSecret}"/"s3cr3tDeviceSecretForTests0001"/' \
-    -e 's/"${YourInstanceId}.mqtt.iothub.aliyuncs.com"/"localhost"/' \
-    -e 's/uint16_t    port = 1883;/uint16_t    port = (uint16_t)atoi(getenv("AIOT_TLS_PORT"));/' \
-    "$demo" > "$tmp/demo.c"
-for edit in 'a1TestPK001' 'getenv("AIOT_TLS_PORT")' '"localhost"'; do
-  grep -q -F "$edit" "$tmp/demo.c" || { echo "could not apply the user setting $edit"; exit 2; }
-done
-cc -std=gnu99 -include stdlib.h -I"$root/include" "$tmp/demo.c" "$tmp/local_settings.c" \
-  -o "$tmp/demo" -L"$lib" -laiot -lpthread -Wl,-rpath,"$lib"
+device_settings 1883 "$demo" > "$tmp/demo.c"
+require_edits "$tmp/demo.c" 'a1TestPK001' 'getenv("AIOT_TLS_PORT")' '"localhost"'
+build_demo "$tmp/demo.c" "$tmp/local_settings.c" "$tmp/demo"
 
 # The platform's side, run by exec beside the demo.
 cat > "$tmp/run.sh" <<'SH'
@@ -71,11 +40,7 @@ P=$AIOT_PLATFORM S=$AIOT_STATE_DIR
 exec stdbuf -oL "$DEMO"
 SH
 echo "== upstream task_posix_demo.c against libaiot"
-mkdir "$tmp/state"
-# The demo never exits: exec's timeout ends it, the log decides.
-DEMO="$tmp/demo" "$lib/aiot-platform" exec --state-dir "$tmp/state" --timeout "$secs" -- \
-  sh "$tmp/run.sh" > "$tmp/log" 2>&1 || true
-tr -d "\r" < "$tmp/log"
+exec_demo sh "$tmp/run.sh"
 ok=1
 want() { grep -a -q -F -- "$1" "$tmp/log" || { echo "MISSING: $1"; ok=0; }; }
 want "pub: /sys/$pk/$dn/thing/job/get"

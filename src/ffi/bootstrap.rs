@@ -3,12 +3,12 @@
 use std::ffi::{c_char, c_void, CString};
 use std::sync::Arc;
 
+use super::handle::{call, deinit_handle, new_handle, setopt};
 use super::mqtt::shared_client;
-use super::{cred_data, cstr, deref, free_handle, guard, handle_slot, handler_data, read_data, status};
+use super::{cred_data, deref, handler_data, read_data, text_data};
 use crate::components::bootstrap::{Bootstrap, BootstrapEvent, BootstrapOption, Received, RecvFn};
 use crate::error::Error;
 use crate::state::*;
-use crate::sysdep;
 
 /// Options of `aiot_bootstrap_setopt`; the comment gives the type `data` points to.
 pub type aiot_bootstrap_option_t = u32;
@@ -158,10 +158,7 @@ fn recv_handler(
 /// Creates a bootstrap handle with default options; NULL when no portfile is set.
 #[no_mangle]
 pub extern "C" fn aiot_bootstrap_init() -> *mut c_void {
-    guard(|| match sysdep::active() {
-        Some(port) => Box::into_raw(Box::new(Bootstrap::new(port))) as *mut c_void,
-        None => std::ptr::null_mut(),
-    })
+    new_handle(Bootstrap::new)
 }
 
 /// Converts the raw option (any but the MQTT handle) into its typed value.
@@ -174,12 +171,8 @@ unsafe fn read_option(
     option: aiot_bootstrap_option_t,
     data: *mut c_void,
 ) -> Result<BootstrapOption, Error> {
-    let text = || {
-        // SAFETY: a `char *` option: `data` is a NUL-terminated string (this function's contract).
-        unsafe { cstr(data as *const c_char) }
-            .map(|s| s.into_owned())
-            .ok_or(Error::NullPointer)
-    };
+    // SAFETY: a `char *` option: `data` is a NUL-terminated string (this function's contract).
+    let text = || unsafe { text_data(data) };
     // SAFETY: a `uint32_t *` option: `data` points to a `u32` (this function's contract).
     let u32v = || unsafe { read_data::<u32>(data) };
     Ok(match option {
@@ -241,31 +234,22 @@ pub unsafe extern "C" fn aiot_bootstrap_setopt(
     option: aiot_bootstrap_option_t,
     data: *mut c_void,
 ) -> i32 {
-    guard(|| {
-        // SAFETY: `handle` comes from `aiot_bootstrap_init` (this function's contract).
-        let Some(b) = (unsafe { bootstrap(handle) }) else {
-            return STATE_USER_INPUT_NULL_POINTER;
-        };
-        if data.is_null() {
-            return STATE_USER_INPUT_NULL_POINTER;
-        }
-        if option >= AIOT_BOOTSTRAPOPT_MAX {
-            return STATE_USER_INPUT_OUT_RANGE;
-        }
-        if option == AIOT_BOOTSTRAPOPT_MQTT_HANDLE {
-            // SAFETY: `data` is a live handle from `aiot_mqtt_init` (the option's contract).
-            return match unsafe { shared_client(data) } {
-                Some(client) => status(b.set_mqtt(client).map(|_| STATE_SUCCESS)),
-                None => STATE_USER_INPUT_NULL_POINTER,
-            };
-        }
-        // SAFETY: `data` is not NULL and matches the option's type (this function's contract).
-        status(
-            unsafe { read_option(handle, option, data) }
-                .and_then(|o| b.setopt(o))
-                .map(|_| STATE_SUCCESS),
-        )
-    })
+    // SAFETY: `handle` is NULL or comes from `aiot_bootstrap_init` (this function's contract).
+    setopt(
+        unsafe { bootstrap(handle) },
+        option,
+        AIOT_BOOTSTRAPOPT_MAX,
+        data,
+        |b| {
+            if option == AIOT_BOOTSTRAPOPT_MQTT_HANDLE {
+                // SAFETY: `data` is a live handle from `aiot_mqtt_init` (the option's contract).
+                let client = unsafe { shared_client(data) }.ok_or(Error::NullPointer)?;
+                return b.set_mqtt(client);
+            }
+            // SAFETY: `data` is not NULL and matches the option's type (this function's contract).
+            unsafe { read_option(handle, option, data) }.and_then(|o| b.setopt(o))
+        },
+    )
 }
 
 /// Connects to the bootstrap service and sends the request (GET by region, else the form
@@ -276,10 +260,7 @@ pub unsafe extern "C" fn aiot_bootstrap_setopt(
 #[no_mangle]
 pub unsafe extern "C" fn aiot_bootstrap_send_request(handle: *mut c_void) -> i32 {
     // SAFETY: `handle` is NULL or comes from `aiot_bootstrap_init` (this function's contract).
-    guard(|| match unsafe { bootstrap(handle) } {
-        Some(b) => status(b.send_request().map(|_| STATE_SUCCESS)),
-        None => STATE_USER_INPUT_NULL_POINTER,
-    })
+    call(unsafe { bootstrap(handle) }, Bootstrap::send_request)
 }
 
 /// Reads the answer: the receive handler gets its HTTP status, then the MQTT host and port.
@@ -292,10 +273,7 @@ pub unsafe extern "C" fn aiot_bootstrap_send_request(handle: *mut c_void) -> i32
 #[no_mangle]
 pub unsafe extern "C" fn aiot_bootstrap_recv(handle: *mut c_void) -> i32 {
     // SAFETY: `handle` is NULL or comes from `aiot_bootstrap_init` (this function's contract).
-    guard(|| match unsafe { bootstrap(handle) } {
-        Some(b) => status(b.recv().map(|_| STATE_SUCCESS)),
-        None => STATE_USER_INPUT_NULL_POINTER,
-    })
+    call(unsafe { bootstrap(handle) }, Bootstrap::recv)
 }
 
 /// Frees a bootstrap handle: leaves the MQTT handle, waits up to the deinit timeout for calls
@@ -306,18 +284,7 @@ pub unsafe extern "C" fn aiot_bootstrap_recv(handle: *mut c_void) -> i32 {
 /// `handle` must be NULL or point to a handle from `aiot_bootstrap_init`.
 #[no_mangle]
 pub unsafe extern "C" fn aiot_bootstrap_deinit(handle: *mut *mut c_void) -> i32 {
-    guard(|| {
-        // SAFETY: `handle` is NULL or points to a handle slot (this function's contract).
-        let Some(slot) = (unsafe { handle_slot(handle) }) else {
-            return STATE_USER_INPUT_NULL_POINTER;
-        };
-        // SAFETY: the slot holds a live handle from `aiot_bootstrap_init` (this function's contract).
-        if let Err(e) = unsafe { bootstrap(*slot) }.map_or(Ok(()), |b| b.shutdown()) {
-            return e.code();
-        }
-        // SAFETY: made by `aiot_bootstrap_init` and, the shutdown having waited for the calls in
-        // progress, no longer used by any of them.
-        unsafe { free_handle::<Bootstrap>(slot) };
-        STATE_SUCCESS
-    })
+    // SAFETY: `handle` is NULL or points to a handle from `aiot_bootstrap_init`; the shutdown waits
+    // for the calls in progress, after which none uses it (this function's contract).
+    unsafe { deinit_handle(handle, STATE_USER_INPUT_NULL_POINTER, Bootstrap::shutdown) }
 }

@@ -3,12 +3,12 @@
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::sync::Arc;
 
+use super::handle::{deinit_handle, new_handle};
 use super::mqtt::shared_client;
-use super::{deref, free_handle, guard, handle_slot, handler_data, read_data, status};
+use super::{deref, guard, handler_data, read_data, status};
 use crate::components::devinfo::{Devinfo, Invalid, Op, RecvFn, Reply, ReplyKind};
 use crate::error::Result;
 use crate::state::*;
-use crate::sysdep;
 
 /// Kind of reply handed to the receive handler.
 pub type aiot_devinfo_recv_type_t = u32;
@@ -216,11 +216,8 @@ fn recv_handler(
 /// Creates a device-tag handle (deinit timeout 2000 ms); NULL when no portfile is set.
 #[no_mangle]
 pub extern "C" fn aiot_devinfo_init() -> *mut c_void {
-    guard(|| match sysdep::active() {
-        Some(port) => Box::into_raw(Box::new(DevinfoHandle {
-            devinfo: Devinfo::new(port),
-        })) as *mut c_void,
-        None => std::ptr::null_mut(),
+    new_handle(|port| DevinfoHandle {
+        devinfo: Devinfo::new(port),
     })
 }
 
@@ -286,20 +283,13 @@ pub unsafe extern "C" fn aiot_devinfo_setopt(
 /// `handle` must be NULL or point to a handle from `aiot_devinfo_init`.
 #[no_mangle]
 pub unsafe extern "C" fn aiot_devinfo_deinit(handle: *mut *mut c_void) -> i32 {
-    guard(|| {
-        // SAFETY: `handle` is NULL or points to a handle slot (this function's contract).
-        let Some(slot) = (unsafe { handle_slot(handle) }) else {
-            return STATE_USER_INPUT_NULL_POINTER;
-        };
-        // SAFETY: the slot holds a live handle from `aiot_devinfo_init` (this function's contract).
-        if let Some(Err(e)) = unsafe { devinfo(*slot) }.map(|d| d.shutdown()) {
-            return e.code();
-        }
-        // SAFETY: made by `aiot_devinfo_init` and, the shutdown having waited for the calls in
-        // progress, no longer used by any of them.
-        unsafe { free_handle::<DevinfoHandle>(slot) };
-        STATE_SUCCESS
-    })
+    // SAFETY: `handle` is NULL or points to a handle from `aiot_devinfo_init`; the shutdown waits
+    // for the calls in progress, after which none uses it (this function's contract).
+    unsafe {
+        deinit_handle(handle, STATE_USER_INPUT_NULL_POINTER, |h: &DevinfoHandle| {
+            h.devinfo.shutdown()
+        })
+    }
 }
 
 /// Sends one request (QoS0) on `/sys/{pk}/{dn}/thing/deviceinfo/{update,delete,get}`.

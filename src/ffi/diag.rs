@@ -3,12 +3,12 @@
 use std::ffi::{c_char, c_void, CString};
 use std::sync::Arc;
 
+use super::handle::{deinit_handle, new_handle};
 use super::mqtt::shared_client;
-use super::{data_ref, deref, free_handle, guard, handle_slot, handler_data, read_data, status};
+use super::{data_ref, deref, guard, handler_data, read_data, status};
 use crate::components::diag::{Config, Diag, Kind};
 use crate::error::Result;
 use crate::state::*;
-use crate::sysdep;
 
 /// Kind of message for the diag receive handler (declared by upstream, never produced: there is
 /// no downlink).
@@ -137,10 +137,7 @@ fn config(c: &aiot_diag_config_t) -> Config {
 /// Nothing is collected before `aiot_diag_start`.
 #[no_mangle]
 pub extern "C" fn aiot_diag_init() -> *mut c_void {
-    guard(|| match sysdep::active() {
-        Some(port) => Box::into_raw(Box::new(Diag::new(port))) as *mut c_void,
-        None => std::ptr::null_mut(),
-    })
+    new_handle(Diag::new)
 }
 
 /// Sets one diag option.
@@ -252,17 +249,7 @@ pub unsafe extern "C" fn aiot_diag_stop(handle: *mut c_void) -> i32 {
 /// `handle` must be NULL or point to a handle from `aiot_diag_init`.
 #[no_mangle]
 pub unsafe extern "C" fn aiot_diag_deinit(handle: *mut *mut c_void) -> i32 {
-    guard(|| {
-        // SAFETY: `handle` is NULL or points to a handle slot (this function's contract).
-        let Some(slot) = (unsafe { handle_slot(handle) }) else {
-            return STATE_USER_INPUT_NULL_POINTER;
-        };
-        // SAFETY: the slot holds a live handle from `aiot_diag_init` (this function's contract).
-        if let Some(Err(e)) = unsafe { diag(*slot) }.map(|d| d.shutdown()) {
-            return e.code();
-        }
-        // SAFETY: made by `aiot_diag_init`; the shutdown waited for the calls in progress.
-        unsafe { free_handle::<Diag>(slot) };
-        STATE_SUCCESS
-    })
+    // SAFETY: `handle` is NULL or points to a handle from `aiot_diag_init`; the shutdown waits for
+    // the calls in progress, after which none uses it (this function's contract).
+    unsafe { deinit_handle(handle, STATE_USER_INPUT_NULL_POINTER, Diag::shutdown) }
 }

@@ -3,11 +3,11 @@
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::sync::Arc;
 
+use super::handle::{deinit_handle, new_handle};
 use super::mqtt::shared_client;
-use super::{deref, free_handle, guard, handle_slot, handler_data, read_data};
+use super::{deref, guard, handler_data, read_data};
 use crate::components::dm::{Dm, DmError, DmFn, Kind, Msg, Recv};
 use crate::state::*;
-use crate::sysdep;
 
 /// Options of `aiot_dm_setopt`.
 pub type aiot_dm_option_t = u32;
@@ -500,10 +500,7 @@ fn code(result: Result<i32, DmError>) -> i32 {
 /// Creates a data-model handle (replies to posts requested); NULL when no portfile is set.
 #[no_mangle]
 pub extern "C" fn aiot_dm_init() -> *mut c_void {
-    guard(|| match sysdep::active() {
-        Some(_) => Box::into_raw(Box::new(DmHandle { dm: Dm::new() })) as *mut c_void,
-        None => std::ptr::null_mut(),
-    })
+    new_handle(|_| DmHandle { dm: Dm::new() })
 }
 
 /// Sets one option. NULL handle or data: `STATE_USER_INPUT_NULL_POINTER`; option out of
@@ -581,14 +578,7 @@ pub unsafe extern "C" fn aiot_dm_send(handle: *mut c_void, msg: *const aiot_dm_m
 /// `handle` must be NULL or point to a handle from `aiot_dm_init`.
 #[no_mangle]
 pub unsafe extern "C" fn aiot_dm_deinit(handle: *mut *mut c_void) -> i32 {
-    guard(|| {
-        // SAFETY: `handle` is NULL or points to a handle slot (this function's contract).
-        let Some(slot) = (unsafe { handle_slot(handle) }) else {
-            return STATE_USER_INPUT_NULL_POINTER;
-        };
-        // SAFETY: the slot holds a live handle from `aiot_dm_init`, no longer used by any call
-        // (this function's contract).
-        unsafe { free_handle::<DmHandle>(slot) };
-        STATE_SUCCESS
-    })
+    // SAFETY: `handle` is NULL or points to a handle from `aiot_dm_init`, used by no call from now
+    // on (this function's contract).
+    unsafe { deinit_handle::<DmHandle>(handle, STATE_USER_INPUT_NULL_POINTER, |_| Ok(())) }
 }

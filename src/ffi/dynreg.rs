@@ -3,11 +3,11 @@
 use std::ffi::{c_char, c_void, CString};
 use std::sync::Arc;
 
-use super::{cred_data, cstr, deref, free_handle, guard, handle_slot, handler_data, read_data, status};
+use super::handle::{call, deinit_handle, new_handle, setopt};
+use super::{cred_data, deref, handler_data, read_data, text_data};
 use crate::components::dynreg::{Answer, AnswerFn, Dynreg, DynregOption};
 use crate::error::Error;
 use crate::state::*;
-use crate::sysdep;
 
 /// Options of `aiot_dynreg_setopt`; the comment gives the type `data` points to.
 pub type aiot_dynreg_option_t = u32;
@@ -117,10 +117,7 @@ fn answer_handler(
 /// Creates a registration handle with default options; NULL when no portfile is set.
 #[no_mangle]
 pub extern "C" fn aiot_dynreg_init() -> *mut c_void {
-    guard(|| match sysdep::active() {
-        Some(port) => Box::into_raw(Box::new(Dynreg::new(port))) as *mut c_void,
-        None => std::ptr::null_mut(),
-    })
+    new_handle(Dynreg::new)
 }
 
 /// Converts the raw option into its typed value.
@@ -133,12 +130,8 @@ unsafe fn read_option(
     option: aiot_dynreg_option_t,
     data: *mut c_void,
 ) -> Result<DynregOption, Error> {
-    let text = || {
-        // SAFETY: a `char *` option: `data` is a NUL-terminated string (this function's contract).
-        unsafe { cstr(data as *const c_char) }
-            .map(|s| s.into_owned())
-            .ok_or(Error::NullPointer)
-    };
+    // SAFETY: a `char *` option: `data` is a NUL-terminated string (this function's contract).
+    let text = || unsafe { text_data(data) };
     // SAFETY: a `uint32_t *` option: `data` points to a `u32` (this function's contract).
     let u32v = || unsafe { read_data::<u32>(data) };
     Ok(match option {
@@ -184,24 +177,17 @@ pub unsafe extern "C" fn aiot_dynreg_setopt(
     option: aiot_dynreg_option_t,
     data: *mut c_void,
 ) -> i32 {
-    guard(|| {
-        // SAFETY: `handle` comes from `aiot_dynreg_init` (this function's contract).
-        let Some(r) = (unsafe { registration(handle) }) else {
-            return STATE_USER_INPUT_NULL_POINTER;
-        };
-        if data.is_null() {
-            return STATE_USER_INPUT_NULL_POINTER;
-        }
-        if option >= AIOT_DYNREGOPT_MAX {
-            return STATE_USER_INPUT_OUT_RANGE;
-        }
-        // SAFETY: `data` is not NULL and matches the option's type (this function's contract).
-        status(
-            unsafe { read_option(handle, option, data) }
-                .and_then(|o| r.setopt(o))
-                .map(|_| STATE_SUCCESS),
-        )
-    })
+    // SAFETY: `handle` is NULL or comes from `aiot_dynreg_init` (this function's contract).
+    setopt(
+        unsafe { registration(handle) },
+        option,
+        AIOT_DYNREGOPT_MAX,
+        data,
+        |r| {
+            // SAFETY: `data` is not NULL and matches the option's type (this function's contract).
+            unsafe { read_option(handle, option, data) }.and_then(|o| r.setopt(o))
+        },
+    )
 }
 
 /// Connects and sends the signed registration request; 0 or the connect / send error.
@@ -211,10 +197,7 @@ pub unsafe extern "C" fn aiot_dynreg_setopt(
 #[no_mangle]
 pub unsafe extern "C" fn aiot_dynreg_send_request(handle: *mut c_void) -> i32 {
     // SAFETY: `handle` is NULL or comes from `aiot_dynreg_init` (this function's contract).
-    guard(|| match unsafe { registration(handle) } {
-        Some(r) => status(r.send_request().map(|_| STATE_SUCCESS)),
-        None => STATE_USER_INPUT_NULL_POINTER,
-    })
+    call(unsafe { registration(handle) }, Dynreg::send_request)
 }
 
 /// Reads the answer and calls the receive handler with its HTTP status, then with the device
@@ -226,10 +209,7 @@ pub unsafe extern "C" fn aiot_dynreg_send_request(handle: *mut c_void) -> i32 {
 #[no_mangle]
 pub unsafe extern "C" fn aiot_dynreg_recv(handle: *mut c_void) -> i32 {
     // SAFETY: `handle` is NULL or comes from `aiot_dynreg_init` (this function's contract).
-    guard(|| match unsafe { registration(handle) } {
-        Some(r) => status(r.recv().map(|_| STATE_SUCCESS)),
-        None => STATE_USER_INPUT_NULL_POINTER,
-    })
+    call(unsafe { registration(handle) }, Dynreg::recv)
 }
 
 /// Frees a registration handle: waits up to the deinit timeout for calls in progress
@@ -240,18 +220,7 @@ pub unsafe extern "C" fn aiot_dynreg_recv(handle: *mut c_void) -> i32 {
 /// `handle` must be NULL or point to a handle from `aiot_dynreg_init`.
 #[no_mangle]
 pub unsafe extern "C" fn aiot_dynreg_deinit(handle: *mut *mut c_void) -> i32 {
-    guard(|| {
-        // SAFETY: `handle` is NULL or points to a handle slot (this function's contract).
-        let Some(slot) = (unsafe { handle_slot(handle) }) else {
-            return STATE_USER_INPUT_NULL_POINTER;
-        };
-        // SAFETY: the slot holds a live handle from `aiot_dynreg_init` (this function's contract).
-        if let Err(e) = unsafe { registration(*slot) }.map_or(Ok(()), |r| r.shutdown()) {
-            return e.code();
-        }
-        // SAFETY: made by `aiot_dynreg_init` and, the shutdown having waited for the calls in
-        // progress, no longer used by any of them.
-        unsafe { free_handle::<Dynreg>(slot) };
-        STATE_SUCCESS
-    })
+    // SAFETY: `handle` is NULL or points to a handle from `aiot_dynreg_init`; the shutdown waits
+    // for the calls in progress, after which none uses it (this function's contract).
+    unsafe { deinit_handle(handle, STATE_USER_INPUT_NULL_POINTER, Dynreg::shutdown) }
 }

@@ -3,11 +3,11 @@
 use std::ffi::{c_char, c_void, CString};
 use std::sync::Arc;
 
-use super::{cred_data, cstr, deref, free_handle, guard, handle_slot, handler_data, read_data, status};
+use super::handle::{call, deinit_handle, new_handle, setopt};
+use super::{cred_data, deref, handler_data, read_data, text_data};
 use crate::components::dynregmq::{Answer, Dynregmq, DynregmqOption};
 use crate::error::Error;
 use crate::state::*;
-use crate::sysdep;
 
 /// Options of `aiot_dynregmq_setopt`; the comment gives the type `data` points to.
 pub type aiot_dynregmq_option_t = u32;
@@ -140,10 +140,7 @@ fn answer_handler(
 /// Creates a registration handle with default options; NULL when no portfile is set.
 #[no_mangle]
 pub extern "C" fn aiot_dynregmq_init() -> *mut c_void {
-    guard(|| match sysdep::active() {
-        Some(port) => Box::into_raw(Box::new(Dynregmq::new(port))) as *mut c_void,
-        None => std::ptr::null_mut(),
-    })
+    new_handle(Dynregmq::new)
 }
 
 /// Converts the raw option into its typed value.
@@ -156,12 +153,8 @@ unsafe fn read_option(
     option: aiot_dynregmq_option_t,
     data: *mut c_void,
 ) -> Result<DynregmqOption, Error> {
-    let text = || {
-        // SAFETY: a `char *` option: `data` is a NUL-terminated string (this function's contract).
-        unsafe { cstr(data as *const c_char) }
-            .map(|s| s.into_owned())
-            .ok_or(Error::NullPointer)
-    };
+    // SAFETY: a `char *` option: `data` is a NUL-terminated string (this function's contract).
+    let text = || unsafe { text_data(data) };
     // SAFETY: a `uint32_t *` option: `data` points to a `u32` (this function's contract).
     let u32v = || unsafe { read_data::<u32>(data) };
     Ok(match option {
@@ -210,24 +203,17 @@ pub unsafe extern "C" fn aiot_dynregmq_setopt(
     option: aiot_dynregmq_option_t,
     data: *mut c_void,
 ) -> i32 {
-    guard(|| {
-        // SAFETY: `handle` comes from `aiot_dynregmq_init` (this function's contract).
-        let Some(r) = (unsafe { registration(handle) }) else {
-            return STATE_USER_INPUT_NULL_POINTER;
-        };
-        if data.is_null() {
-            return STATE_USER_INPUT_NULL_POINTER;
-        }
-        if option >= AIOT_DYNREGMQOPT_MAX {
-            return STATE_USER_INPUT_OUT_RANGE;
-        }
-        // SAFETY: `data` is not NULL and matches the option's type (this function's contract).
-        status(
-            unsafe { read_option(handle, option, data) }
-                .and_then(|o| r.setopt(o))
-                .map(|_| STATE_SUCCESS),
-        )
-    })
+    // SAFETY: `handle` is NULL or comes from `aiot_dynregmq_init` (this function's contract).
+    setopt(
+        unsafe { registration(handle) },
+        option,
+        AIOT_DYNREGMQOPT_MAX,
+        data,
+        |r| {
+            // SAFETY: `data` is not NULL and matches the option's type (this function's contract).
+            unsafe { read_option(handle, option, data) }.and_then(|o| r.setopt(o))
+        },
+    )
 }
 
 /// Opens the registration connection: its signed CONNECT is the request. Returns the connect
@@ -238,10 +224,7 @@ pub unsafe extern "C" fn aiot_dynregmq_setopt(
 #[no_mangle]
 pub unsafe extern "C" fn aiot_dynregmq_send_request(handle: *mut c_void) -> i32 {
     // SAFETY: `handle` is NULL or comes from `aiot_dynregmq_init` (this function's contract).
-    guard(|| match unsafe { registration(handle) } {
-        Some(r) => status(r.send_request().map(|_| STATE_SUCCESS)),
-        None => STATE_USER_INPUT_NULL_POINTER,
-    })
+    call(unsafe { registration(handle) }, Dynregmq::send_request)
 }
 
 /// Waits for the answer and hands it to the receive handler; 0 once it arrived,
@@ -252,10 +235,7 @@ pub unsafe extern "C" fn aiot_dynregmq_send_request(handle: *mut c_void) -> i32 
 #[no_mangle]
 pub unsafe extern "C" fn aiot_dynregmq_recv(handle: *mut c_void) -> i32 {
     // SAFETY: `handle` is NULL or comes from `aiot_dynregmq_init` (this function's contract).
-    guard(|| match unsafe { registration(handle) } {
-        Some(r) => status(r.recv().map(|_| STATE_SUCCESS)),
-        None => STATE_USER_INPUT_NULL_POINTER,
-    })
+    call(unsafe { registration(handle) }, Dynregmq::recv)
 }
 
 /// Frees a registration handle: waits up to the deinit timeout for calls in progress
@@ -266,18 +246,7 @@ pub unsafe extern "C" fn aiot_dynregmq_recv(handle: *mut c_void) -> i32 {
 /// `handle` must be NULL or point to a handle from `aiot_dynregmq_init`.
 #[no_mangle]
 pub unsafe extern "C" fn aiot_dynregmq_deinit(handle: *mut *mut c_void) -> i32 {
-    guard(|| {
-        // SAFETY: `handle` is NULL or points to a handle slot (this function's contract).
-        let Some(slot) = (unsafe { handle_slot(handle) }) else {
-            return STATE_USER_INPUT_NULL_POINTER;
-        };
-        // SAFETY: the slot holds a live handle from `aiot_dynregmq_init` (this function's contract).
-        if let Err(e) = unsafe { registration(*slot) }.map_or(Ok(()), |r| r.shutdown()) {
-            return e.code();
-        }
-        // SAFETY: made by `aiot_dynregmq_init` and, the shutdown having waited for the calls in
-        // progress, no longer used by any of them.
-        unsafe { free_handle::<Dynregmq>(slot) };
-        STATE_SUCCESS
-    })
+    // SAFETY: `handle` is NULL or points to a handle from `aiot_dynregmq_init`; the shutdown waits
+    // for the calls in progress, after which none uses it (this function's contract).
+    unsafe { deinit_handle(handle, STATE_USER_INPUT_NULL_POINTER, Dynregmq::shutdown) }
 }

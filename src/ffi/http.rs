@@ -3,11 +3,11 @@
 use std::ffi::{c_char, c_void, CString};
 use std::sync::Arc;
 
-use super::{cred_data, cstr, deref, free_handle, guard, handle_slot, handler_data, read_data, status};
+use super::handle::{call, deinit_handle, new_handle, setopt};
+use super::{cred_data, cstr, deref, guard, handler_data, read_data, status, text_data};
 use crate::components::http_uplink::{HttpOption, HttpUplink, Packet, PacketFn, TokenInvalidFn};
 use crate::error::Error;
 use crate::state::*;
-use crate::sysdep;
 
 /// Business codes of the platform's answers (the `code` of the answer's JSON).
 pub type aiot_http_response_code_t = u32;
@@ -196,10 +196,7 @@ fn event_handler(handle: *mut c_void, f: EventFnPtr) -> Arc<TokenInvalidFn> {
 /// Creates an HTTP uplink handle with upstream's defaults; NULL when no portfile is set.
 #[no_mangle]
 pub extern "C" fn aiot_http_init() -> *mut c_void {
-    guard(|| match sysdep::active() {
-        Some(port) => Box::into_raw(Box::new(HttpUplink::new(port))) as *mut c_void,
-        None => std::ptr::null_mut(),
-    })
+    new_handle(HttpUplink::new)
 }
 
 /// Converts the raw option into its typed value.
@@ -212,12 +209,8 @@ unsafe fn read_option(
     option: aiot_http_option_t,
     data: *mut c_void,
 ) -> Result<HttpOption, Error> {
-    let text = || {
-        // SAFETY: a `char *` option: `data` is a NUL-terminated string (this function's contract).
-        unsafe { cstr(data as *const c_char) }
-            .map(|s| s.into_owned())
-            .ok_or(Error::NullPointer)
-    };
+    // SAFETY: a `char *` option: `data` is a NUL-terminated string (this function's contract).
+    let text = || unsafe { text_data(data) };
     // SAFETY: a `uint32_t *` option: `data` points to a `u32` (this function's contract).
     let u32v = || unsafe { read_data::<u32>(data) };
     Ok(match option {
@@ -273,23 +266,10 @@ pub unsafe extern "C" fn aiot_http_setopt(
     option: aiot_http_option_t,
     data: *mut c_void,
 ) -> i32 {
-    guard(|| {
-        // SAFETY: `handle` comes from `aiot_http_init` (this function's contract).
-        let Some(h) = (unsafe { uplink(handle) }) else {
-            return STATE_USER_INPUT_NULL_POINTER;
-        };
-        if data.is_null() {
-            return STATE_USER_INPUT_NULL_POINTER;
-        }
-        if option >= AIOT_HTTPOPT_MAX {
-            return STATE_USER_INPUT_OUT_RANGE;
-        }
+    // SAFETY: `handle` is NULL or comes from `aiot_http_init` (this function's contract).
+    setopt(unsafe { uplink(handle) }, option, AIOT_HTTPOPT_MAX, data, |h| {
         // SAFETY: `data` is not NULL and matches the option's type (this function's contract).
-        status(
-            unsafe { read_option(handle, option, data) }
-                .and_then(|o| h.setopt(o))
-                .map(|_| STATE_SUCCESS),
-        )
+        unsafe { read_option(handle, option, data) }.and_then(|o| h.setopt(o))
     })
 }
 
@@ -303,10 +283,7 @@ pub unsafe extern "C" fn aiot_http_setopt(
 #[no_mangle]
 pub unsafe extern "C" fn aiot_http_auth(handle: *mut c_void) -> i32 {
     // SAFETY: `handle` is NULL or comes from `aiot_http_init` (this function's contract).
-    guard(|| match unsafe { uplink(handle) } {
-        Some(h) => status(h.auth().map(|_| STATE_SUCCESS)),
-        None => STATE_USER_INPUT_NULL_POINTER,
-    })
+    call(unsafe { uplink(handle) }, HttpUplink::auth)
 }
 
 /// Posts `payload` to `topic` with the token (`POST /topic<topic>`); the answer is read by
@@ -350,10 +327,7 @@ pub unsafe extern "C" fn aiot_http_send(
 #[no_mangle]
 pub unsafe extern "C" fn aiot_http_recv(handle: *mut c_void) -> i32 {
     // SAFETY: `handle` is NULL or comes from `aiot_http_init` (this function's contract).
-    guard(|| match unsafe { uplink(handle) } {
-        Some(h) => status(h.recv().map(|_| STATE_SUCCESS)),
-        None => STATE_USER_INPUT_NULL_POINTER,
-    })
+    call(unsafe { uplink(handle) }, HttpUplink::recv)
 }
 
 /// Frees an HTTP uplink handle: waits up to the deinit timeout for calls in progress
@@ -364,18 +338,7 @@ pub unsafe extern "C" fn aiot_http_recv(handle: *mut c_void) -> i32 {
 /// `p_handle` must be NULL or point to a handle from `aiot_http_init`.
 #[no_mangle]
 pub unsafe extern "C" fn aiot_http_deinit(p_handle: *mut *mut c_void) -> i32 {
-    guard(|| {
-        // SAFETY: `p_handle` is NULL or points to a handle slot (this function's contract).
-        let Some(slot) = (unsafe { handle_slot(p_handle) }) else {
-            return STATE_USER_INPUT_NULL_POINTER;
-        };
-        // SAFETY: the slot holds a live handle from `aiot_http_init` (this function's contract).
-        if let Err(e) = unsafe { uplink(*slot) }.map_or(Ok(()), |h| h.shutdown()) {
-            return e.code();
-        }
-        // SAFETY: made by `aiot_http_init` and, the shutdown having waited for the calls in
-        // progress, no longer used by any of them.
-        unsafe { free_handle::<HttpUplink>(slot) };
-        STATE_SUCCESS
-    })
+    // SAFETY: `p_handle` is NULL or points to a handle from `aiot_http_init`; the shutdown waits
+    // for the calls in progress, after which none uses it (this function's contract).
+    unsafe { deinit_handle(p_handle, STATE_USER_INPUT_NULL_POINTER, HttpUplink::shutdown) }
 }

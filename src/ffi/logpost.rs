@@ -3,11 +3,11 @@
 use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 
+use super::handle::{deinit_handle, new_handle};
 use super::mqtt::shared_client;
-use super::{cstr, deref, free_handle, guard, handle_slot, handler_data, read_data, status};
+use super::{cstr, deref, guard, handler_data, read_data, status};
 use crate::components::logpost::{Logpost, UserMessage};
 use crate::state::*;
-use crate::sysdep;
 
 /// Options of `aiot_logpost_setopt`; the comment gives the type `data` points to.
 pub type aiot_logpost_option_t = u32;
@@ -93,10 +93,7 @@ unsafe fn logpost<'a>(handle: *mut c_void) -> Option<&'a Logpost> {
 /// Creates a logpost handle (user and system logs off); NULL when no portfile is set.
 #[no_mangle]
 pub extern "C" fn aiot_logpost_init() -> *mut c_void {
-    guard(|| match sysdep::active() {
-        Some(port) => Box::into_raw(Box::new(Logpost::new(port))) as *mut c_void,
-        None => std::ptr::null_mut(),
-    })
+    new_handle(Logpost::new)
 }
 
 /// Sets one logpost option.
@@ -193,13 +190,7 @@ pub unsafe extern "C" fn aiot_logpost_send(handle: *mut c_void, msg: *mut aiot_l
 /// `handle` must be NULL or point to a handle from `aiot_logpost_init`.
 #[no_mangle]
 pub unsafe extern "C" fn aiot_logpost_deinit(handle: *mut *mut c_void) -> i32 {
-    guard(|| {
-        // SAFETY: `handle` is NULL or points to a handle slot (this function's contract).
-        let Some(slot) = (unsafe { handle_slot(handle) }) else {
-            return STATE_USER_INPUT_NULL_POINTER;
-        };
-        // SAFETY: made by `aiot_logpost_init`; the C contract forbids other calls from now on.
-        unsafe { free_handle::<Logpost>(slot) };
-        STATE_SUCCESS
-    })
+    // SAFETY: `handle` is NULL or points to a handle from `aiot_logpost_init`, used by no call from
+    // now on (this function's contract).
+    unsafe { deinit_handle::<Logpost>(handle, STATE_USER_INPUT_NULL_POINTER, |_| Ok(())) }
 }

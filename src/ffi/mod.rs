@@ -1,5 +1,6 @@
 //! The C boundary: one file per upstream header. Each export checks pointers, converts,
-//! calls one safe function and maps its result; [`guard`] keeps panics out of C.
+//! calls one safe function and maps its result; [`guard`] keeps panics out of C, and `handle`
+//! holds the init / call / setopt / deinit shape the handle exports share.
 
 #![allow(non_camel_case_types, non_upper_case_globals)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -17,6 +18,7 @@ pub mod dm;
 pub mod dynreg;
 #[cfg(feature = "dynregmq")]
 pub mod dynregmq;
+mod handle;
 #[cfg(feature = "http")]
 pub mod http;
 #[cfg(feature = "logpost")]
@@ -92,6 +94,17 @@ pub unsafe fn cstr<'a>(ptr: *const c_char) -> Option<std::borrow::Cow<'a, str>> 
     }
 }
 
+/// An option's `char *` data, copied; NULL gives `Error::NullPointer`. Invalid UTF-8 is replaced.
+///
+/// # Safety
+/// `data` must be NULL or point to a NUL-terminated string.
+pub unsafe fn text_data(data: *mut c_void) -> crate::error::Result<String> {
+    // SAFETY: NULL or NUL-terminated (this function's contract).
+    unsafe { cstr(data as *const c_char) }
+        .map(|s| s.into_owned())
+        .ok_or(crate::error::Error::NullPointer)
+}
+
 /// The object behind a handle or an option's data; NULL gives `None`.
 ///
 /// # Safety
@@ -130,26 +143,6 @@ pub unsafe fn handler_data<F: Copy>(data: *mut c_void) -> F {
     // SAFETY: `F` is a function pointer type of the same size (checked at compile time), and
     // `data` is the address of a function of that signature by the caller's contract.
     unsafe { std::mem::transmute_copy(&data) }
-}
-
-/// The `void **` slot of a deinit call; `None` when it or the handle in it is NULL.
-///
-/// # Safety
-/// `handle` must be NULL or point to a writable `void *` that no other thread uses meanwhile.
-pub unsafe fn handle_slot<'a>(handle: *mut *mut c_void) -> Option<&'a mut *mut c_void> {
-    // SAFETY: NULL is handled by `as_mut`; otherwise valid and exclusive by the contract.
-    unsafe { handle.as_mut() }.filter(|h| !h.is_null())
-}
-
-/// Sets the slot to NULL and frees the `T` that was in it (`Box::from_raw` of the init call).
-///
-/// # Safety
-/// `*slot` must come from `Box::into_raw(Box<T>)`, not be freed yet, and not be used by any
-/// other call from now on.
-pub unsafe fn free_handle<T>(slot: &mut *mut c_void) {
-    let raw = std::mem::replace(slot, std::ptr::null_mut());
-    // SAFETY: made by `Box::into_raw` for this `T` and freed only here (caller's contract).
-    drop(unsafe { Box::from_raw(raw as *mut T) });
 }
 
 /// The credential an option's `aiot_sysdep_network_cred_t *` data points to, copied.

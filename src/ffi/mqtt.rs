@@ -3,13 +3,11 @@
 use std::ffi::{c_char, c_void, CStr};
 use std::sync::Arc;
 
-use super::{
-    cred_data, cstr, data_ref, deref, free_handle, guard, handle_slot, handler_data, read_data, status,
-};
+use super::handle::{call, deinit_handle, new_handle, setopt};
+use super::{cred_data, data_ref, deref, guard, handler_data, read_data, status, text_data};
 use crate::error::Error;
 use crate::mqtt::{Client, DisconnectCause, Event, EventHandler, MqttOption, Recv, RecvHandler};
 use crate::state::*;
-use crate::sysdep;
 
 /// Kind of packet passed to a receive handler.
 pub type aiot_mqtt_recv_type_t = u32;
@@ -310,11 +308,8 @@ fn event_handler(
 /// Creates an MQTT session with default options; NULL when no portfile is set.
 #[no_mangle]
 pub extern "C" fn aiot_mqtt_init() -> *mut c_void {
-    guard(|| match sysdep::active() {
-        Some(port) => Box::into_raw(Box::new(MqttHandle {
-            client: Arc::new(Client::new(port)),
-        })) as *mut c_void,
-        None => std::ptr::null_mut(),
+    new_handle(|port| MqttHandle {
+        client: Arc::new(Client::new(port)),
     })
 }
 
@@ -329,12 +324,8 @@ unsafe fn read_option(
     data: *mut c_void,
 ) -> Result<MqttOption, Error> {
     // Each reader below is called only for options whose data has its type.
-    let text = || {
-        // SAFETY: a `char *` option: `data` is a NUL-terminated string (this function's contract).
-        unsafe { cstr(data as *const c_char) }
-            .map(|s| s.into_owned())
-            .ok_or(Error::NullPointer)
-    };
+    // SAFETY: a `char *` option: `data` is a NUL-terminated string (this function's contract).
+    let text = || unsafe { text_data(data) };
     // SAFETY: a `uint8_t *` option: `data` points to a `u8` (this function's contract).
     let u8v = || unsafe { read_data::<u8>(data) };
     // SAFETY: a `uint16_t *` option: `data` points to a `u16` (this function's contract).
@@ -417,27 +408,11 @@ pub unsafe extern "C" fn aiot_mqtt_setopt(
     option: aiot_mqtt_option_t,
     data: *mut c_void,
 ) -> i32 {
-    guard(|| {
-        // SAFETY: `handle` comes from `aiot_mqtt_init` (this function's contract).
-        let Some(c) = (unsafe { client(handle) }) else {
-            return STATE_USER_INPUT_NULL_POINTER;
-        };
-        if data.is_null() {
-            return STATE_USER_INPUT_NULL_POINTER;
-        }
-        if option >= AIOT_MQTTOPT_MAX {
-            return STATE_USER_INPUT_OUT_RANGE;
-        }
-        let _g = match c.enter() {
-            Ok(g) => g,
-            Err(e) => return e.code(),
-        };
+    // SAFETY: `handle` is NULL or comes from `aiot_mqtt_init` (this function's contract).
+    setopt(unsafe { client(handle) }, option, AIOT_MQTTOPT_MAX, data, |c| {
+        let _g = c.enter()?;
         // SAFETY: `data` is not NULL and matches the option's type (this function's contract).
-        status(
-            unsafe { read_option(handle, option, data) }
-                .and_then(|o| c.setopt(o))
-                .map(|_| STATE_SUCCESS),
-        )
+        unsafe { read_option(handle, option, data) }.and_then(|o| c.setopt(o))
     })
 }
 
@@ -449,20 +424,13 @@ pub unsafe extern "C" fn aiot_mqtt_setopt(
 /// `handle` must be NULL or point to a handle from `aiot_mqtt_init`.
 #[no_mangle]
 pub unsafe extern "C" fn aiot_mqtt_deinit(handle: *mut *mut c_void) -> i32 {
-    guard(|| {
-        // SAFETY: `handle` is NULL or points to a handle slot (this function's contract).
-        let Some(slot) = (unsafe { handle_slot(handle) }) else {
-            return STATE_USER_INPUT_NULL_POINTER;
-        };
-        // SAFETY: the slot holds a live handle from `aiot_mqtt_init` (this function's contract).
-        if let Err(e) = unsafe { client(*slot) }.map_or(Ok(()), |c| c.shutdown()) {
-            return e.code();
-        }
-        // SAFETY: made by `aiot_mqtt_init` and, the shutdown having waited for the calls in
-        // progress, no longer used by any of them.
-        unsafe { free_handle::<MqttHandle>(slot) };
-        STATE_SUCCESS
-    })
+    // SAFETY: `handle` is NULL or points to a handle from `aiot_mqtt_init`; the shutdown waits for
+    // the calls in progress, after which none uses it (this function's contract).
+    unsafe {
+        deinit_handle(handle, STATE_USER_INPUT_NULL_POINTER, |h: &MqttHandle| {
+            h.client.shutdown()
+        })
+    }
 }
 
 /// Connects (TCP or TLS, then MQTT CONNECT); fires CONNECT or RECONNECT on success.
@@ -472,10 +440,7 @@ pub unsafe extern "C" fn aiot_mqtt_deinit(handle: *mut *mut c_void) -> i32 {
 #[no_mangle]
 pub unsafe extern "C" fn aiot_mqtt_connect(handle: *mut c_void) -> i32 {
     // SAFETY: `handle` is NULL or comes from `aiot_mqtt_init` (this function's contract).
-    guard(|| match unsafe { client(handle) } {
-        Some(c) => status(c.connect().map(|_| STATE_SUCCESS)),
-        None => STATE_USER_INPUT_NULL_POINTER,
-    })
+    call(unsafe { client(handle) }, Client::connect)
 }
 
 /// Sends DISCONNECT, closes the connection and stops automatic reconnects.
@@ -485,10 +450,7 @@ pub unsafe extern "C" fn aiot_mqtt_connect(handle: *mut c_void) -> i32 {
 #[no_mangle]
 pub unsafe extern "C" fn aiot_mqtt_disconnect(handle: *mut c_void) -> i32 {
     // SAFETY: `handle` is NULL or comes from `aiot_mqtt_init` (this function's contract).
-    guard(|| match unsafe { client(handle) } {
-        Some(c) => status(c.disconnect().map(|_| STATE_SUCCESS)),
-        None => STATE_USER_INPUT_NULL_POINTER,
-    })
+    call(unsafe { client(handle) }, Client::disconnect)
 }
 
 /// Sends one PINGREQ now.
@@ -498,10 +460,7 @@ pub unsafe extern "C" fn aiot_mqtt_disconnect(handle: *mut c_void) -> i32 {
 #[no_mangle]
 pub unsafe extern "C" fn aiot_mqtt_heartbeat(handle: *mut c_void) -> i32 {
     // SAFETY: `handle` is NULL or comes from `aiot_mqtt_init` (this function's contract).
-    guard(|| match unsafe { client(handle) } {
-        Some(c) => status(c.heartbeat().map(|_| STATE_SUCCESS)),
-        None => STATE_USER_INPUT_NULL_POINTER,
-    })
+    call(unsafe { client(handle) }, Client::heartbeat)
 }
 
 /// Sends heartbeats and resends unacknowledged QoS1 messages when due. Call it more often
@@ -512,10 +471,7 @@ pub unsafe extern "C" fn aiot_mqtt_heartbeat(handle: *mut c_void) -> i32 {
 #[no_mangle]
 pub unsafe extern "C" fn aiot_mqtt_process(handle: *mut c_void) -> i32 {
     // SAFETY: `handle` is NULL or comes from `aiot_mqtt_init` (this function's contract).
-    guard(|| match unsafe { client(handle) } {
-        Some(c) => status(c.process().map(|_| STATE_SUCCESS)),
-        None => STATE_USER_INPUT_NULL_POINTER,
-    })
+    call(unsafe { client(handle) }, Client::process)
 }
 
 /// Publishes; returns the packet id for QoS1, 0 for QoS0, or a negative code.
@@ -614,8 +570,5 @@ pub unsafe extern "C" fn aiot_mqtt_unsub(handle: *mut c_void, topic: *mut c_char
 #[no_mangle]
 pub unsafe extern "C" fn aiot_mqtt_recv(handle: *mut c_void) -> i32 {
     // SAFETY: `handle` is NULL or comes from `aiot_mqtt_init` (this function's contract).
-    guard(|| match unsafe { client(handle) } {
-        Some(c) => status(c.recv().map(|_| STATE_SUCCESS)),
-        None => STATE_USER_INPUT_NULL_POINTER,
-    })
+    call(unsafe { client(handle) }, Client::recv)
 }

@@ -3,9 +3,10 @@
 use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 
+use super::handle::{deinit_handle, new_handle};
 use super::mqtt::shared_client;
 use super::ota::{aiot_download_task_desc_t, from_c_task};
-use super::{data_ref, deref, free_handle, guard, handle_slot, handler_data, read_data};
+use super::{data_ref, deref, guard, handler_data, read_data};
 use crate::components::mqtt_download::codes::STATE_MQTT_DOWNLOAD_MQTT_HANDLE_NULL;
 use crate::components::mqtt_download::frame::TOKEN_MAX;
 use crate::components::mqtt_download::{Block, MqttDownload};
@@ -13,7 +14,6 @@ use crate::components::ota::codes::{
     STATE_DOWNLOAD_DEINIT_HANDLE_IS_NULL, STATE_DOWNLOAD_SETOPT_COPIED_DATA_IS_NULL,
 };
 use crate::state::*;
-use crate::sysdep;
 
 /// Kind of message passed to the download receive handler.
 pub type aiot_mqtt_download_recv_type_t = u32;
@@ -99,11 +99,8 @@ unsafe fn download<'a>(handle: *mut c_void) -> Option<&'a MqttDownload> {
 /// Creates a download handle (5120-byte blocks, whole file); NULL when no portfile is set.
 #[no_mangle]
 pub extern "C" fn aiot_mqtt_download_init() -> *mut c_void {
-    guard(|| match sysdep::active() {
-        Some(port) => Box::into_raw(Box::new(MqttDownloadHandle {
-            download: MqttDownload::new(port),
-        })) as *mut c_void,
-        None => std::ptr::null_mut(),
+    new_handle(|port| MqttDownloadHandle {
+        download: MqttDownload::new(port),
     })
 }
 
@@ -233,14 +230,7 @@ pub unsafe extern "C" fn aiot_mqtt_download_process(handle: *mut c_void) -> i32 
 /// another call.
 #[no_mangle]
 pub unsafe extern "C" fn aiot_mqtt_download_deinit(handle: *mut *mut c_void) -> i32 {
-    guard(|| {
-        // SAFETY: `handle` is NULL or points to a handle slot (this function's contract).
-        let Some(slot) = (unsafe { handle_slot(handle) }) else {
-            return STATE_DOWNLOAD_DEINIT_HANDLE_IS_NULL;
-        };
-        // SAFETY: the slot holds a live handle from `aiot_mqtt_download_init`, no longer used
-        // by any call (this function's contract).
-        unsafe { free_handle::<MqttDownloadHandle>(slot) };
-        STATE_SUCCESS
-    })
+    // SAFETY: `handle` is NULL or points to a handle from `aiot_mqtt_download_init`, used by no
+    // call from now on (this function's contract).
+    unsafe { deinit_handle::<MqttDownloadHandle>(handle, STATE_DOWNLOAD_DEINIT_HANDLE_IS_NULL, |_| Ok(())) }
 }

@@ -3,12 +3,12 @@
 use std::ffi::c_void;
 use std::sync::Arc;
 
+use super::handle::{call, deinit_handle, new_handle};
 use super::mqtt::shared_client;
-use super::{deref, free_handle, guard, handle_slot, handler_data, read_data, status};
+use super::{deref, guard, handler_data, read_data, status};
 use crate::components::ntp::{LocalTime, Ntp, NtpEvent};
 use crate::error::Result;
 use crate::state::*;
-use crate::sysdep;
 
 /// Kind of message passed to the NTP receive handler.
 pub type aiot_ntp_recv_type_t = u32;
@@ -105,10 +105,7 @@ fn code(result: Result<()>) -> i32 {
 /// Creates an NTP handle (time zone 0); NULL when no portfile is set.
 #[no_mangle]
 pub extern "C" fn aiot_ntp_init() -> *mut c_void {
-    guard(|| match sysdep::active() {
-        Some(port) => Box::into_raw(Box::new(NtpHandle { ntp: Ntp::new(port) })) as *mut c_void,
-        None => std::ptr::null_mut(),
-    })
+    new_handle(|port| NtpHandle { ntp: Ntp::new(port) })
 }
 
 /// Sets one NTP option.
@@ -200,20 +197,13 @@ fn to_c_time(t: &LocalTime) -> aiot_ntp_recv_local_time_t {
 /// `handle` must be NULL or point to a handle from `aiot_ntp_init`.
 #[no_mangle]
 pub unsafe extern "C" fn aiot_ntp_deinit(handle: *mut *mut c_void) -> i32 {
-    guard(|| {
-        // SAFETY: `handle` is NULL or points to a handle slot (this function's contract).
-        let Some(slot) = (unsafe { handle_slot(handle) }) else {
-            return STATE_USER_INPUT_NULL_POINTER;
-        };
-        // SAFETY: the slot holds a live handle from `aiot_ntp_init` (this function's contract).
-        if let Some(Err(e)) = unsafe { ntp(*slot) }.map(|n| n.shutdown()) {
-            return e.code();
-        }
-        // SAFETY: made by `aiot_ntp_init` and, the shutdown having waited for the calls in
-        // progress, no longer used by any of them.
-        unsafe { free_handle::<NtpHandle>(slot) };
-        STATE_SUCCESS
-    })
+    // SAFETY: `handle` is NULL or points to a handle from `aiot_ntp_init`; the shutdown waits for
+    // the calls in progress, after which none uses it (this function's contract).
+    unsafe {
+        deinit_handle(handle, STATE_USER_INPUT_NULL_POINTER, |h: &NtpHandle| {
+            h.ntp.shutdown()
+        })
+    }
 }
 
 /// Publishes the time request `{"deviceSendTime":"<ms>"}` on `/ext/ntp/{pk}/{dn}/request`;
@@ -224,8 +214,5 @@ pub unsafe extern "C" fn aiot_ntp_deinit(handle: *mut *mut c_void) -> i32 {
 #[no_mangle]
 pub unsafe extern "C" fn aiot_ntp_send_request(handle: *mut c_void) -> i32 {
     // SAFETY: `handle` is NULL or comes from `aiot_ntp_init` (this function's contract).
-    guard(|| match unsafe { ntp(handle) } {
-        Some(n) => code(n.send_request()),
-        None => STATE_USER_INPUT_NULL_POINTER,
-    })
+    call(unsafe { ntp(handle) }, Ntp::send_request)
 }

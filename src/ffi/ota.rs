@@ -3,8 +3,9 @@
 use std::ffi::{c_char, c_void, CString};
 use std::sync::{Arc, Mutex};
 
+use super::handle::{deinit_handle, new_handle};
 use super::mqtt::shared_client;
-use super::{cred_data, cstr, data_ref, deref, free_handle, guard, handle_slot, handler_data, read_data};
+use super::{cred_data, cstr, data_ref, deref, guard, handler_data, read_data};
 use crate::components::download::{
     state_code, unit_code, Download, DownloadError, DownloadOption, RecvOutcome,
 };
@@ -13,7 +14,6 @@ use crate::components::ota::message::{Kind, TaskDesc};
 use crate::components::ota::{Ota, OtaFn};
 use crate::error::Error;
 use crate::state::*;
-use crate::sysdep;
 
 /// Kind of OTA message passed to the OTA receive handler.
 pub type aiot_ota_recv_type_t = u32;
@@ -253,10 +253,7 @@ pub(super) unsafe fn from_c_task(t: &aiot_download_task_desc_t) -> TaskDesc {
 /// Creates an OTA handle; NULL when no portfile is set.
 #[no_mangle]
 pub extern "C" fn aiot_ota_init() -> *mut c_void {
-    guard(|| match sysdep::active() {
-        Some(_) => Box::into_raw(Box::new(OtaHandle { ota: Ota::new() })) as *mut c_void,
-        None => std::ptr::null_mut(),
-    })
+    new_handle(|_| OtaHandle { ota: Ota::new() })
 }
 
 /// Frees an OTA handle, removing its topic handlers from the MQTT session.
@@ -265,16 +262,9 @@ pub extern "C" fn aiot_ota_init() -> *mut c_void {
 /// `handle` must be NULL or point to a handle from `aiot_ota_init`.
 #[no_mangle]
 pub unsafe extern "C" fn aiot_ota_deinit(handle: *mut *mut c_void) -> i32 {
-    guard(|| {
-        // SAFETY: `handle` is NULL or points to a handle slot (this function's contract).
-        let Some(slot) = (unsafe { handle_slot(handle) }) else {
-            return STATE_OTA_DEINIT_HANDLE_IS_NULL;
-        };
-        // SAFETY: the slot holds a live handle from `aiot_ota_init`, no longer used by any call
-        // (this function's contract).
-        unsafe { free_handle::<OtaHandle>(slot) };
-        STATE_SUCCESS
-    })
+    // SAFETY: `handle` is NULL or points to a handle from `aiot_ota_init`, used by no call from now
+    // on (this function's contract).
+    unsafe { deinit_handle::<OtaHandle>(handle, STATE_OTA_DEINIT_HANDLE_IS_NULL, |_| Ok(())) }
 }
 
 /// Sets one OTA option.
@@ -510,15 +500,12 @@ impl DownloadHandle {
 /// Creates a download handle; NULL when no portfile is set.
 #[no_mangle]
 pub extern "C" fn aiot_download_init() -> *mut c_void {
-    guard(|| match sysdep::active() {
-        Some(port) => Box::into_raw(Box::new(DownloadHandle {
-            download: Mutex::new(Download::new(port)),
-            handler: Mutex::new(None),
-            userdata: Mutex::new(0),
-            reporter: Mutex::new(None),
-            has_task: std::sync::atomic::AtomicBool::new(false),
-        })) as *mut c_void,
-        None => std::ptr::null_mut(),
+    new_handle(|port| DownloadHandle {
+        download: Mutex::new(Download::new(port)),
+        handler: Mutex::new(None),
+        userdata: Mutex::new(0),
+        reporter: Mutex::new(None),
+        has_task: std::sync::atomic::AtomicBool::new(false),
     })
 }
 
@@ -528,16 +515,9 @@ pub extern "C" fn aiot_download_init() -> *mut c_void {
 /// `handle` must be NULL or point to a handle from `aiot_download_init`.
 #[no_mangle]
 pub unsafe extern "C" fn aiot_download_deinit(handle: *mut *mut c_void) -> i32 {
-    guard(|| {
-        // SAFETY: `handle` is NULL or points to a handle slot (this function's contract).
-        let Some(slot) = (unsafe { handle_slot(handle) }) else {
-            return STATE_DOWNLOAD_DEINIT_HANDLE_IS_NULL;
-        };
-        // SAFETY: the slot holds a live handle from `aiot_download_init`, no longer used by any
-        // call (this function's contract).
-        unsafe { free_handle::<DownloadHandle>(slot) };
-        STATE_SUCCESS
-    })
+    // SAFETY: `handle` is NULL or points to a handle from `aiot_download_init`, used by no call
+    // from now on (this function's contract).
+    unsafe { deinit_handle::<DownloadHandle>(handle, STATE_DOWNLOAD_DEINIT_HANDLE_IS_NULL, |_| Ok(())) }
 }
 
 /// Sets one download option.

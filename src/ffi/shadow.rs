@@ -3,11 +3,11 @@
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::sync::Arc;
 
+use super::handle::{deinit_handle, new_handle};
 use super::mqtt::shared_client;
-use super::{deref, free_handle, guard, handle_slot, handler_data};
+use super::{deref, guard, handler_data};
 use crate::components::shadow::{Kind, Msg, Recv, Shadow, ShadowError, ShadowFn};
 use crate::state::*;
-use crate::sysdep;
 
 /// Options of `aiot_shadow_setopt`; the comment gives the type `data` points to.
 pub type aiot_shadow_option_t = u32;
@@ -288,11 +288,8 @@ fn code(result: Result<i32, ShadowError>) -> i32 {
 /// Creates a shadow handle; NULL when no portfile is set.
 #[no_mangle]
 pub extern "C" fn aiot_shadow_init() -> *mut c_void {
-    guard(|| match sysdep::active() {
-        Some(_) => Box::into_raw(Box::new(ShadowHandle {
-            shadow: Shadow::new(),
-        })) as *mut c_void,
-        None => std::ptr::null_mut(),
+    new_handle(|_| ShadowHandle {
+        shadow: Shadow::new(),
     })
 }
 
@@ -365,14 +362,7 @@ pub unsafe extern "C" fn aiot_shadow_send(handle: *mut c_void, msg: *mut aiot_sh
 /// `handle` must be NULL or point to a handle from `aiot_shadow_init`.
 #[no_mangle]
 pub unsafe extern "C" fn aiot_shadow_deinit(handle: *mut *mut c_void) -> i32 {
-    guard(|| {
-        // SAFETY: `handle` is NULL or points to a handle slot (this function's contract).
-        let Some(slot) = (unsafe { handle_slot(handle) }) else {
-            return STATE_USER_INPUT_NULL_POINTER;
-        };
-        // SAFETY: the slot holds a live handle from `aiot_shadow_init`, no longer used by any
-        // call (this function's contract).
-        unsafe { free_handle::<ShadowHandle>(slot) };
-        STATE_SUCCESS
-    })
+    // SAFETY: `handle` is NULL or points to a handle from `aiot_shadow_init`, used by no call from
+    // now on (this function's contract).
+    unsafe { deinit_handle::<ShadowHandle>(handle, STATE_USER_INPUT_NULL_POINTER, |_| Ok(())) }
 }

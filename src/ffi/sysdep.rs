@@ -147,7 +147,7 @@ impl aiot_sysdep_portfile_t {
     }
 
     fn is_ours(&self) -> bool {
-        let ours = posix_portfile();
+        let ours = POSIX_PORTFILE;
         self.core_sysdep_time.map(|f| f as usize) == ours.core_sysdep_time.map(|f| f as usize)
             && self.core_sysdep_sleep.map(|f| f as usize) == ours.core_sysdep_sleep.map(|f| f as usize)
             && self.core_sysdep_rand.map(|f| f as usize) == ours.core_sysdep_rand.map(|f| f as usize)
@@ -166,30 +166,8 @@ impl aiot_sysdep_portfile_t {
     }
 }
 
-fn posix_portfile() -> aiot_sysdep_portfile_t {
-    aiot_sysdep_portfile_t {
-        core_sysdep_malloc: Some(posix_malloc),
-        core_sysdep_free: Some(posix_free),
-        core_sysdep_time: Some(posix_time),
-        core_sysdep_sleep: Some(posix_sleep),
-        core_sysdep_network_init: Some(posix_network_init),
-        core_sysdep_network_setopt: Some(posix_network_setopt),
-        core_sysdep_network_establish: Some(posix_network_establish),
-        core_sysdep_network_recv: Some(posix_network_recv),
-        core_sysdep_network_send: Some(posix_network_send),
-        core_sysdep_network_deinit: Some(posix_network_deinit),
-        core_sysdep_rand: Some(posix_rand),
-        core_sysdep_mutex_init: Some(posix_mutex_init),
-        core_sysdep_mutex_lock: Some(posix_mutex_lock),
-        core_sysdep_mutex_unlock: Some(posix_mutex_unlock),
-        core_sysdep_mutex_deinit: Some(posix_mutex_deinit),
-    }
-}
-
-/// Our POSIX port. Pass `&g_aiot_sysdep_portfile` to `aiot_sysdep_set_portfile`, or copy it
-/// and replace members to wrap them.
-#[no_mangle]
-pub static mut g_aiot_sysdep_portfile: aiot_sysdep_portfile_t = aiot_sysdep_portfile_t {
+/// Our POSIX port's members, as `g_aiot_sysdep_portfile` starts.
+const POSIX_PORTFILE: aiot_sysdep_portfile_t = aiot_sysdep_portfile_t {
     core_sysdep_malloc: Some(posix_malloc),
     core_sysdep_free: Some(posix_free),
     core_sysdep_time: Some(posix_time),
@@ -206,6 +184,11 @@ pub static mut g_aiot_sysdep_portfile: aiot_sysdep_portfile_t = aiot_sysdep_port
     core_sysdep_mutex_unlock: Some(posix_mutex_unlock),
     core_sysdep_mutex_deinit: Some(posix_mutex_deinit),
 };
+
+/// Our POSIX port. Pass `&g_aiot_sysdep_portfile` to `aiot_sysdep_set_portfile`, or copy it
+/// and replace members to wrap them.
+#[no_mangle]
+pub static mut g_aiot_sysdep_portfile: aiot_sysdep_portfile_t = POSIX_PORTFILE;
 
 /// The one copy kept by `aiot_sysdep_set_portfile`, as upstream keeps it: a static whose
 /// address `aiot_sysdep_get_portfile` returns, valid for the life of the process. A later set

@@ -3,11 +3,11 @@
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::sync::Arc;
 
+use super::handle::{deinit_handle, new_handle};
 use super::mqtt::shared_client;
-use super::{deref, free_handle, guard, handle_slot, handler_data};
+use super::{deref, guard, handler_data};
 use crate::components::task::{Recv, Task, TaskDesc, TaskError, Update};
 use crate::state::*;
-use crate::sysdep;
 
 /// Options of `aiot_task_setopt`; the comment gives what `data` is.
 pub type aiot_task_option_t = u32;
@@ -244,10 +244,7 @@ fn call_c(
 /// Creates a task handle; NULL when no portfile is set.
 #[no_mangle]
 pub extern "C" fn aiot_task_init() -> *mut c_void {
-    guard(|| match sysdep::active() {
-        Some(_) => Box::into_raw(Box::new(TaskHandle { task: Task::new() })) as *mut c_void,
-        None => std::ptr::null_mut(),
-    })
+    new_handle(|_| TaskHandle { task: Task::new() })
 }
 
 /// Frees a task handle (leaving its MQTT handle's topic handlers) and writes NULL back.
@@ -257,15 +254,9 @@ pub extern "C" fn aiot_task_init() -> *mut c_void {
 /// `handle` must be NULL or point to NULL or a handle from `aiot_task_init`.
 #[no_mangle]
 pub unsafe extern "C" fn aiot_task_deinit(handle: *mut *mut c_void) -> i32 {
-    guard(|| {
-        // SAFETY: `handle` is NULL or points to a handle slot (this function's contract).
-        let Some(slot) = (unsafe { handle_slot(handle) }) else {
-            return STATE_USER_INPUT_NULL_POINTER;
-        };
-        // SAFETY: made by `aiot_task_init`, freed only here.
-        unsafe { free_handle::<TaskHandle>(slot) };
-        STATE_SUCCESS
-    })
+    // SAFETY: `handle` is NULL or points to a handle from `aiot_task_init`, used by no call from
+    // now on (this function's contract).
+    unsafe { deinit_handle::<TaskHandle>(handle, STATE_USER_INPUT_NULL_POINTER, |_| Ok(())) }
 }
 
 /// Sets one option. NULL handle: `STATE_TASK_SETOPT_HANDLE_IS_NULL`; NULL data:
