@@ -12,11 +12,18 @@ so=build/cargo/release/libaiot.so
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 strip -o "$tmp/libaiot.so" "$so"
 echo "stripped_libaiot_so_bytes $(stat -c %s "$tmp/libaiot.so")"
-# The MQTT core alone (-DAIOT_WITH_OTA=OFF -DAIOT_WITH_DM=OFF -DAIOT_WITH_NTP=OFF), as the MQTT core issue measures it.
-cmake -S . -B build-mqtt -DCMAKE_BUILD_TYPE=Release -DAIOT_WITH_OTA=OFF -DAIOT_WITH_DM=OFF -DAIOT_WITH_NTP=OFF >/dev/null
-cmake --build build-mqtt -j2 >/dev/null
-strip -o "$tmp/libaiot-mqtt.so" build-mqtt/cargo/release/libaiot.so
-echo "stripped_libaiot_so_mqtt_only_bytes $(stat -c %s "$tmp/libaiot-mqtt.so")"
+# The MQTT core alone (no component) and the core with OTA, built as CMake builds the library
+# (cargo rustc, whole-program LTO), as the MQTT core and performance issues measure them.
+lib_size() { # FEATURES (comma list, may be empty) -> stripped size of libaiot.so
+  local args=(--no-default-features)
+  [ -n "$1" ] && args+=(--features "$1")
+  CARGO_TARGET_DIR=target/sizes cargo rustc --quiet --release --locked "${args[@]}" \
+    -p aiot --lib --crate-type cdylib,staticlib >&2
+  strip -o "$tmp/libaiot-sized.so" target/sizes/release/libaiot.so
+  stat -c %s "$tmp/libaiot-sized.so"
+}
+echo "stripped_libaiot_so_mqtt_only_bytes $(lib_size "")"
+echo "stripped_libaiot_so_mqtt_ota_bytes $(lib_size ota)"
 echo "exported_symbols $(nm -D --defined-only "$so" | awk '{print $3}' | grep -c .)"
 # The hot-function order (link/hot-symbols.txt) only helps while its names exist in the build;
 # regenerate it with scripts/hot-symbols.sh when this falls.
