@@ -94,6 +94,25 @@ pub fn take_batch() -> Vec<Line> {
     s.queue.drain(..n).collect()
 }
 
+/// Returns lines a failed upload took (oldest first) to the front of the queue, so they go
+/// with the next tick once the connection is back; beyond [`QUEUE_MAX`] the oldest go.
+pub fn put_back(lines: Vec<Line>) {
+    let mut s = shared();
+    if s.owner.is_none() {
+        return;
+    }
+    restore(&mut s.queue, lines);
+}
+
+fn restore(queue: &mut VecDeque<Line>, lines: Vec<Line>) {
+    for line in lines.into_iter().rev() {
+        if queue.len() >= QUEUE_MAX {
+            break;
+        }
+        queue.push_front(line);
+    }
+}
+
 /// Key names whose values are secrets.
 const SECRET_KEYS: [&str; 6] = [
     "devicesecret",
@@ -162,6 +181,31 @@ fn secret_value_at(lower: &str, i: usize) -> Option<(usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn line(n: u64) -> Line {
+        Line {
+            code: -1,
+            utc_ms: n,
+            text: format!("line {n}"),
+        }
+    }
+
+    #[test]
+    fn a_failed_batch_goes_back_in_front_in_order() {
+        let mut queue: VecDeque<Line> = [line(3), line(4)].into_iter().collect();
+        restore(&mut queue, vec![line(1), line(2)]);
+        let order: Vec<u64> = queue.iter().map(|l| l.utc_ms).collect();
+        assert_eq!(order, [1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn a_failed_batch_never_grows_the_queue_past_its_bound() {
+        let mut queue: VecDeque<Line> = (10..10 + QUEUE_MAX as u64 - 1).map(line).collect();
+        restore(&mut queue, vec![line(1), line(2), line(3)]);
+        assert_eq!(queue.len(), QUEUE_MAX);
+        // The newest of the batch is kept; its older lines go.
+        assert_eq!(queue.front().map(|l| l.utc_ms), Some(3));
+    }
 
     #[test]
     fn password_lines_keep_eight_characters() {

@@ -188,7 +188,8 @@ fn sys_log(client: &Client, module: &str, content: &str) {
     let _ = post(client, &[record]);
 }
 
-/// Uploads one batch of the SDK's queued lines (dropped if the publish fails).
+/// Uploads one batch of the SDK's queued lines. When the publish fails (a tick between a
+/// disconnect and the next CONNACK), the batch goes back to the queue for the next tick.
 fn upload_sdk_lines(client: &Client) {
     let lines = sdklog::take_batch();
     if lines.is_empty() {
@@ -205,7 +206,11 @@ fn upload_sdk_lines(client: &Client) {
             content: &l.text,
         })
         .collect();
-    let _ = post(client, &records);
+    let failed = post(client, &records).is_err();
+    drop(records);
+    if failed {
+        sdklog::put_back(lines);
+    }
 }
 
 /// A config message from the cloud (recv thread): sets the user switch and tells the user.
