@@ -502,3 +502,57 @@ int demo_pid_alive(long pid)
     }
     return 1;
 }
+
+/* ---------------------------------------------------------------- MQTT threads */
+
+static void *demo_recv_loop(void *arg)
+{
+    demo_mqtt_loop_t *loop = arg;
+    while (loop->running) {
+        int32_t res = aiot_mqtt_recv(loop->mqtt);
+        if (res == STATE_USER_INPUT_EXEC_DISABLED) {
+            break;
+        }
+        if (res < 0) {
+            demo_sleep_ms(100);
+        }
+    }
+    return NULL;
+}
+
+static void *demo_process_loop(void *arg)
+{
+    demo_mqtt_loop_t *loop = arg;
+    while (loop->running) {
+        if (aiot_mqtt_process(loop->mqtt) == STATE_USER_INPUT_EXEC_DISABLED) {
+            break;
+        }
+        demo_sleep_ms(loop->process_interval_ms);
+    }
+    return NULL;
+}
+
+void demo_mqtt_loop_start(demo_mqtt_loop_t *loop, void *mqtt, uint32_t process_interval_ms)
+{
+    loop->mqtt = mqtt;
+    loop->process_interval_ms = process_interval_ms;
+    loop->running = 1;
+    if (process_interval_ms > 0) {
+        CHECK(pthread_create(&loop->process, NULL, demo_process_loop, loop) == 0, "pthread_create");
+    }
+    CHECK(pthread_create(&loop->recv, NULL, demo_recv_loop, loop) == 0, "pthread_create");
+}
+
+void demo_mqtt_loop_signal(demo_mqtt_loop_t *loop)
+{
+    loop->running = 0;
+}
+
+void demo_mqtt_loop_stop(demo_mqtt_loop_t *loop)
+{
+    loop->running = 0;
+    if (loop->process_interval_ms > 0) {
+        pthread_join(loop->process, NULL);
+    }
+    pthread_join(loop->recv, NULL);
+}

@@ -16,6 +16,7 @@
 #define _POSIX_C_SOURCE 200809L
 #endif
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -192,5 +193,25 @@ int demo_prov_fault(const char *kind, unsigned count, unsigned long size);
 int demo_broker_signal(long pid, int sig);
 /* Whether `pid` names a live (not zombie) process. */
 int demo_pid_alive(long pid);
+
+/* ---------------------------------------------------------------- MQTT threads */
+
+/* The receive and process threads upstream's demos run on an MQTT handle. */
+typedef struct {
+    void *mqtt;
+    uint32_t process_interval_ms; /* 0: no process thread */
+    volatile int running;
+    pthread_t recv;
+    pthread_t process;
+} demo_mqtt_loop_t;
+
+/* Starts aiot_mqtt_recv in a loop (a 100 ms pause after an error) and, when
+ * `process_interval_ms` > 0, aiot_mqtt_process every `process_interval_ms`; each thread ends
+ * when stopped or when the handle is disabled (STATE_USER_INPUT_EXEC_DISABLED). */
+void demo_mqtt_loop_start(demo_mqtt_loop_t *loop, void *mqtt, uint32_t process_interval_ms);
+/* Asks the threads to end (each after its current call) without waiting for them. */
+void demo_mqtt_loop_signal(demo_mqtt_loop_t *loop);
+/* Asks the threads to end and joins them. */
+void demo_mqtt_loop_stop(demo_mqtt_loop_t *loop);
 
 #endif /* AIOT_DEMO_COMMON_H */

@@ -20,7 +20,6 @@
 
 #include "aiot_devinfo_api.h"
 
-static volatile int g_running = 1;
 static volatile int g_slow, g_in_slow_send;
 static int32_t (*g_real_send)(void *, uint8_t *, uint32_t, uint32_t, core_sysdep_addr_t *);
 
@@ -61,20 +60,6 @@ static void mqtt_recv(void *handle, const aiot_mqtt_recv_t *packet, void *userda
     }
 }
 
-static void *recv_thread(void *mqtt)
-{
-    while (g_running) {
-        int32_t res = aiot_mqtt_recv(mqtt);
-        if (res == STATE_USER_INPUT_EXEC_DISABLED) {
-            break;
-        }
-        if (res < 0) {
-            demo_sleep_ms(100);
-        }
-    }
-    return NULL;
-}
-
 static void *g_leaked; /* the handle a timed-out deinit leaves, as upstream's */
 static void *g_mqtt;
 static int32_t g_setopt_result;
@@ -104,7 +89,8 @@ int main(void)
     demo_env_t env;
     void *devinfo;
     aiot_devinfo_msg_t m;
-    pthread_t recv, setter;
+    demo_mqtt_loop_t loop;
+    pthread_t setter;
     uint32_t timeout_ms = 300;
     uint8_t dummy = 0;
     int32_t id;
@@ -124,7 +110,7 @@ int main(void)
     demo_mqtt_set_device(g_mqtt, env.host, env.port, env.product_key, env.device_name, env.device_secret);
     CHECK_OK(aiot_mqtt_setopt(g_mqtt, AIOT_MQTTOPT_RECV_HANDLER, (void *)mqtt_recv));
     CHECK_OK(aiot_mqtt_connect(g_mqtt));
-    CHECK(pthread_create(&recv, NULL, recv_thread, g_mqtt) == 0, "pthread_create");
+    demo_mqtt_loop_start(&loop, g_mqtt, 0);
 
     /* 1 */
     devinfo = aiot_devinfo_init();
@@ -178,9 +164,9 @@ int main(void)
     CHECK(g_callbacks == 1, "%d receive-handler calls, want 1", g_callbacks);
     demo_log("deinit during setopt: STATE_MQTT_DEINIT_TIMEOUT after %llu ms", (unsigned long long)took);
 
-    g_running = 0;
+    demo_mqtt_loop_signal(&loop);
     CHECK_OK(aiot_mqtt_disconnect(g_mqtt));
-    pthread_join(recv, NULL);
+    demo_mqtt_loop_stop(&loop);
     CHECK_OK(aiot_mqtt_deinit(&g_mqtt));
     demo_watchdog(0, "devinfo_deinit_demo", 1);
     demo_log("devinfo deinit: upstream's codes, bounded");

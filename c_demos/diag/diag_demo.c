@@ -29,7 +29,6 @@
 #include "aiot_diag_api.h"
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
-static volatile int g_running = 1;
 static void *g_diag;
 static int g_userdata;
 static int g_wrong_args;
@@ -69,31 +68,6 @@ static int seen(const char *prefix)
     return r;
 }
 
-static void *process_thread(void *mqtt)
-{
-    while (g_running) {
-        if (aiot_mqtt_process(mqtt) == STATE_USER_INPUT_EXEC_DISABLED) {
-            break;
-        }
-        demo_sleep_ms(100);
-    }
-    return NULL;
-}
-
-static void *recv_thread(void *mqtt)
-{
-    while (g_running) {
-        int32_t res = aiot_mqtt_recv(mqtt);
-        if (res == STATE_USER_INPUT_EXEC_DISABLED) {
-            break;
-        }
-        if (res < 0) {
-            demo_sleep_ms(100);
-        }
-    }
-    return NULL;
-}
-
 static int platform(const char *args)
 {
     char cmd[1024];
@@ -109,7 +83,7 @@ int main(void)
 {
     demo_env_t env;
     void *mqtt, *dm;
-    pthread_t process, recv;
+    demo_mqtt_loop_t loop;
     aiot_diag_config_t conn = {1, 30000, 0, 500}, hb = {1, 30000, 0, 1500}, alink = {1, 30000, 0, 1000};
     aiot_diag_config_t hb_default = {1, 30000, 800, 1500};
     uint32_t hb_interval = 1000;
@@ -134,8 +108,7 @@ int main(void)
     CHECK_OK(aiot_diag_start(g_diag));
 
     CHECK_OK(aiot_mqtt_connect(mqtt));
-    CHECK(pthread_create(&process, NULL, process_thread, mqtt) == 0, "pthread_create");
-    CHECK(pthread_create(&recv, NULL, recv_thread, mqtt) == 0, "pthread_create");
+    demo_mqtt_loop_start(&loop, mqtt, 100);
 
     dm = aiot_dm_init();
     CHECK(dm != NULL, "aiot_dm_init");
@@ -175,9 +148,7 @@ int main(void)
     /* 4 */
     CHECK_OK(aiot_diag_deinit(&g_diag));
     CHECK(g_diag == NULL, "handle not cleared");
-    g_running = 0;
-    pthread_join(process, NULL);
-    pthread_join(recv, NULL);
+    demo_mqtt_loop_stop(&loop);
     CHECK_OK(aiot_dm_deinit(&dm));
     aiot_mqtt_disconnect(mqtt);
     CHECK_OK(aiot_mqtt_deinit(&mqtt));

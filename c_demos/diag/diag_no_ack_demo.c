@@ -24,7 +24,6 @@
 #include "aiot_diag_api.h"
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
-static volatile int g_running = 1;
 static void *g_diag;
 static char g_seen[16][256];
 static int g_seen_n;
@@ -76,31 +75,6 @@ static int alert_has(int i, const char *text)
     return r;
 }
 
-static void *process_thread(void *mqtt)
-{
-    while (g_running) {
-        if (aiot_mqtt_process(mqtt) == STATE_USER_INPUT_EXEC_DISABLED) {
-            break;
-        }
-        demo_sleep_ms(50);
-    }
-    return NULL;
-}
-
-static void *recv_thread(void *mqtt)
-{
-    while (g_running) {
-        int32_t res = aiot_mqtt_recv(mqtt);
-        if (res == STATE_USER_INPUT_EXEC_DISABLED) {
-            break;
-        }
-        if (res < 0) {
-            demo_sleep_ms(100);
-        }
-    }
-    return NULL;
-}
-
 /* `aiot-platform logpost <args>`: its exit status; its output (if `out`) in out[cap]. */
 static int logpost(const char *args, char *out, size_t cap)
 {
@@ -139,7 +113,7 @@ int main(void)
 {
     demo_env_t env;
     void *mqtt, *dm;
-    pthread_t process, recv;
+    demo_mqtt_loop_t loop;
     aiot_diag_config_t off = {0, 30000, 200, 500}, alink = {1, 30000, 0, 1000};
     int32_t no_ack_id, ack_id, third_id;
     char want[128], args[256], out[8192];
@@ -157,8 +131,7 @@ int main(void)
     CHECK_OK(aiot_diag_setopt(g_diag, AIOT_DIAGOPT_ALINK_UPLINK, &alink));
     CHECK_OK(aiot_diag_start(g_diag));
     CHECK_OK(aiot_mqtt_connect(mqtt));
-    CHECK(pthread_create(&process, NULL, process_thread, mqtt) == 0, "pthread_create");
-    CHECK(pthread_create(&recv, NULL, recv_thread, mqtt) == 0, "pthread_create");
+    demo_mqtt_loop_start(&loop, mqtt, 50);
     dm = aiot_dm_init();
     CHECK(dm != NULL, "aiot_dm_init");
     CHECK_OK(aiot_dm_setopt(dm, AIOT_DMOPT_MQTT_HANDLE, mqtt));
@@ -202,9 +175,7 @@ int main(void)
     demo_sleep_ms(2500); /* more than one evaluation period: nothing may be reported now */
     CHECK(seen_n() == n + 1, "%d alerts after the deinit", seen_n() - n - 1);
 
-    g_running = 0;
-    pthread_join(process, NULL);
-    pthread_join(recv, NULL);
+    demo_mqtt_loop_stop(&loop);
     CHECK_OK(aiot_dm_deinit(&dm));
     aiot_mqtt_disconnect(mqtt);
     CHECK_OK(aiot_mqtt_deinit(&mqtt));

@@ -28,7 +28,6 @@
 #include "aiot_logpost_api.h"
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
-static volatile int g_running = 1;
 static int g_events;
 static int g_last_switch = -1;
 static int g_wrong_args;
@@ -58,31 +57,6 @@ static void demo_logpost_event_handler(void *handle, const aiot_logpost_event_t 
     }
     fflush(stdout);
     pthread_mutex_unlock(&g_lock);
-}
-
-static void *process_thread(void *mqtt)
-{
-    while (g_running) {
-        if (aiot_mqtt_process(mqtt) == STATE_USER_INPUT_EXEC_DISABLED) {
-            break;
-        }
-        demo_sleep_ms(100);
-    }
-    return NULL;
-}
-
-static void *recv_thread(void *mqtt)
-{
-    while (g_running) {
-        int32_t res = aiot_mqtt_recv(mqtt);
-        if (res == STATE_USER_INPUT_EXEC_DISABLED) {
-            break;
-        }
-        if (res < 0) {
-            demo_sleep_ms(100);
-        }
-    }
-    return NULL;
 }
 
 /* Runs `$AIOT_PLATFORM logpost <args> --state-dir $AIOT_STATE_DIR` and returns its exit status. */
@@ -127,7 +101,7 @@ static void pub_marker(void *mqtt, const char *tail)
 int main(void)
 {
     void *mqtt;
-    pthread_t process, recv;
+    demo_mqtt_loop_t loop;
     uint8_t sys_log = 1;
     char text[256], args[512];
     unsigned pid = (unsigned)getpid();
@@ -143,8 +117,7 @@ int main(void)
     CHECK_OK(aiot_logpost_setopt(g_logpost, AIOT_LOGPOSTOPT_MQTT_HANDLE, mqtt));
 
     CHECK_OK(aiot_mqtt_connect(mqtt));
-    CHECK(pthread_create(&process, NULL, process_thread, mqtt) == 0, "pthread_create");
-    CHECK(pthread_create(&recv, NULL, recv_thread, mqtt) == 0, "pthread_create");
+    demo_mqtt_loop_start(&loop, mqtt, 100);
 
     /* 1, 2 */
     wait_switch(1, 0);
@@ -197,9 +170,7 @@ int main(void)
     /* 6 */
     CHECK_OK(aiot_logpost_deinit(&g_logpost));
     CHECK(g_logpost == NULL, "handle not cleared");
-    g_running = 0;
-    pthread_join(process, NULL);
-    pthread_join(recv, NULL);
+    demo_mqtt_loop_stop(&loop);
     CHECK_OK(aiot_mqtt_disconnect(mqtt));
     CHECK_OK(aiot_mqtt_deinit(&mqtt));
     demo_log("logpost demo passed");

@@ -25,7 +25,6 @@
 #include "aiot_ntp_api.h"
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
-static volatile int g_running = 1;
 static int g_times;                 /* local times received */
 static aiot_ntp_recv_t g_last_time; /* the last one */
 static int g_bad_response;          /* AIOT_NTPEVT_INVALID_RESPONSE events */
@@ -113,31 +112,6 @@ static void demo_ntp_recv_handler(void *handle, const aiot_ntp_recv_t *packet, v
     pthread_mutex_unlock(&g_lock);
 }
 
-static void *process_thread(void *mqtt)
-{
-    while (g_running) {
-        if (aiot_mqtt_process(mqtt) == STATE_USER_INPUT_EXEC_DISABLED) {
-            break;
-        }
-        demo_sleep_ms(200);
-    }
-    return NULL;
-}
-
-static void *recv_thread(void *mqtt)
-{
-    while (g_running) {
-        int32_t res = aiot_mqtt_recv(mqtt);
-        if (res == STATE_USER_INPUT_EXEC_DISABLED) {
-            break;
-        }
-        if (res < 0) {
-            demo_sleep_ms(100);
-        }
-    }
-    return NULL;
-}
-
 /* Publishes `payload` (or the bytes of `hex`) as the platform on the device's response topic. */
 static void platform_publish(const char *topic, const char *payload, const char *hex)
 {
@@ -199,7 +173,7 @@ int main(int argc, char *argv[])
 {
     demo_env_t env;
     void *mqtt = NULL, *ntp = NULL;
-    pthread_t process, recv;
+    demo_mqtt_loop_t loop;
     int8_t time_zone;
     uint64_t platform_ms;
     char topic[256];
@@ -214,8 +188,7 @@ int main(int argc, char *argv[])
     mqtt = demo_mqtt_new(env.host, env.port, &env, NULL, NULL);
     CHECK_OK(aiot_state_set_logcb(logcb));
     CHECK_OK(aiot_mqtt_connect(mqtt));
-    CHECK(pthread_create(&process, NULL, process_thread, mqtt) == 0, "pthread_create");
-    CHECK(pthread_create(&recv, NULL, recv_thread, mqtt) == 0, "pthread_create");
+    demo_mqtt_loop_start(&loop, mqtt, 200);
 
     ntp = aiot_ntp_init();
     CHECK(ntp != NULL, "aiot_ntp_init returned NULL");
@@ -272,9 +245,7 @@ int main(int argc, char *argv[])
     /* 4. */
     CHECK_OK(aiot_ntp_deinit(&ntp));
     CHECK(ntp == NULL, "aiot_ntp_deinit left the handle");
-    g_running = 0;
-    pthread_join(process, NULL);
-    pthread_join(recv, NULL);
+    demo_mqtt_loop_stop(&loop);
     CHECK_OK(aiot_mqtt_disconnect(mqtt));
     CHECK_OK(aiot_mqtt_deinit(&mqtt));
     demo_watchdog(0, "ntp_time_demo", 1);
