@@ -103,5 +103,9 @@ fn posts_get_their_replies_and_the_session_can_go_away() {
     // The session's deinit: the handle forgets it.
     c.shutdown().unwrap();
     assert_eq!(a.send(&post, None, None), Err(DmError::MqttHandleNull));
+    // The broker finds its mosquitto through the pid file in `dir`: stop it before the folder
+    // goes, or the broker outlives the test.
+    drop(_thing);
+    drop(broker);
     let _ = std::fs::remove_dir_all(&dir);
 }
