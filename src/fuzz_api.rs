@@ -667,15 +667,10 @@ pub fn logpost_config(payload: &[u8]) {
     };
     let root: Value = serde_json::from_slice(payload).expect("a mode from a payload that is not JSON");
     assert!(root.is_object());
-    let found = [
-        "/data/content/mode",
-        "/params/content/mode",
-        "/content/mode",
-        "/mode",
-    ]
-    .iter()
-    .find_map(|p| root.pointer(p))
-    .expect("a mode from nowhere");
+    let found = crate::components::logpost::config::MODE_PATHS
+        .iter()
+        .find_map(|p| root.pointer(p))
+        .expect("a mode from nowhere");
     match found {
         Value::Number(n) => assert_eq!(n.as_u64(), Some(u64::from(mode))),
         Value::String(s) => assert_eq!(s.parse::<u64>().ok(), Some(u64::from(mode))),

@@ -10,21 +10,21 @@
 
 use serde_json::Value;
 
+/// Where the cloud's config carries the switch, first match wins (get_reply, push, bare forms).
+pub const MODE_PATHS: [&str; 4] = [
+    "/data/content/mode",
+    "/params/content/mode",
+    "/content/mode",
+    "/mode",
+];
+
 /// The user-log switch a config message sets, or why it was refused.
 pub fn parse_mode(payload: &[u8]) -> Result<u8, &'static str> {
     let root: Value = serde_json::from_slice(payload).map_err(|_| "not JSON")?;
     if !root.is_object() {
         return Err("not a JSON object");
     }
-    let mode = [
-        "/data/content/mode",
-        "/params/content/mode",
-        "/content/mode",
-        "/mode",
-    ]
-    .iter()
-    .find_map(|p| root.pointer(p))
-    .ok_or("no mode")?;
+    let mode = MODE_PATHS.iter().find_map(|p| root.pointer(p)).ok_or("no mode")?;
     let n = match mode {
         Value::Number(n) => n.as_u64().ok_or("mode is not a non-negative integer")?,
         Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
